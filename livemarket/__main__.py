@@ -1,0 +1,5 @@
+"""``python -m livemarket`` runs the command line."""
+
+from livemarket.web.cli import main
+
+raise SystemExit(main())

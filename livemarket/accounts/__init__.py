@@ -1,0 +1,1 @@
+"""Accounts: operators and hosts (password login, roles, stream keys); viewers are anonymous."""

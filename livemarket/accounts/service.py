@@ -1,0 +1,104 @@
+"""Account operations: create users, check passwords, issue and look up stream keys."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from livemarket.accounts.models import User
+from livemarket.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from livemarket.accounts.roles import Role
+from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
+
+USERNAME_MAX = 40
+
+
+def new_stream_key() -> str:
+    """A fresh unguessable WHIP bearer token."""
+    return secrets.token_urlsafe(24)
+
+
+def validate_new_user(username: str, password: str, role: str) -> Role:
+    """Refuse bad usernames, short passwords and unknown roles before touching the database."""
+    if not username or len(username) > USERNAME_MAX or not username.isascii() or not all(
+        c.isalnum() or c in "._-" for c in username
+    ):
+        raise DomainError("username_invalid", "Usernames use 1-40 ASCII letters, digits, . _ -")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            "password_too_short", f"Passwords have at least {MIN_PASSWORD_LENGTH} characters."
+        )
+    if role not in (Role.OPERATOR, Role.HOST):
+        raise DomainError("role_invalid", "The role is operator or host.")
+    return Role(role)
+
+
+async def create_user(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+) -> User:
+    """Create an operator or host; a host gets a stream key at once."""
+    checked_role = validate_new_user(username, password, role)
+    async with sessions.begin() as session:
+        if await session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict("username_taken", f"The username {username!r} is taken.")
+        user = User(
+            username=username,
+            display_name=display_name or username,
+            role=checked_role.value,
+            password_hash=hash_password(password),
+            stream_key=new_stream_key() if checked_role is Role.HOST else None,
+        )
+        session.add(user)
+    return user
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
+    """The user when the password matches, else None (same cost either way)."""
+    user = await session.scalar(select(User).where(User.username == username))
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    return user
+
+
+async def stream_key_of(session: AsyncSession, user_id: int) -> str:
+    """The user's stream key, issuing one on first ask."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user_not_found", "No such user.")
+    if user.stream_key is None:
+        user.stream_key = new_stream_key()
+    return user.stream_key
+
+
+async def renew_stream_key(session: AsyncSession, user_id: int) -> str:
+    """Replace the user's stream key; the old one stops working at once."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user_not_found", "No such user.")
+    user.stream_key = new_stream_key()
+    return user.stream_key
+
+
+async def user_by_stream_key(session: AsyncSession, stream_key: str) -> User:
+    """The user owning ``stream_key``; a wrong key is ``unauthenticated``."""
+    if not stream_key:
+        raise DomainError(
+            "stream_key_missing", "A stream key is required.", kind=ErrorKind.UNAUTHENTICATED
+        )
+    user = await session.scalar(select(User).where(User.stream_key == stream_key))
+    # Constant-time compare on the found value guards against timing on the index lookup's result.
+    if user is None or user.stream_key is None or not hmac.compare_digest(
+        user.stream_key, stream_key
+    ):
+        raise DomainError(
+            "stream_key_invalid", "The stream key is not valid.", kind=ErrorKind.UNAUTHENTICATED
+        )
+    return user

@@ -1,0 +1,1 @@
+"""The event bus every domain publishes realtime events to (in-process or Redis)."""

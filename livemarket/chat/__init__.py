@@ -1,0 +1,1 @@
+"""Live chat: rooms, message rules, history, presence, likes."""

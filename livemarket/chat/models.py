@@ -1,0 +1,39 @@
+"""Chat tables: persisted messages (history survives a restart) and bans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from livemarket.storage.base import Base, UTCDateTime, utcnow
+
+
+class ChatMessage(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_special_id_id", "special_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    special_id: Mapped[int] = mapped_column(ForeignKey("specials.id", ondelete="CASCADE"))
+    #: The viewer's session key or ``user:<id>``: who to ban, whatever the nickname.
+    author_key: Mapped[str] = mapped_column(String(64))
+    nickname: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    text: Mapped[str] = mapped_column(String(1000))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChatBan(Base):
+    __tablename__ = "chat_bans"
+    __table_args__ = (UniqueConstraint("special_id", "author_key", name="uq_chat_bans_author"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    special_id: Mapped[int] = mapped_column(ForeignKey("specials.id", ondelete="CASCADE"))
+    author_key: Mapped[str] = mapped_column(String(64))
+    nickname: Mapped[str] = mapped_column(String(40), default="")
+    banned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,148 @@
+"""Chat rules for one room, as a plain object: no I/O, no clock of its own.
+
+``RoomRules.check`` decides whether a message may be posted and returns the
+cleaned text, or raises a :class:`~livemarket.errors.DomainError` whose ``code``
+tells the sender why (``chat_banned``, ``chat_rate_limited``, ``chat_slow_mode``,
+``chat_too_long``, ``chat_empty``, ``chat_blocked_word``). Time is passed in as
+monotonic seconds so tests drive it. Hosts and operators are exempt from the
+rate limit and slow mode (they run the show) but not from the word filter.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import deque
+from dataclasses import dataclass
+
+from livemarket.chat.wordfilter import WordFilter
+from livemarket.errors import DomainError, ErrorKind
+
+STAFF_ROLES = frozenset({"host", "operator"})
+_CONTROLS = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLimits:
+    """The room's limits; the defaults suit a live shopping chat."""
+
+    max_length: int = 200
+    #: At most ``rate_count`` messages per ``rate_window_s`` seconds per person.
+    rate_count: int = 5
+    rate_window_s: float = 10.0
+    max_slow_mode_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who posts: ``key`` is the session's viewer key (``user:<id>`` for staff)."""
+
+    key: str
+    nickname: str
+    role: str = "viewer"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+def clean_text(raw: str) -> str:
+    """NFC (so Korean IME output compares equal), no control or bidi characters, one space."""
+    text = unicodedata.normalize("NFC", raw)
+    text = _CONTROLS.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _limited(code: str, message: str, retry_after: float) -> DomainError:
+    return DomainError(
+        code, message, kind=ErrorKind.LIMITED, retry_after=round(max(retry_after, 0.0), 1)
+    )
+
+
+class RoomRules:
+    """The state the rules need for one room: bans, slow mode and recent sends per person."""
+
+    def __init__(
+        self,
+        limits: ChatLimits | None = None,
+        words: WordFilter | None = None,
+        *,
+        banned: set[str] | None = None,
+        slow_mode_s: int = 0,
+    ) -> None:
+        self.limits = limits or ChatLimits()
+        self.words = words or WordFilter()
+        self.banned: set[str] = set(banned or ())
+        self.slow_mode_s = 0
+        self.set_slow_mode(slow_mode_s)
+        self._sent: dict[str, deque[float]] = {}
+
+    # -- moderation state -------------------------------------------------
+    def ban(self, key: str) -> None:
+        self.banned.add(key)
+
+    def unban(self, key: str) -> None:
+        self.banned.discard(key)
+
+    def is_banned(self, key: str) -> bool:
+        return key in self.banned
+
+    def set_slow_mode(self, seconds: int) -> int:
+        """Viewers may post once per ``seconds`` (0 turns slow mode off)."""
+        if not 0 <= seconds <= self.limits.max_slow_mode_s:
+            raise DomainError(
+                "chat_slow_mode_invalid",
+                f"Slow mode is 0 (off) to {self.limits.max_slow_mode_s} seconds.",
+            )
+        self.slow_mode_s = seconds
+        return seconds
+
+    # -- the check ---------------------------------------------------------
+    def check(self, author: Author, raw: str, now: float) -> str:
+        """The cleaned text if ``author`` may post it at ``now``; records the send."""
+        if self.is_banned(author.key):
+            raise DomainError(
+                "chat_banned", "You have been banned from this chat.", kind=ErrorKind.FORBIDDEN
+            )
+        text = clean_text(raw)
+        if not text:
+            raise DomainError("chat_empty", "Type a message first.")
+        if len(text) > self.limits.max_length:
+            raise DomainError(
+                "chat_too_long",
+                f"Messages have at most {self.limits.max_length} characters.",
+                max_length=self.limits.max_length,
+            )
+        if self.words.find(text) is not None:
+            raise DomainError("chat_blocked_word", "Your message contains a word not allowed here.")
+        if not author.is_staff:
+            self._check_pace(author.key, now)
+        return text
+
+    def _check_pace(self, key: str, now: float) -> None:
+        sent = self._sent.get(key)
+        if sent is None:
+            if len(self._sent) > 10_000:
+                self._forget_idle(now)
+            sent = self._sent[key] = deque(maxlen=self.limits.rate_count)
+        if sent and self.slow_mode_s and now - sent[-1] < self.slow_mode_s:
+            raise _limited(
+                "chat_slow_mode",
+                f"Slow mode is on: one message every {self.slow_mode_s} seconds.",
+                self.slow_mode_s - (now - sent[-1]),
+            )
+        if len(sent) == self.limits.rate_count and now - sent[0] < self.limits.rate_window_s:
+            raise _limited(
+                "chat_rate_limited",
+                f"Too many messages: at most {self.limits.rate_count} per "
+                f"{self.limits.rate_window_s:g} seconds.",
+                self.limits.rate_window_s - (now - sent[0]),
+            )
+        sent.append(now)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop people whose last send is outside every window (bounds memory under floods)."""
+        horizon = max(self.limits.rate_window_s, float(self.slow_mode_s))
+        for key in [k for k, sent in self._sent.items() if not sent or now - sent[-1] > horizon]:
+            del self._sent[key]

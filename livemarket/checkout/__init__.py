@@ -1,0 +1,1 @@
+"""Catalog, flash deals, stock ledger, orders, payment and QR codes."""

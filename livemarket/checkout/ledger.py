@@ -1,0 +1,98 @@
+"""The stock ledger interface: atomic holds on product stock and deal quantities.
+
+Two backends keep it: :mod:`ledger_sql` (a conditional ``UPDATE`` inside the
+order's own transaction; SQLite and PostgreSQL) and :mod:`ledger_redis` (one Lua
+script, for scale-out). Either way a reservation takes every line or none, so
+under any concurrency exactly the available quantity is sold.
+
+Every call takes the caller's database connection: the SQL backend works inside
+that transaction (the order and its stock commit together); the Redis backend
+uses it only to load counters it does not hold yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from livemarket.errors import Conflict
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One line to reserve: ``quantity`` of a product, from a deal's quantity if ``deal_id``."""
+
+    product_id: int
+    quantity: int
+    deal_id: int | None = None
+    per_buyer_limit: int = 0
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """What is left after a reservation or release (for the live ``stock`` push)."""
+
+    product_id: int
+    stock: int
+    deal_id: int | None = None
+    deal_remaining: int | None = None
+
+
+def sold_out(product_id: int) -> Conflict:
+    return Conflict("sold_out", "sold out", product_id=product_id)
+
+
+def deal_sold_out(product_id: int, deal_id: int) -> Conflict:
+    return Conflict("deal_sold_out", "the deal is sold out", product_id=product_id, deal_id=deal_id)
+
+
+def deal_ended(product_id: int, deal_id: int) -> Conflict:
+    return Conflict("deal_ended", "the deal has ended", product_id=product_id, deal_id=deal_id)
+
+
+def limit_reached(product_id: int, limit: int, had: int) -> Conflict:
+    left = max(limit - had, 0)
+    return Conflict(
+        "deal_limit_reached",
+        f"at most {limit} per buyer in this deal; {left} left for you",
+        product_id=product_id,
+        limit=limit,
+        left=left,
+    )
+
+
+class StockLedger(Protocol):
+    async def reserve(
+        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
+    ) -> list[Remaining]:
+        """Take every hold or none; raise ``sold_out``, ``deal_sold_out``, ``deal_ended``
+        or ``deal_limit_reached`` (all 409) naming the product."""
+
+    async def release(
+        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
+    ) -> list[Remaining]:
+        """Give held units back (an order expired or was cancelled)."""
+
+    async def open_deal(
+        self, conn: AsyncConnection, deal_id: int, quantity: int, ends_at: datetime
+    ) -> None:
+        """Make a new deal's quantity reservable until ``ends_at``."""
+
+    async def close_deal(self, conn: AsyncConnection, deal_id: int) -> None:
+        """Stop reservations on a deal at once (it ended)."""
+
+    async def stock(self, conn: AsyncConnection, product_id: int) -> int:
+        """The product's current available stock."""
+
+    async def set_stock(self, conn: AsyncConnection, product_id: int, stock: int) -> None:
+        """Set the available stock (an operator edited the product)."""
+
+    async def sync(self, conn: AsyncConnection) -> None:
+        """Write counters kept outside the database back to it (no-op for SQL)."""
+
+    async def close(self) -> None:
+        """Release connections."""

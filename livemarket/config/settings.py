@@ -1,0 +1,182 @@
+"""The settings object: ``LIVEMARKET_*`` variables over an optional TOML file.
+
+This is the only module that reads the environment. Unknown names and invalid
+values stop start-up with a :class:`SettingsError` that names the setting, so a
+typo such as ``LIVEMARKET_DATABSE_URL`` is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "LIVEMARKET_"
+#: Names under the prefix that are not settings themselves.
+ENV_META = {"CONFIG", "TEST_POSTGRES_URL", "TEST_REDIS_URL", "TEST_BROWSER"}
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or invalid; the message names it."""
+
+
+class Settings(BaseModel):
+    """Everything the server can be told at start; immutable afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    #: Empty means the embedded SQLite file ``<data_dir>/livemarket.sqlite3``.
+    database_url: str = ""
+    #: Empty means the embedded in-process bus, presence and ledger.
+    redis_url: str = ""
+    #: Prefix of every Redis key and channel, so several deployments (or tests) share one Redis.
+    redis_prefix: str = "lm:"
+    #: Empty means generated once and kept in ``<data_dir>/secret.key``.
+    secret_key: str = ""
+    timezone: str = "Asia/Seoul"
+    discount_cap_pct: int = Field(50, ge=1, le=50)
+    capacity_per_special: int = Field(300, ge=1)
+    capacity_per_server: int = Field(2000, ge=1)
+    special_min_minutes: int = Field(10, ge=1)
+    special_max_minutes: int = Field(240, ge=1)
+    go_live_early_minutes: int = Field(15, ge=0)
+    order_hold_minutes: int = Field(10, ge=1)
+    #: Public base URL used in QR codes and calendar links; empty means the request's own.
+    public_url: str = ""
+    #: Send the session cookie only over HTTPS (turn on behind TLS).
+    secure_cookies: bool = False
+    #: Extra origins allowed to open the realtime WebSocket (the page's own always is).
+    allowed_origins: tuple[str, ...] = ()
+    #: STUN/TURN server URLs offered to WebRTC peers; none by default.
+    ice_servers: tuple[str, ...] = ()
+    #: Host addresses offered as ICE candidates; empty means every interface.
+    ice_host_addresses: tuple[str, ...] = ()
+    #: Public address announced in ICE candidates behind NAT.
+    ice_public_address: str = ""
+    recordings: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The display time zone (times are stored in UTC)."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'livemarket.sqlite3').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: bus, presence and ledger stay in-process."""
+        return not self.redis_url
+
+
+_LIST_SETTINGS = {"allowed_origins", "ice_servers", "ice_host_addresses"}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key in ENV_META:
+            continue
+        field = key.lower()
+        if field not in Settings.model_fields:
+            raise SettingsError(f"{name}: unknown setting")
+        if field in _LIST_SETTINGS:
+            values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
+        else:
+            values[field] = raw
+    return values
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"LIVEMARKET_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"LIVEMARKET_CONFIG: {path} is not valid TOML: {exc}") from exc
+    section = document.get("livemarket", document)
+    for key in section:
+        if key not in Settings.model_fields:
+            raise SettingsError(f"{key} (in {path}): unknown setting")
+    return dict(section)
+
+
+def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        problems.append(f"{sources.get(field, field)}: {item['msg']}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read the settings: TOML file (``LIVEMARKET_CONFIG``), then environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    config_path = environ.get(ENV_PREFIX + "CONFIG")
+    if config_path:
+        from_file = _from_toml(Path(config_path))
+        values.update(from_file)
+        sources.update({key: f"{key} (in {config_path})" for key in from_file})
+    from_env = _from_environment(environ)
+    values.update(from_env)
+    sources.update({key: ENV_PREFIX + key.upper() for key in from_env})
+    for key in overrides:
+        if key not in Settings.model_fields:
+            raise SettingsError(f"{key}: unknown setting")
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, sources)) from exc

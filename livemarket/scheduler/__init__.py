@@ -1,0 +1,1 @@
+"""The broadcast calendar: specials, their lifecycle, validation, iCalendar and the runner."""

@@ -1,0 +1,1 @@
+"""Shared storage plumbing: declarative base, UTC time type, engine, migrations."""

@@ -1,0 +1,29 @@
+"""Imports every domain's models so ``Base.metadata`` holds the whole schema (for Alembic)."""
+
+from livemarket.accounts.models import User
+from livemarket.chat.models import ChatBan, ChatMessage
+from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
+from livemarket.scheduler.models import (
+    PlannedDeal,
+    Platform,
+    Special,
+    SpecialProduct,
+    SpecialReminder,
+)
+from livemarket.storage.base import Base
+
+__all__ = [
+    "Base",
+    "ChatBan",
+    "ChatMessage",
+    "FlashDeal",
+    "Order",
+    "OrderLine",
+    "PlannedDeal",
+    "Platform",
+    "Product",
+    "Special",
+    "SpecialProduct",
+    "SpecialReminder",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""WebRTC media: WHIP ingest, WHEP playback and the forwarding relay."""

@@ -1,0 +1,155 @@
+"""Codec facts the relay needs: keyframe detection and codec matching, with no I/O.
+
+The relay forwards the publisher's encoded frames untouched, so a viewer must
+negotiate *exactly* the publisher's codec (aiortc's sender packetizes for the
+first negotiated codec), and must start at a keyframe. Frames here are what
+aiortc's depayloaders produce: a bare VP8 frame, an Annex B H.264 access unit,
+or an Opus packet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiortc import RTCRtpReceiver
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.sdp import SessionDescription
+
+#: Media kinds the relay carries.
+KINDS = ("audio", "video")
+#: The codec a relay offers viewers before any publisher has connected.
+DEFAULT_VIDEO_MIME = "video/VP8"
+
+_H264_IDR = 5
+_H264_SPS = 7
+_H264_PPS = 8
+
+
+def is_vp8_keyframe(frame: bytes) -> bool:
+    """True for a VP8 key frame (RFC 6386 §9.1: P bit clear, then the start code)."""
+    return len(frame) >= 10 and not frame[0] & 0x01 and frame[3:6] == b"\x9d\x01\x2a"
+
+
+def vp8_dimensions(keyframe: bytes) -> tuple[int, int]:
+    """Width and height from a VP8 key frame header (RFC 6386 §9.1)."""
+    if not is_vp8_keyframe(keyframe):
+        raise ValueError("not a VP8 key frame")
+    width = int.from_bytes(keyframe[6:8], "little") & 0x3FFF
+    height = int.from_bytes(keyframe[8:10], "little") & 0x3FFF
+    return width, height
+
+
+def h264_nal_types(access_unit: bytes) -> list[int]:
+    """The NAL unit types of an Annex B access unit, in order."""
+    types = []
+    position = access_unit.find(b"\x00\x00\x01")
+    while position != -1:
+        header = position + 3
+        if header < len(access_unit):
+            types.append(access_unit[header] & 0x1F)
+        position = access_unit.find(b"\x00\x00\x01", header)
+    return types
+
+
+def is_h264_keyframe(access_unit: bytes) -> bool:
+    """True when the access unit holds an IDR slice (a decoder can start there)."""
+    return _H264_IDR in h264_nal_types(access_unit)
+
+
+def is_keyframe(mime_type: str, frame: bytes) -> bool:
+    """Keyframe test for a video codec; audio frames always count as a start point."""
+    mime = mime_type.lower()
+    if mime == "video/vp8":
+        return is_vp8_keyframe(frame)
+    if mime == "video/h264":
+        return is_h264_keyframe(frame)
+    return not mime.startswith("video/")
+
+
+def _h264_params(params: dict[str, object]) -> tuple[str, str]:
+    # An absent profile-level-id means constrained baseline 3.1 (RFC 6184 §8.1).
+    profile = str(params.get("profile-level-id", "42e01f")).lower()
+    return profile, str(params.get("packetization-mode", "0"))
+
+
+def same_codec(
+    a: RTCRtpCodecParameters | RTCRtpCodecCapability,
+    b: RTCRtpCodecParameters | RTCRtpCodecCapability,
+) -> bool:
+    """Whether two codecs are interchangeable byte for byte (H.264: same profile and mode)."""
+    if a.mimeType.lower() != b.mimeType.lower() or a.clockRate != b.clockRate:
+        return False
+    if a.mimeType.lower() == "video/h264":
+        return _h264_params(dict(a.parameters)) == _h264_params(dict(b.parameters))
+    return True
+
+
+@dataclass(frozen=True)
+class CodecChoice:
+    """The capability to prefer on a transceiver, with its RTX companion if any."""
+
+    codec: RTCRtpCodecCapability
+    rtx: RTCRtpCodecCapability | None
+
+    @property
+    def mime_type(self) -> str:
+        return self.codec.mimeType
+
+    def preferences(self) -> list[RTCRtpCodecCapability]:
+        """The list to hand to ``setCodecPreferences``."""
+        return [self.codec] if self.rtx is None else [self.codec, self.rtx]
+
+
+def choose_capability(codec: RTCRtpCodecParameters | RTCRtpCodecCapability) -> CodecChoice:
+    """The local capability matching ``codec``; ValueError when aiortc cannot carry it."""
+    kind = codec.mimeType.split("/")[0].lower()
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    assert capabilities is not None
+    rtx = next((c for c in capabilities.codecs if c.mimeType.lower().endswith("/rtx")), None)
+    for capability in capabilities.codecs:
+        if same_codec(capability, codec):
+            return CodecChoice(capability, rtx if kind == "video" else None)
+    raise ValueError(f"codec {codec.mimeType} is not supported")
+
+
+def default_choice(kind: str) -> CodecChoice:
+    """What a relay offers before any publisher: Opus audio, VP8 video."""
+    mime = "audio/opus" if kind == "audio" else DEFAULT_VIDEO_MIME
+    clock = 48000 if kind == "audio" else 90000
+    return choose_capability(RTCRtpCodecCapability(mimeType=mime, clockRate=clock))
+
+
+def offered_kinds(sdp: str) -> dict[str, list[RTCRtpCodecParameters]]:
+    """The media kinds in an SDP offer with the codecs offered for each (first m-line wins)."""
+    description = SessionDescription.parse(sdp)
+    kinds: dict[str, list[RTCRtpCodecParameters]] = {}
+    for media in description.media:
+        if media.kind in KINDS and media.kind not in kinds:
+            kinds[media.kind] = list(media.rtp.codecs)
+    return kinds
+
+
+def offer_accepts(codecs: list[RTCRtpCodecParameters], choice: CodecChoice) -> bool:
+    """Whether an offer's codec list contains the chosen codec exactly."""
+    return any(same_codec(codec, choice.codec) for codec in codecs)
+
+
+def pick_publisher_codec(
+    codecs: list[RTCRtpCodecParameters], preferred: CodecChoice | None
+) -> CodecChoice:
+    """The codec to take from a publisher's offer: the viewers' current one if offered.
+
+    Keeping the codec across a publisher replacement means connected viewers
+    keep decoding without renegotiation; otherwise the offer's first codec that
+    aiortc supports wins. ValueError when none is usable.
+    """
+    if preferred is not None and offer_accepts(codecs, preferred):
+        return preferred
+    for codec in codecs:
+        if codec.mimeType.lower().endswith("/rtx"):
+            continue
+        try:
+            return choose_capability(codec)
+        except ValueError:
+            continue
+    raise ValueError("no supported codec offered")

@@ -1,0 +1,433 @@
+"""The forwarding relay of one special: one publisher in, many viewers out.
+
+Encoded frames come off the publisher's receivers (:mod:`ingest`), are
+wrapped once as ``av.Packet`` on the relay's continuous timeline
+(:mod:`timeline`) and offered to every viewer's bounded queue
+(:mod:`forwarding`); each viewer's aiortc sender only packetizes and encrypts.
+Viewers' PLI/FIR and the keyframe gate's needs become at most one keyframe
+request to the publisher at a time (:mod:`keyframes`). NACKs are answered by
+each viewer's own sender from its history and never reach the publisher.
+
+A publisher may be replaced (same host reconnecting) while viewers stay
+connected: they wait for the new stream's first keyframe and carry on.
+Everything runs on the event loop; the only thread work is recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from livemarket.errors import Conflict, DomainError, NotFound
+from livemarket.storage.base import utcnow
+from livemarket.streamer.codecs import (
+    KINDS,
+    CodecChoice,
+    default_choice,
+    is_keyframe,
+    offer_accepts,
+    offered_kinds,
+    pick_publisher_codec,
+)
+from livemarket.streamer.figures import RateMeter
+from livemarket.streamer.forwarding import ViewerQueue
+from livemarket.streamer.ice import IceConfig, announce_public_address, host_addresses
+from livemarket.streamer.ingest import FrameTap, tap_receiver
+from livemarket.streamer.keyframes import KeyframeThrottle
+from livemarket.streamer.recorder import Recorder
+from livemarket.streamer.timeline import Timeline
+from livemarket.streamer.tracks import ForwardTrack
+
+logger = logging.getLogger(__name__)
+
+#: Relay states shown to viewers: no stream yet, streaming, publisher lost, host ended.
+OFFLINE, LIVE, RECONNECTING, ENDED = "offline", "live", "reconnecting", "ended"
+
+RecorderFactory = Callable[[int, dict[str, CodecChoice]], Recorder]
+StateListener = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    """Per-viewer queue sizes (frames) and the keyframe-request retry interval."""
+
+    video_queue: int = 20
+    video_catch_up: int = 6
+    audio_queue: int = 25
+    keyframe_retry_s: float = 0.5
+
+
+@dataclass
+class _Publisher:
+    session_id: str
+    owner_id: int
+    pc: RTCPeerConnection
+    codecs: dict[str, CodecChoice]
+    taps: list[FrameTap] = field(default_factory=list)
+    video_receiver: RTCRtpReceiver | None = None
+    recorder: Recorder | None = None
+    started_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class _Viewer:
+    session_id: str
+    pc: RTCPeerConnection
+    tracks: dict[str, ForwardTrack]
+    started_at: datetime = field(default_factory=utcnow)
+
+
+def _invalid_sdp(exc: Exception) -> DomainError:
+    return DomainError("invalid_sdp", f"the SDP offer was not accepted: {exc}")
+
+
+class Relay:
+    """Media of one special. Create through :class:`~livemarket.streamer.registry.RelayRegistry`."""
+
+    def __init__(
+        self,
+        special_id: int,
+        ice: IceConfig,
+        *,
+        limits: RelayLimits | None = None,
+        recorder_factory: RecorderFactory | None = None,
+        on_state: StateListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.special_id = special_id
+        self.state = OFFLINE
+        self._ice = ice
+        self._limits = limits or RelayLimits()
+        self._recorder_factory = recorder_factory
+        self._on_state = on_state
+        self._clock = clock
+        self._codecs: dict[str, CodecChoice] = {kind: default_choice(kind) for kind in KINDS}
+        self._timelines = {"audio": Timeline(48000), "video": Timeline(90000)}
+        self._meters = {kind: RateMeter() for kind in KINDS}
+        self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
+        self._publisher: _Publisher | None = None
+        self._viewers: dict[str, _Viewer] = {}
+        self._publish_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self.recordings: list[dict[str, Any]] = []
+
+    # -- publisher ---------------------------------------------------------------
+
+    @property
+    def publisher_owner(self) -> int | None:
+        return self._publisher.owner_id if self._publisher else None
+
+    async def publish(self, offer_sdp: str, owner_id: int) -> tuple[str, str]:
+        """Accept a publisher's offer; returns (session id, answer SDP).
+
+        Conflict when another user publishes; the same user replaces their
+        own session (a page reload or an encoder reconnecting).
+        """
+        async with self._publish_lock:
+            self._check_open()
+            if self._publisher is not None and self._publisher.owner_id != owner_id:
+                raise Conflict("stream_busy", "another publisher is live on this special")
+            kinds = self._parse(offer_sdp)
+            codecs: dict[str, CodecChoice] = {}
+            for kind, offered in kinds.items():
+                try:
+                    codecs[kind] = pick_publisher_codec(offered, self._codecs[kind])
+                except ValueError as exc:
+                    raise DomainError(
+                        "codec_unsupported", f"no supported {kind} codec offered"
+                    ) from exc
+            session_id = secrets.token_urlsafe(16)
+            pc = RTCPeerConnection(self._ice.rtc_configuration())
+            publisher = _Publisher(session_id, owner_id, pc, codecs)
+            for kind, choice in codecs.items():
+                transceiver = pc.addTransceiver(kind, direction="recvonly")
+                transceiver.setCodecPreferences(choice.preferences())
+                publisher.taps.append(
+                    tap_receiver(transceiver.receiver, self._frame_handler(kind, session_id))
+                )
+                if kind == "video":
+                    publisher.video_receiver = transceiver.receiver
+            answer = await self._answer(pc, offer_sdp)
+            old, self._publisher = self._publisher, publisher
+            self._watch(pc, lambda: self._publisher_lost(publisher))
+            if old is not None:
+                await self._stop_publisher(old)
+            await self._switch_codecs(codecs)
+            for timeline in self._timelines.values():
+                timeline.new_source()
+            self._throttle.reset()
+            for viewer in self._viewers.values():
+                for track in viewer.tracks.values():
+                    track.restart()
+            if self._recorder_factory is not None:
+                publisher.recorder = self._recorder_factory(self.special_id, codecs)
+            self._set_state(LIVE)
+            return session_id, answer
+
+    async def end_publisher(self, session_id: str) -> None:
+        """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream."""
+        async with self._publish_lock:
+            publisher = self._publisher
+            if publisher is None or publisher.session_id != session_id:
+                raise NotFound("session_not_found", "no such publishing session")
+            self._publisher = None
+            await self._stop_publisher(publisher)
+            self._set_state(ENDED)
+
+    async def _publisher_lost(self, publisher: _Publisher) -> None:
+        async with self._publish_lock:
+            if self._publisher is not publisher:
+                return
+            self._publisher = None
+            await self._stop_publisher(publisher)
+            self._set_state(RECONNECTING)
+
+    async def _stop_publisher(self, publisher: _Publisher) -> None:
+        for tap in publisher.taps:
+            tap.close()
+        await publisher.pc.close()
+        if publisher.recorder is not None:
+            info = await publisher.recorder.close()
+            if info.frames["video"] or info.frames["audio"]:
+                self.recordings.append(info.as_dict())
+
+    async def _switch_codecs(self, codecs: dict[str, CodecChoice]) -> None:
+        """Adopt the publisher's codecs; viewers negotiated for another one must reconnect."""
+        changed = [kind for kind, choice in codecs.items() if choice != self._codecs[kind]]
+        self._codecs.update(codecs)
+        if not changed:
+            return
+        stale = [
+            viewer
+            for viewer in self._viewers.values()
+            if any(kind in viewer.tracks for kind in changed)
+        ]
+        for viewer in stale:
+            await self._drop_viewer(viewer)
+
+    # -- viewers -----------------------------------------------------------------
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self._viewers)
+
+    def codec(self, kind: str) -> CodecChoice:
+        """The codec viewers negotiate for ``kind`` right now."""
+        return self._codecs[kind]
+
+    async def play(self, offer_sdp: str) -> tuple[str, str]:
+        """Accept a viewer's recvonly offer; returns (session id, answer SDP)."""
+        self._check_open()
+        kinds = self._parse(offer_sdp)
+        session_id = secrets.token_urlsafe(16)
+        pc = RTCPeerConnection(self._ice.rtc_configuration())
+        tracks: dict[str, ForwardTrack] = {}
+        try:
+            for kind, offered in kinds.items():
+                choice = self._codecs[kind]
+                if not offer_accepts(offered, choice):
+                    raise DomainError(
+                        "codec_unsupported",
+                        f"the stream is {choice.mime_type}, which the offer does not include",
+                    )
+                track = ForwardTrack(kind, self._viewer_queue(kind))
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver.setCodecPreferences(choice.preferences())
+                # The viewer's PLI/FIR reaches the sender's _send_keyframe, which only
+                # matters to an encoder; route it to the publisher instead (throttled).
+                setattr(transceiver.sender, "_send_keyframe", self.request_keyframe)  # noqa: B010
+                tracks[kind] = track
+            answer = await self._answer(pc, offer_sdp)
+        except BaseException:
+            await pc.close()
+            raise
+        viewer = _Viewer(session_id, pc, tracks)
+        self._viewers[session_id] = viewer
+        self._watch(pc, lambda: self._drop_viewer(viewer))
+        self.request_keyframe()
+        return session_id, answer
+
+    async def end_viewer(self, session_id: str) -> None:
+        """The viewer hung up (WHEP DELETE)."""
+        viewer = self._viewers.get(session_id)
+        if viewer is None:
+            raise NotFound("session_not_found", "no such playback session")
+        await self._drop_viewer(viewer)
+
+    async def _drop_viewer(self, viewer: _Viewer) -> None:
+        if self._viewers.get(viewer.session_id) is viewer:
+            del self._viewers[viewer.session_id]
+        for track in viewer.tracks.values():
+            track.stop()
+        await viewer.pc.close()
+
+    def _viewer_queue(self, kind: str) -> ViewerQueue[av.Packet]:
+        limits = self._limits
+        if kind == "video":
+            return ViewerQueue(limits.video_queue, gated=True, catch_up=limits.video_catch_up)
+        return ViewerQueue(limits.audio_queue, gated=False)
+
+    # -- frames ------------------------------------------------------------------
+
+    def _frame_handler(
+        self, kind: str, session_id: str
+    ) -> Callable[[RTCRtpCodecParameters, JitterFrame], None]:
+        def handle(codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+            publisher = self._publisher
+            if publisher is not None and publisher.session_id == session_id:
+                self._forward(kind, publisher, codec, frame)
+
+        return handle
+
+    def _forward(
+        self, kind: str, publisher: _Publisher, codec: RTCRtpCodecParameters, frame: JitterFrame
+    ) -> None:
+        now = self._clock()
+        data = frame.data
+        keyframe = is_keyframe(codec.mimeType, data)
+        if kind == "video" and keyframe:
+            self._throttle.keyframe_arrived()
+        pts = self._timelines[kind].map(frame.timestamp, now)
+        packet = av.Packet(data)
+        packet.pts = pts
+        packet.time_base = Fraction(1, codec.clockRate)
+        self._meters[kind].add(now, len(data))
+        wants_keyframe = False
+        for viewer in self._viewers.values():
+            track = viewer.tracks.get(kind)
+            if track is not None and track.push(packet, keyframe=keyframe):
+                wants_keyframe = True
+        if publisher.recorder is not None:
+            publisher.recorder.push(kind, data, pts, keyframe)
+        if wants_keyframe:
+            self.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, unless a request is already on its way."""
+        publisher = self._publisher
+        receiver = publisher.video_receiver if publisher else None
+        if receiver is None:
+            return
+        sources = receiver.getSynchronizationSources()
+        if not sources or not self._throttle.request(self._clock()):
+            return  # no packet yet: the stream's first frame is a keyframe anyway
+        self._spawn(receiver._send_rtcp_pli(sources[0].source))
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _parse(self, offer_sdp: str) -> dict[str, list[RTCRtpCodecParameters]]:
+        try:
+            kinds = offered_kinds(offer_sdp)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise _invalid_sdp(exc) from exc
+        if not kinds:
+            raise DomainError("invalid_sdp", "the SDP offer has no audio or video")
+        return kinds
+
+    async def _answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
+        try:
+            with host_addresses(self._ice.host_addresses):
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+        except DomainError:
+            raise
+        except Exception as exc:  # aiortc raises assorted errors for bad offers
+            await pc.close()
+            raise _invalid_sdp(exc) from exc
+        return announce_public_address(pc.localDescription.sdp, self._ice.public_address)
+
+    def _watch(
+        self, pc: RTCPeerConnection, on_lost: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        @pc.on("connectionstatechange")
+        def _changed() -> None:
+            if pc.connectionState in ("failed", "closed") and not self._closed:
+                self._spawn(on_lost())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self._on_state is not None:
+            self._on_state(self.special_id, state)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DomainError("relay_closed", "the server is shutting down")
+
+    async def close(self) -> None:
+        """Hang up everyone and finish the recording (server shutdown)."""
+        self._closed = True
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await self._stop_publisher(publisher)
+        for viewer in list(self._viewers.values()):
+            await self._drop_viewer(viewer)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- figures -----------------------------------------------------------------
+
+    def figures(self) -> dict[str, Any]:
+        """Per-stream and per-viewer figures for the studio page and metrics."""
+        now = self._clock()
+        publisher = self._publisher
+        media = {
+            kind: {
+                "codec": self._codecs[kind].mime_type,
+                "fps": round(self._meters[kind].per_second(now), 1),
+                "bitrate_bps": int(self._meters[kind].bits_per_second(now)),
+                "frames": self._meters[kind].total_events,
+                "bytes": self._meters[kind].total_bytes,
+            }
+            for kind in KINDS
+        }
+        viewers = []
+        for viewer in self._viewers.values():
+            video = viewer.tracks.get("video")
+            viewers.append(
+                {
+                    "session": viewer.session_id[:8],
+                    "since": viewer.started_at.isoformat(),
+                    "forwarded": video.queue.forwarded if video else 0,
+                    "dropped": video.queue.dropped if video else 0,
+                    "skips": video.queue.skips if video else 0,
+                    "queued": len(video.queue) if video else 0,
+                }
+            )
+        return {
+            "special_id": self.special_id,
+            "state": self.state,
+            "publishing": publisher is not None,
+            "live_since": publisher.started_at.isoformat() if publisher else None,
+            "viewers": len(self._viewers),
+            "video": media["video"],
+            "audio": media["audio"],
+            "keyframe_requests": self._throttle.sent,
+            "keyframe_requests_suppressed": self._throttle.suppressed,
+            "viewer_frames_dropped": sum(v["dropped"] for v in viewers),
+            "viewer_skips": sum(v["skips"] for v in viewers),
+            "viewer_details": viewers,
+        }

@@ -1,0 +1,1 @@
+"""The aiohttp application: factory, routes, sessions, realtime gateway, pages, CLI."""

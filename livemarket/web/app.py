@@ -1,0 +1,93 @@
+"""The application factory: settings, storage, bus and every part's routes, with owners.
+
+Each part contributes a ``setup(app)`` (routes, and its services via
+``cleanup_ctx``), so start-up and shutdown are paired and nothing leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from livemarket.bus.events import EventBus
+from livemarket.bus.memory import InProcessBus
+from livemarket.config import Settings
+from livemarket.config.secret import ensure_secret_key
+from livemarket.storage.base import utcnow
+from livemarket.storage.engine import engine_for, session_factory
+from livemarket.web import metrics, openapi
+from livemarket.web.api import OPERATIONS_KEY
+from livemarket.web.auth import csrf_middleware, setup_sessions
+from livemarket.web.errors import error_middleware
+from livemarket.web.routes import health, products, session, specials
+from livemarket.web.typedefs import (
+    BUS_KEY,
+    CLOCK_KEY,
+    ENGINE_KEY,
+    REDIS_KEY,
+    SECRET_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+)
+
+#: Largest request body accepted (SDP offers and JSON bodies are a few KiB).
+MAX_BODY_BYTES = 256 * 1024
+
+#: Every part's ``setup(app)``, in order; pages come last so API routes win.
+PART_SETUPS: list[Callable[[web.Application], None]] = [
+    openapi.setup,
+    session.setup,
+    health.setup,
+    products.setup,
+    specials.setup,
+]
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = engine_for(app[SETTINGS_KEY])
+    app[ENGINE_KEY] = engine
+    app[SESSIONS_KEY] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _redis_and_bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    bus: EventBus
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        from livemarket.bus.redis import RedisBus
+
+        client = Redis.from_url(settings.redis_url, decode_responses=False)
+        app[REDIS_KEY] = client
+        bus = RedisBus(client)
+    else:
+        bus = InProcessBus()
+    app[BUS_KEY] = bus
+    yield
+    await bus.close()
+    if REDIS_KEY in app:
+        await app[REDIS_KEY].aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A ready-to-run application for ``settings`` (the database must be migrated)."""
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[metrics.metrics_middleware, error_middleware],
+    )
+    app[SETTINGS_KEY] = settings
+    app[CLOCK_KEY] = utcnow
+    app[OPERATIONS_KEY] = []
+    secret = ensure_secret_key(settings)
+    app[SECRET_KEY] = secret
+    setup_sessions(app, secret, secure=settings.secure_cookies)
+    app.middlewares.append(csrf_middleware)
+    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_redis_and_bus_ctx)
+    metrics.setup(app)
+    for setup_part in PART_SETUPS:
+        setup_part(app)
+    return app

@@ -1,0 +1,140 @@
+"""Sessions, the principal behind each request, and CSRF protection.
+
+Sessions live in an encrypted cookie (Fernet via aiohttp-session; HttpOnly,
+SameSite=Lax, Secure when ``secure_cookies``). A session holds the CSRF token,
+the person's viewer key and nickname and, after login, the user's id and role.
+Every state-changing request that carries the session cookie must echo the token
+in ``X-CSRF-Token`` (or a ``csrf_token`` form field); requests without the cookie
+carry no ambient authority, so they need none (WHIP uses a bearer key instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import warnings
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp_session import Session, get_session, new_session
+from aiohttp_session import setup as setup_session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from livemarket.accounts.nicknames import random_nickname
+from livemarket.accounts.roles import ANONYMOUS, Principal, Role
+from livemarket.web.errors import error_response
+
+# aiohttp-session keeps its own request state under string keys; ours use RequestKeys.
+warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
+
+COOKIE_NAME = "lm_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SESSION_MAX_AGE = 30 * 24 * 3600
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def csrf_exempt(handler: Handler) -> Handler:
+    """Mark a handler that authenticates otherwise (a bearer key) or carries no authority."""
+    handler.csrf_exempt = True  # type: ignore[attr-defined]
+    return handler
+
+
+def setup_sessions(app: web.Application, secret: bytes, *, secure: bool) -> None:
+    """Install the encrypted-cookie session middleware, keyed from the server secret."""
+    # Derived, not the secret itself: the secret key also signs other things.
+    fernet_key = hashlib.sha256(b"livemarket-session:" + secret).digest()
+    storage = EncryptedCookieStorage(
+        fernet_key,
+        cookie_name=COOKIE_NAME,
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+        max_age=SESSION_MAX_AGE,
+    )
+    setup_session_middleware(app, storage)
+
+
+def _principal_from(session: Session) -> Principal:
+    viewer_key = session.get("viewer_key")
+    if not viewer_key:
+        return ANONYMOUS
+    role = Role(session.get("role", Role.VIEWER.value))
+    return Principal(
+        role=role,
+        viewer_key=viewer_key,
+        nickname=session.get("nickname", ""),
+        user_id=session.get("user_id"),
+    )
+
+
+async def principal(request: web.Request) -> Principal:
+    """Who is asking (cached per request); anonymous when there is no session yet."""
+    if _PRINCIPAL in request:
+        return request[_PRINCIPAL]
+    found = _principal_from(await get_session(request))
+    request[_PRINCIPAL] = found
+    return found
+
+
+async def ensure_viewer_session(request: web.Request) -> Session:
+    """The session, given a viewer key, nickname and CSRF token if it has none yet."""
+    session = await get_session(request)
+    if not session.get("viewer_key"):
+        session["viewer_key"] = "v:" + secrets.token_urlsafe(12)
+        session["nickname"] = random_nickname()
+        session["role"] = Role.VIEWER.value
+    if not session.get("csrf"):
+        session["csrf"] = secrets.token_urlsafe(24)
+    request.pop(_PRINCIPAL, None)
+    return session
+
+
+async def start_user_session(
+    request: web.Request, *, user_id: int, role: str, display_name: str
+) -> Session:
+    """A brand-new session for a logged-in user (fixation-safe: the old one is dropped)."""
+    session = await new_session(request)
+    session["user_id"] = user_id
+    session["role"] = role
+    session["viewer_key"] = f"user:{user_id}"
+    session["nickname"] = display_name
+    session["csrf"] = secrets.token_urlsafe(24)
+    request.pop(_PRINCIPAL, None)
+    return session
+
+
+def csrf_token_of(session: Session) -> str:
+    return str(session.get("csrf", ""))
+
+
+async def _presented_token(request: web.Request) -> str:
+    token = request.headers.get(CSRF_HEADER, "")
+    if not token and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        form = await request.post()
+        value = form.get(CSRF_FIELD, "")
+        token = value if isinstance(value, str) else ""
+    return token
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse an unsafe request made with the session cookie but without its CSRF token."""
+    if request.method in _UNSAFE and COOKIE_NAME in request.cookies:
+        match_handler: Any = request.match_info.handler
+        if not getattr(match_handler, "csrf_exempt", False):
+            session = await get_session(request)
+            expected = csrf_token_of(session)
+            if expected:
+                presented = await _presented_token(request)
+                if not hmac.compare_digest(presented.encode(), expected.encode()):
+                    return error_response(
+                        403, "csrf_failed", "Missing or wrong CSRF token (X-CSRF-Token)."
+                    )
+    return await handler(request)

@@ -1,0 +1,159 @@
+"""The ``livemarket`` command line: serve, migrate, demo, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from aiohttp import web
+
+from livemarket.config import Settings, SettingsError, load_settings
+from livemarket.errors import DomainError
+from livemarket.storage.base import utcnow
+from livemarket.storage.engine import engine_for, session_factory
+from livemarket.storage.migrate import upgrade
+from livemarket.web.logging import JsonAccessLogger, configure_logging
+
+DESCRIPTION = """LiveMarket: a live-commerce streaming and sales orchestrator.
+Settings come from LIVEMARKET_* environment variables (and an optional TOML file
+named by LIVEMARKET_CONFIG); see the README for the list."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livemarket", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the web server",
+        description="Run the server. On the embedded SQLite database it migrates the schema "
+        "first. With --demo it seeds the K-MAS demo season into an empty database and prints "
+        "the demo operator and host accounts.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: LIVEMARKET_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: LIVEMARKET_PORT)")
+    serve.add_argument("--demo", action="store_true", help="seed the demo season when empty")
+    serve.add_argument(
+        "--season-start", type=date.fromisoformat, metavar="DATE",
+        help="with --demo: first day of the season (default: placed so a special is live now)",
+    )
+
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Bring the configured database (LIVEMARKET_DATABASE_URL or the embedded "
+        "SQLite file) up to the current schema with Alembic.",
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="seed the K-MAS demo season",
+        description="Seed 100 products, hosts, partner platforms and 60 specials over nine "
+        "days. Seeding twice adds nothing. Migrates first.",
+    )
+    demo.add_argument(
+        "--season-start", type=date.fromisoformat, metavar="DATE",
+        help="first day of the nine-day season, e.g. 2021-12-18 (default: placed so that one "
+        "special is live now)",
+    )
+
+    create_user = commands.add_parser(
+        "create-user",
+        help="create an operator or host account",
+        description="Create an account that logs in with a password. Hosts also get a WHIP "
+        "stream key. Without --password the password is asked for.",
+    )
+    create_user.add_argument("--role", required=True, choices=["operator", "host"])
+    create_user.add_argument("--username", required=True)
+    create_user.add_argument("--password", help="at least 8 characters (prompted if omitted)")
+    create_user.add_argument("--display-name", help="name shown in chat and on pages")
+    return parser
+
+
+async def _seed(settings: Settings, season_start: date | None) -> None:
+    from livemarket.demo.seed import seed_demo_season
+
+    engine = engine_for(settings)
+    try:
+        report = await seed_demo_season(
+            session_factory(engine),
+            zone=settings.zone,
+            now=utcnow(),
+            season_start=season_start,
+            data_dir=settings.data_dir,
+        )
+    finally:
+        await engine.dispose()
+    print(report.describe())
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from livemarket.accounts.service import create_user
+
+    password = args.password or getpass.getpass("Password: ")
+    engine = engine_for(settings)
+    try:
+        user = await create_user(
+            session_factory(engine),
+            username=args.username,
+            password=password,
+            role=args.role,
+            display_name=args.display_name,
+        )
+    finally:
+        await engine.dispose()
+    print(f"created {user.role} {user.username!r} (id {user.id})")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    from livemarket.web.app import create_app
+
+    if not settings.database_url:
+        upgrade(settings.effective_database_url)
+    if args.demo:
+        asyncio.run(_seed(settings, args.season_start))
+    app = create_app(settings)
+    print(f"LiveMarket on http://{settings.host}:{settings.port}/", flush=True)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log_class=JsonAccessLogger,
+        print=None,
+        shutdown_timeout=10,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; settings errors and rule violations exit 2 with a message."""
+    args = _parser().parse_args(argv)
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"livemarket: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            _serve(settings, args)
+        elif args.command == "migrate":
+            upgrade(settings.effective_database_url)
+            print("database is at the current schema")
+        elif args.command == "demo":
+            upgrade(settings.effective_database_url)
+            asyncio.run(_seed(settings, args.season_start))
+        elif args.command == "create-user":
+            asyncio.run(_create_user(settings, args))
+    except DomainError as exc:
+        print(f"livemarket: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,88 @@
+"""JSON errors in the contract's shape, and the middleware that maps domain errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from livemarket.errors import DomainError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_KIND = {
+    ErrorKind.INVALID: 422,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.LIMITED: 429,
+    ErrorKind.PRECONDITION: 412,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by handlers: status, stable code, message."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.details = details
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+    **details: Any,
+) -> web.Response:
+    """``{"error": {"code", "message", ...details}}`` with ``status``."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update(details)
+    return web.json_response({"error": body}, status=status, headers=headers)
+
+
+def _wants_json(request: web.Request) -> bool:
+    path = request.path
+    return (
+        path.startswith(("/api/", "/whip/", "/whep/", "/healthz", "/ws/"))
+        or "application/json" in request.headers.get("Accept", "")
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn domain, API and HTTP errors into the contract's JSON error body."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.details)
+    except DomainError as exc:
+        details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
+        return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, **details)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_json(request):
+            raise
+        code = _CODE_BY_STATUS.get(exc.status, "http_error")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return error_response(exc.status, code, exc.reason, headers=headers)

@@ -1,0 +1,47 @@
+"""``GET /healthz``: liveness, and whether the database and Redis answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import text
+
+from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY
+
+PROBE_TIMEOUT_S = 2.0
+
+
+async def _database_ok(app: web.Application) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S), app[ENGINE_KEY].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+async def _redis_state(app: web.Application) -> str:
+    client = app.get(REDIS_KEY)
+    if client is None:
+        return "disabled"
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await client.ping()
+    except Exception:
+        return "down"
+    return "ok"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    database = "ok" if await _database_ok(request.app) else "down"
+    redis = await _redis_state(request.app)
+    healthy = database == "ok" and redis != "down"
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", "database": database, "redis": redis},
+        status=200 if healthy else 503,
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)

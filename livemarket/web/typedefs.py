@@ -1,0 +1,36 @@
+"""Every shared object of the application, as a typed ``web.AppKey`` (one place, no strings)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import jinja2
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from livemarket.bus.events import EventBus
+from livemarket.config import Settings
+
+Clock = Callable[[], datetime]
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+ENGINE_KEY = web.AppKey("engine", AsyncEngine)
+SESSIONS_KEY = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+BUS_KEY = web.AppKey("bus", EventBus)
+#: The server's clock (aware UTC); tests replace it to control time.
+CLOCK_KEY = web.AppKey("clock", Clock)
+METRICS_KEY = web.AppKey("metrics", CollectorRegistry)
+SECRET_KEY = web.AppKey("secret_key", bytes)
+
+from redis.asyncio import Redis  # noqa: E402
+
+#: The shared Redis client in scale-out mode; absent in the embedded mode.
+REDIS_KEY = web.AppKey("redis", Redis)
+
+# Pages (livemarket/web/templating.py): the Jinja2 environment, the flattened ko/en
+# catalogs, and a content hash per static file for cache-busting URLs.
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+I18N_KEY = web.AppKey("i18n_catalogs", dict[str, dict[str, str]])
+STATIC_VERSIONS_KEY = web.AppKey("static_versions", dict[str, str])

@@ -1,0 +1,191 @@
+"""Shared fixtures: settings, migrated databases (SQLite and PostgreSQL), Redis, apps, logins.
+
+Backend-dependent tests take ``database_url`` (parametrized over SQLite and
+PostgreSQL) or ``redis_url``. PostgreSQL, Redis and browser tests skip with a
+reason unless LIVEMARKET_TEST_POSTGRES_URL, LIVEMARKET_TEST_REDIS_URL and
+LIVEMARKET_TEST_BROWSER are set; CI sets all three, so there they always run.
+Each test gets a database of its own, copied from one migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from livemarket.accounts.service import create_user
+from livemarket.config import Settings, load_settings
+from livemarket.storage.migrate import upgrade
+from livemarket.web.app import create_app
+from livemarket.web.typedefs import SESSIONS_KEY
+
+POSTGRES_ENV = "LIVEMARKET_TEST_POSTGRES_URL"
+REDIS_ENV = "LIVEMARKET_TEST_REDIS_URL"
+BROWSER_ENV = "LIVEMARKET_TEST_BROWSER"
+
+PASSWORD = "correct horse battery"
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "livemarket.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _postgres_base() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (CI sets it)")
+    return url
+
+
+def _with_database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated to head, used as CREATE DATABASE … TEMPLATE."""
+    base = _postgres_base()
+    name = f"lm_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    upgrade(_with_database(base, name))
+    yield name
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for this test alone, dropped afterwards."""
+    base = _postgres_base()
+    name = f"lm_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _with_database(base, name)
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of each backend in turn."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+# --- redis -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"Redis tests need {REDIS_ENV} (CI sets it)")
+    return url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own, so tests sharing one Redis never see each other."""
+    return f"lmtest:{uuid.uuid4().hex[:10]}:"
+
+
+# --- settings and apps -----------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    """Embedded-mode settings on a migrated SQLite file in a temporary data folder."""
+    return load_settings({}, data_dir=tmp_path, database_url=sqlite_url)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with overrides, e.g. ``make_settings(database_url=…, redis_url=…)``."""
+
+    def build(**overrides: Any) -> Settings:
+        overrides.setdefault("data_dir", tmp_path)
+        return load_settings({}, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]],
+    app: web.Application,
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(app)
+
+
+# --- accounts --------------------------------------------------------------------------
+
+
+UserMaker = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def make_user(app: web.Application) -> UserMaker:
+    """``await make_user("host", "alice")`` creates an account in the app's database.
+
+    Call it after the client started (the app's database is opened at start-up).
+    """
+
+    async def make(role: str, username: str, **kw: Any) -> Any:
+        return await create_user(
+            app[SESSIONS_KEY], username=username, password=PASSWORD, role=role, **kw
+        )
+
+    return make
+
+
+async def login(client: TestClient[Any, Any], username: str, password: str = PASSWORD) -> str:
+    """Log ``username`` in on ``client`` (its cookie jar keeps the session); returns the CSRF token."""
+    response = await client.post(
+        "/api/v1/session", json={"username": username, "password": password}
+    )
+    assert response.status == 200, await response.text()
+    return str((await response.json())["csrf_token"])
+
+
+@pytest.fixture
+async def operator_client(
+    client: TestClient[Any, Any], make_user: UserMaker
+) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
+    """The client logged in as an operator, and its CSRF token."""
+    await make_user("operator", "op")
+    yield client, await login(client, "op")
