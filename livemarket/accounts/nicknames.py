@@ -17,14 +17,14 @@ _RESERVED = {"host", "operator", "admin", "호스트", "운영자", "관리자"}
 def validate_nickname(raw: str) -> str:
     """The normalised nickname, or a ``DomainError`` saying what is wrong with it."""
     nickname = " ".join(unicodedata.normalize("NFC", raw).split())
-    if not 2 <= len(nickname) <= MAX_NICKNAME:
-        raise DomainError(
-            "nickname_length", f"A nickname has 2 to {MAX_NICKNAME} characters."
-        )
     if not _ALLOWED.match(nickname):
         raise DomainError(
             "nickname_characters",
             "A nickname may use letters, digits, spaces, '.', '-' and '·' only.",
+        )
+    if not 2 <= len(nickname) <= MAX_NICKNAME:
+        raise DomainError(
+            "nickname_length", f"A nickname has 2 to {MAX_NICKNAME} characters."
         )
     if nickname.casefold() in _RESERVED:
         raise DomainError("nickname_reserved", "That nickname is reserved for staff.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from livemarket.storage.base import Base, UTCDateTime, utcnow
@@ -14,7 +14,8 @@ class ChatMessage(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (Index("ix_chat_messages_special_id_id", "special_id", "id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Assigned in memory (``chat/ids.py``) so posting never waits for the database.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     special_id: Mapped[int] = mapped_column(ForeignKey("specials.id", ondelete="CASCADE"))
     #: The viewer's session key or ``user:<id>``: who to ban, whatever the nickname.
     author_key: Mapped[str] = mapped_column(String(64))
@@ -37,3 +38,15 @@ class ChatBan(Base):
     banned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChatRoom(Base):
+    """A room's moderation settings, so every instance and a restart agree on them."""
+
+    __tablename__ = "chat_rooms"
+
+    special_id: Mapped[int] = mapped_column(
+        ForeignKey("specials.id", ondelete="CASCADE"), primary_key=True
+    )
+    slow_mode_s: Mapped[int] = mapped_column(Integer, default=0)
+    pinned_message_id: Mapped[int | None] = mapped_column(BigInteger)

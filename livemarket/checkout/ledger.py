@@ -66,6 +66,10 @@ def limit_reached(product_id: int, limit: int, had: int) -> Conflict:
 
 
 class StockLedger(Protocol):
+    #: True when holds live in the caller's transaction (a rollback undoes them);
+    #: False when they are taken at once elsewhere and must be released on failure.
+    transactional: bool
+
     async def reserve(
         self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:

@@ -102,6 +102,8 @@ _DEAL_TTL_S = 7 * 24 * 3600
 class RedisLedger:
     """Counters in Redis, written back to the database by :meth:`sync`."""
 
+    transactional = False
+
     def __init__(self, redis: Redis, prefix: str = "lm:") -> None:
         self._redis = redis
         self._prefix = prefix

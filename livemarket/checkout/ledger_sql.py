@@ -30,6 +30,8 @@ from livemarket.checkout.tables import deal_buyers, deals, products
 class SqlLedger:
     """Stock counters live in ``products.stock``, ``flash_deals.sold`` and ``deal_buyers``."""
 
+    transactional = True
+
     async def reserve(
         self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:

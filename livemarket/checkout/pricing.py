@@ -119,6 +119,10 @@ class Deal:
         """Open for buying at ``now``: started, not past its end, not ended, not sold out."""
         return self.ended_at is None and self.starts_at <= now < self.ends_at and self.remaining > 0
 
+    def in_window(self, now: datetime) -> bool:
+        """Not ended and ``now`` inside its window; whether units remain is the ledger's call."""
+        return self.ended_at is None and self.starts_at <= now < self.ends_at
+
     def with_remaining(self, remaining: int) -> Deal:
         return replace(self, sold=self.quantity - remaining)
 
@@ -157,8 +161,12 @@ def iso_utc(moment: datetime) -> str:
 
 
 def unit_price(list_price: int, deal: Deal | None, now: datetime) -> tuple[int, int | None]:
-    """The price a line gets at ``now``: the deal's if it is active, else the list price."""
-    if deal is not None and deal.is_active(now):
+    """The price a line gets at ``now``: the deal's inside its window, else the list price.
+
+    A deal in its window whose units are gone is not silently replaced by the list
+    price: the ledger refuses it as ``deal_sold_out`` and the buyer decides.
+    """
+    if deal is not None and deal.in_window(now):
         return deal.price, deal.id
     return list_price, None
 

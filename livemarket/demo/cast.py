@@ -45,7 +45,10 @@ HOSTS: tuple[DemoUser, ...] = (
 USERS: tuple[DemoUser, ...] = (DEMO_OPERATOR, *HOSTS)
 
 NAVER = DemoPlatform(
-    "naver-shopping-live", "Naver Shopping Live", "네이버 쇼핑라이브", "https://shoppinglive.naver.com"
+    "naver-shopping-live",
+    "Naver Shopping Live",
+    "네이버 쇼핑라이브",
+    "https://shoppinglive.naver.com",
 )
 GRIP = DemoPlatform("grip", "Grip", "그립", "https://www.grip.show")
 SHINSEGAE = DemoPlatform(

@@ -93,21 +93,19 @@ def _deals(
                 offset_s=int(offset.total_seconds()),
                 duration_s=int(_DEAL_LENGTH.total_seconds()),
                 discount_pct=min(cap_pct, _DISCOUNTS[(index + 3 * n) % len(_DISCOUNTS)]),
-                quantity=max(1, min(_QUANTITIES[(index + n) % len(_QUANTITIES)], product.stock // 2)),
+                quantity=max(
+                    1, min(_QUANTITIES[(index + n) % len(_QUANTITIES)], product.stock // 2)
+                ),
             )
         )
     return tuple(deals)
-
-
-def _region_town(product: CatalogProduct) -> str:
-    return product.region.split()[-1]
 
 
 def _title(index: int, theme: str, lead: CatalogProduct, deals: Sequence[PlannedDealSpec]) -> str:
     label = THEME_LABELS[theme]
     styles = (
         f"[K-MAS 라이브] {label} 크리스마스 특가",
-        f"{_region_town(lead)}에서 온 선물, {lead.name}",
+        f"{lead.maker} · {lead.name} 크리스마스 라이브",
         f"연말 선물은 {label}! 최대 {max((d.discount_pct for d in deals), default=0)}% 할인"
         if deals
         else f"연말 선물은 {label}!",

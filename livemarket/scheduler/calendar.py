@@ -92,7 +92,9 @@ def _check_text(draft: SpecialDraft) -> None:
     if not title:
         raise _invalid("title_required", "a special needs a title", "title")
     if len(title) > TITLE_MAX:
-        raise _invalid("title_too_long", f"the title is longer than {TITLE_MAX} characters", "title")
+        raise _invalid(
+            "title_too_long", f"the title is longer than {TITLE_MAX} characters", "title"
+        )
     if len(draft.description) > DESCRIPTION_MAX:
         raise _invalid(
             "description_too_long",
@@ -265,7 +267,9 @@ def check_update(
                 )
     validate_draft(after, rules)
     if status is Status.LIVE and after.ends_at != before.ends_at and after.ends_at <= now:
-        raise _invalid("moved_into_past", "a live special's end cannot move into the past", "ends_at")
+        raise _invalid(
+            "moved_into_past", "a live special's end cannot move into the past", "ends_at"
+        )
     if status is Status.SCHEDULED and after.starts_at != before.starts_at and after.starts_at < now:
         raise _invalid("moved_into_past", "a special cannot be moved into the past", "starts_at")
     check_overlaps(after, others, own_id=special_id)

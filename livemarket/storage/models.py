@@ -1,7 +1,7 @@
 """Imports every domain's models so ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from livemarket.accounts.models import User
-from livemarket.chat.models import ChatBan, ChatMessage
+from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
 from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
 from livemarket.scheduler.models import (
     PlannedDeal,
@@ -16,6 +16,7 @@ __all__ = [
     "Base",
     "ChatBan",
     "ChatMessage",
+    "ChatRoom",
     "FlashDeal",
     "Order",
     "OrderLine",

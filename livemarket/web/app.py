@@ -20,7 +20,7 @@ from livemarket.web import metrics, openapi
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.errors import error_middleware
-from livemarket.web.routes import health, products, session, specials
+from livemarket.web.routes import health, pages, products, session, specials
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
@@ -41,6 +41,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     health.setup,
     products.setup,
     specials.setup,
+    pages.setup,
 ]
 
 

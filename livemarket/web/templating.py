@@ -123,7 +123,11 @@ async def render(
     zone = settings.zone
     csrf_token = csrf_token_of(session)
     extra = dict(context or {})
-    bootstrap: dict[str, Any] = {"lang": t.lang, "csrf_token": csrf_token}
+    bootstrap: dict[str, Any] = {
+        "lang": t.lang,
+        "csrf_token": csrf_token,
+        "timezone": settings.timezone,
+    }
     bootstrap.update(extra.pop("bootstrap", {}))
 
     def local_time(moment: datetime | str) -> str:

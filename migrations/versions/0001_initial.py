@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 19:34:54.665265
+Create Date: 2026-11-26 19:35:06.462148
 """
 
 from collections.abc import Sequence
@@ -102,7 +102,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('special_id', 'author_key', name='uq_chat_bans_author')
     )
     op.create_table('chat_messages',
-    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('special_id', sa.Integer(), nullable=False),
     sa.Column('author_key', sa.String(length=64), nullable=False),
     sa.Column('nickname', sa.String(length=40), nullable=False),
@@ -117,6 +117,13 @@ def upgrade() -> None:
     with op.batch_alter_table('chat_messages', schema=None) as batch_op:
         batch_op.create_index('ix_chat_messages_special_id_id', ['special_id', 'id'], unique=False)
 
+    op.create_table('chat_rooms',
+    sa.Column('special_id', sa.Integer(), nullable=False),
+    sa.Column('slow_mode_s', sa.Integer(), nullable=False),
+    sa.Column('pinned_message_id', sa.BigInteger(), nullable=True),
+    sa.ForeignKeyConstraint(['special_id'], ['specials.id'], name=op.f('fk_chat_rooms_special_id_specials'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('special_id', name=op.f('pk_chat_rooms'))
+    )
     op.create_table('flash_deals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('special_id', sa.Integer(), nullable=False),
@@ -251,6 +258,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_flash_deals_special_id')
 
     op.drop_table('flash_deals')
+    op.drop_table('chat_rooms')
     with op.batch_alter_table('chat_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_chat_messages_special_id_id')
 

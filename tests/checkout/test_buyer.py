@@ -48,7 +48,9 @@ def test_names_in_hangul_and_latin_pass_and_are_tidied() -> None:
     assert validate_buyer("이서연", "010-1234-5678", ADDRESS).name == "이서연"
 
 
-@pytest.mark.parametrize("address", ["서울", "서울특별시 중구 세종대로", "x" * 201, "서울 중구 1\x07번지"])
+@pytest.mark.parametrize(
+    "address", ["서울", "서울특별시 중구 세종대로", "x" * 201, "서울 중구 1\x07번지"]
+)
 def test_bad_addresses_refused(address: str) -> None:
     """Too short, without a number, too long, or with control characters: refused."""
     with pytest.raises(DomainError) as caught:

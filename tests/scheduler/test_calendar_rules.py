@@ -211,7 +211,8 @@ def test_delete_and_cancel_rules() -> None:
 def test_offsets_are_compared_as_instants() -> None:
     """A start given in Seoul time clashes with the same instant given in UTC."""
     seoul = timezone(timedelta(hours=9))
-    local = draft(starts_at=START.astimezone(seoul), ends_at=(START + timedelta(hours=1)).astimezone(seoul))
+    end = START + timedelta(hours=1)
+    local = draft(starts_at=START.astimezone(seoul), ends_at=end.astimezone(seoul))
     assert code_of(check_create, local, NOW, [slot(5, START, channel="studio-1")], RULES) == (
         "channel_overlap"
     )

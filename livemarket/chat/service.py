@@ -1,0 +1,241 @@
+"""The chat service: rules, ids, persistence and the bus around each room.
+
+Every change is published on the special's bus topic and applied to each
+instance's room state by :meth:`ChatService.observe` when it comes back from
+the bus, so all instances (and the gateway's ``hello`` snapshots) agree.
+Fields whose name starts with ``_`` (the author's session key) stay between
+instances; :func:`public` removes them before anything reaches a browser.
+
+The per-person rate limit and slow mode are counted per instance: a viewer's
+socket lives on one instance, so its sends are all counted there; someone who
+opens sockets on several instances at once gets at most that many times the
+rate, which the ban and the word filter still cover. Keeping the check in
+memory keeps a Redis round trip out of every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from livemarket.bus.events import EventBus, special_topic
+from livemarket.chat import store
+from livemarket.chat.history import HISTORY_SIZE, RecentMessages
+from livemarket.chat.ids import MessageIds
+from livemarket.chat.rules import Author, ChatLimits, RoomRules
+from livemarket.chat.wordfilter import WordFilter
+from livemarket.errors import Conflict, Forbidden, NotFound
+
+
+def public(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event without its instance-internal (``_``-prefixed) fields."""
+    return {k: v for k, v in event.items() if not k.startswith("_")}
+
+
+@dataclass
+class _Room:
+    rules: RoomRules
+    recent: RecentMessages
+    pinned: Mapping[str, Any] | None
+
+
+class ChatService:
+    """Posts and moderates chat in the rooms open on this instance."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        writer: store.ChatWriter,
+        *,
+        ids: MessageIds,
+        clock: Callable[[], datetime],
+        limits: ChatLimits | None = None,
+        words: WordFilter | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._writer = writer
+        self._ids = ids
+        self._clock = clock
+        self._limits = limits or ChatLimits()
+        self._words = words or WordFilter()
+        self._monotonic = monotonic
+        self._rooms: dict[int, _Room] = {}
+        self._opening: dict[int, asyncio.Future[None]] = {}
+
+    # -- room lifecycle -----------------------------------------------------
+    async def open_room(self, special_id: int) -> None:
+        """Load the room's history, bans and settings once (concurrent callers share it)."""
+        if special_id in self._rooms:
+            return
+        pending = self._opening.get(special_id)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._opening[special_id] = future
+        try:
+            state = await store.load_room(self._sessions, special_id, HISTORY_SIZE)
+            self._rooms[special_id] = _Room(
+                RoomRules(
+                    self._limits, self._words, banned=state.banned, slow_mode_s=state.slow_mode_s
+                ),
+                RecentMessages(state.recent),
+                state.pinned_message,
+            )
+            future.set_result(None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._opening[special_id]
+
+    def close_room(self, special_id: int) -> None:
+        """Forget a room no one on this instance watches any more."""
+        self._rooms.pop(special_id, None)
+
+    def _room(self, special_id: int) -> _Room:
+        room = self._rooms.get(special_id)
+        if room is None:
+            raise NotFound("chat_room_closed", "This chat room is not open.")
+        return room
+
+    # -- snapshot -----------------------------------------------------------
+    def recent(self, special_id: int) -> list[dict[str, Any]]:
+        return [public(m) for m in self._room(special_id).recent.snapshot()]
+
+    def pinned(self, special_id: int) -> dict[str, Any] | None:
+        pinned = self._room(special_id).pinned
+        return public(pinned) if pinned is not None else None
+
+    def slow_mode(self, special_id: int) -> int:
+        return self._room(special_id).rules.slow_mode_s
+
+    def is_banned(self, special_id: int, author_key: str) -> bool:
+        return self._room(special_id).rules.is_banned(author_key)
+
+    # -- posting --------------------------------------------------------------
+    async def post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
+        """Check, persist (queued) and publish a message; raises DomainError with the reason."""
+        room = self._room(special_id)
+        cleaned = room.rules.check(author, text, self._monotonic())
+        created_at = self._clock()
+        event = {
+            "type": "chat",
+            "id": self._ids.next(),
+            "special_id": special_id,
+            "nickname": author.nickname,
+            "role": author.role,
+            "text": cleaned,
+            "pinned": False,
+            "created_at": created_at.isoformat(),
+            "_author": author.key,
+        }
+        self._writer.add(event, created_at)
+        await self._bus.publish(special_topic(special_id), event)
+        return event
+
+    # -- moderation ---------------------------------------------------------
+    async def _message(self, special_id: int, message_id: int) -> Mapping[str, Any]:
+        found = self._room(special_id).recent.find(message_id)
+        if found is None:
+            found = await store.find_message(self._sessions, special_id, message_id)
+        if found is None:
+            raise NotFound("chat_message_not_found", "No such message in this chat.")
+        return found
+
+    async def delete(self, special_id: int, message_id: int, by: Author) -> None:
+        """Delete a message for everyone."""
+        _require_staff(by)
+        await self._message(special_id, message_id)
+        self._writer.delete(message_id)
+        await self._bus.publish(
+            special_topic(special_id),
+            {"type": "chat.deleted", "special_id": special_id, "id": message_id},
+        )
+
+    async def ban(
+        self, special_id: int, message_id: int, by: Author, *, by_user_id: int | None
+    ) -> str:
+        """Ban the author of a message from this room's chat; returns their key."""
+        _require_staff(by)
+        message = await self._message(special_id, message_id)
+        if message.get("role") in ("host", "operator"):
+            raise Conflict("chat_ban_staff", "Hosts and operators cannot be banned.")
+        author_key = str(message["_author"])
+        await store.save_ban(
+            self._sessions,
+            special_id,
+            author_key,
+            nickname=str(message["nickname"]),
+            banned_by=by_user_id,
+        )
+        await self._bus.publish(
+            special_topic(special_id),
+            {
+                "type": "chat.banned",
+                "special_id": special_id,
+                "nickname": message["nickname"],
+                "_author": author_key,
+            },
+        )
+        return author_key
+
+    async def set_slow_mode(self, special_id: int, seconds: int, by: Author) -> None:
+        """Turn slow mode on (seconds between a viewer's messages) or off (0)."""
+        _require_staff(by)
+        self._room(special_id).rules.set_slow_mode(seconds)  # validates before saving
+        await store.save_room_settings(self._sessions, special_id, slow_mode_s=seconds)
+        await self._bus.publish(
+            special_topic(special_id),
+            {"type": "chat.mode", "special_id": special_id, "slow_mode_s": seconds},
+        )
+
+    async def pin(self, special_id: int, message_id: int, by: Author) -> None:
+        """Pin a message above the chat for everyone."""
+        _require_staff(by)
+        message = await self._message(special_id, message_id)
+        self._writer.pin(message_id)
+        await store.save_room_settings(self._sessions, special_id, pinned_message_id=message_id)
+        await self._bus.publish(
+            special_topic(special_id),
+            {
+                "type": "chat.pinned",
+                "special_id": special_id,
+                "message": {**public(message), "pinned": True},
+            },
+        )
+
+    # -- applying events from the bus --------------------------------------
+    def observe(self, special_id: int, event: Mapping[str, Any]) -> None:
+        """Apply a chat event of the special's topic to this instance's room state."""
+        room = self._rooms.get(special_id)
+        if room is None:
+            return
+        kind = event.get("type")
+        if kind == "chat":
+            room.recent.add(event)
+        elif kind == "chat.deleted":
+            room.recent.remove(int(event["id"]))
+            if room.pinned is not None and room.pinned.get("id") == event["id"]:
+                room.pinned = None
+        elif kind == "chat.banned":
+            room.rules.ban(str(event["_author"]))
+        elif kind == "chat.mode":
+            room.rules.set_slow_mode(int(event["slow_mode_s"]))
+        elif kind == "chat.pinned":
+            room.pinned = event["message"]
+
+
+def _require_staff(by: Author) -> None:
+    if not by.is_staff:
+        raise Forbidden("chat_not_moderator", "Only the host or an operator may moderate.")

@@ -1,0 +1,246 @@
+"""Chat persistence: loading a room's state, and a batching writer for messages.
+
+Posting never waits for the database: messages, deletions and pins are queued
+and written by one task in batches (one transaction per ``flush``), in the
+order they were queued, so a deletion never overtakes the insert it deletes.
+Bans and room settings are rare and written at once by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
+from livemarket.storage.base import utcnow
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY_S = 1.0
+
+
+def message_event(row: ChatMessage) -> dict[str, Any]:
+    """A stored message as the ``chat`` frame (plus the internal ``_author``)."""
+    return {
+        "type": "chat",
+        "id": row.id,
+        "special_id": row.special_id,
+        "nickname": row.nickname,
+        "role": row.role,
+        "text": row.text,
+        "pinned": row.pinned,
+        "created_at": row.created_at.isoformat(),
+        "_author": row.author_key,
+    }
+
+
+@dataclass
+class RoomState:
+    """What a room needs from the database when it opens on an instance."""
+
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    banned: set[str] = field(default_factory=set)
+    slow_mode_s: int = 0
+    pinned_message: dict[str, Any] | None = None
+
+
+async def load_room(
+    sessions: async_sessionmaker[AsyncSession], special_id: int, limit: int
+) -> RoomState:
+    """The last ``limit`` undeleted messages, the bans and the settings of a room."""
+    async with sessions() as db:
+        rows = (
+            await db.scalars(
+                select(ChatMessage)
+                .where(ChatMessage.special_id == special_id, ChatMessage.deleted_at.is_(None))
+                .order_by(ChatMessage.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        banned = set(
+            (await db.scalars(select(ChatBan.author_key).where(ChatBan.special_id == special_id)))
+        )
+        room = await db.get(ChatRoom, special_id)
+        pinned = None
+        if room is not None and room.pinned_message_id is not None:
+            pinned_row = await db.get(ChatMessage, room.pinned_message_id)
+            if pinned_row is not None and pinned_row.deleted_at is None:
+                pinned = message_event(pinned_row)
+    return RoomState(
+        recent=[message_event(row) for row in reversed(rows)],
+        banned=banned,
+        slow_mode_s=room.slow_mode_s if room is not None else 0,
+        pinned_message=pinned,
+    )
+
+
+async def find_message(
+    sessions: async_sessionmaker[AsyncSession], special_id: int, message_id: int
+) -> dict[str, Any] | None:
+    async with sessions() as db:
+        row = await db.get(ChatMessage, message_id)
+    if row is None or row.special_id != special_id:
+        return None
+    return message_event(row)
+
+
+async def save_ban(
+    sessions: async_sessionmaker[AsyncSession],
+    special_id: int,
+    author_key: str,
+    *,
+    nickname: str,
+    banned_by: int | None,
+) -> None:
+    """Record a ban (banning twice is not an error)."""
+    with contextlib.suppress(IntegrityError):
+        async with sessions.begin() as db:
+            db.add(
+                ChatBan(
+                    special_id=special_id,
+                    author_key=author_key,
+                    nickname=nickname[:40],
+                    banned_by=banned_by,
+                )
+            )
+
+
+async def save_room_settings(
+    sessions: async_sessionmaker[AsyncSession], special_id: int, **values: Any
+) -> None:
+    """Upsert the room's row (``slow_mode_s``, ``pinned_message_id``)."""
+    async with sessions.begin() as db:
+        room = await db.get(ChatRoom, special_id)
+        if room is None:
+            room = ChatRoom(special_id=special_id, slow_mode_s=0)
+            db.add(room)
+        for name, value in values.items():
+            setattr(room, name, value)
+
+
+class ChatWriter:
+    """Writes queued messages and updates in batches, from one task it owns."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        delay_s: float = 0.2,
+        max_queue: int = 200_000,
+    ) -> None:
+        self._sessions = sessions
+        self._delay_s = delay_s
+        self._max_queue = max_queue
+        self._queue: list[tuple[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def add(self, event: Mapping[str, Any], created_at: datetime) -> None:
+        self._put(
+            "insert",
+            {
+                "id": event["id"],
+                "special_id": event["special_id"],
+                "author_key": event["_author"],
+                "nickname": event["nickname"],
+                "role": event["role"],
+                "text": event["text"],
+                "pinned": False,
+                "created_at": created_at,
+            },
+        )
+
+    def delete(self, message_id: int) -> None:
+        self._put("delete", message_id)
+
+    def pin(self, message_id: int) -> None:
+        self._put("pin", message_id)
+
+    def _put(self, kind: str, item: Any) -> None:
+        if len(self._queue) >= self._max_queue:
+            # The database is gone for long; keep the newest and say so.
+            self._queue.pop(0)
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.error("chat writer queue full: %d messages not persisted", self.dropped)
+        self._queue.append((kind, item))
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="chat-writer")
+
+    async def close(self) -> None:
+        """Stop the task and write what is still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._delay_s)
+            if not await self.flush():
+                await asyncio.sleep(RETRY_DELAY_S)
+
+    async def flush(self) -> bool:
+        """Write everything queued so far in one transaction; False if it must be retried."""
+        self._wake.clear()
+        batch, self._queue = self._queue, []
+        if not batch:
+            return True
+        try:
+            async with self._sessions.begin() as db:
+                await _write(db, batch)
+        except IntegrityError:
+            # A row the database refuses (its special was deleted meanwhile) must not
+            # block the others: write one by one and drop only the refused ones.
+            await self._write_one_by_one(batch)
+        except SQLAlchemyError:
+            log.exception("chat writer failed to persist %d changes; retrying", len(batch))
+            self._queue[:0] = batch
+            self._wake.set()
+            return False
+        return True
+
+    async def _write_one_by_one(self, batch: list[tuple[str, Any]]) -> None:
+        for change in batch:
+            try:
+                async with self._sessions.begin() as db:
+                    await _write(db, [change])
+            except IntegrityError:
+                log.warning("chat writer dropped a change the database refused: %s", change[0])
+
+
+async def _write(db: AsyncSession, batch: list[tuple[str, Any]]) -> None:
+    """Apply the batch in order, grouping runs of the same kind into one statement."""
+    start = 0
+    while start < len(batch):
+        kind = batch[start][0]
+        end = start
+        while end < len(batch) and batch[end][0] == kind:
+            end += 1
+        items = [item for _, item in batch[start:end]]
+        if kind == "insert":
+            await db.execute(insert(ChatMessage), items)
+        elif kind == "delete":
+            await db.execute(
+                update(ChatMessage).where(ChatMessage.id.in_(items)).values(deleted_at=utcnow())
+            )
+        else:
+            await db.execute(
+                update(ChatMessage).where(ChatMessage.id.in_(items)).values(pinned=True)
+            )
+        start = end

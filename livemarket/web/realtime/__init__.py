@@ -1,0 +1,1 @@
+"""The realtime gateway: one WebSocket per viewer and special, fed from the event bus."""

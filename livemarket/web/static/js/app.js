@@ -1,0 +1,315 @@
+/* LiveMarket shared page helpers: window.LM.
+ *
+ * Loaded first (blocking, in <head>) on every page, so panel scripts can rely on:
+ *   LM.bootstrap()            the page's JSON bootstrap (#lm-bootstrap): lang, csrf_token,
+ *                             timezone, and on watch/studio pages special_id, special,
+ *                             is_host, ws_url, server_now
+ *   LM.t(key, params)         translated text ("chat.send", {name: "…"})
+ *   LM.api(path, options)     fetch JSON with the CSRF header; rejects with LM.ApiError
+ *   LM.formatKRW(12900)       "₩12,900"
+ *   LM.formatTime(iso)        "19:30" in the server's display zone (Asia/Seoul)
+ *   LM.formatDate(iso), LM.formatDateTime(iso)
+ *   LM.announce(text)         read out by screen readers (polite live region)
+ *   LM.onReady(fn)            run after the DOM is parsed
+ *   LM.setLanguage(lang)      switch ko/en (cookie) and reload
+ * Never put user text into innerHTML: use textContent.
+ */
+(function () {
+  "use strict";
+
+  var LM = (window.LM = window.LM || {});
+  var cache = {};
+  var UNSAFE = { POST: true, PUT: true, PATCH: true, DELETE: true };
+
+  function readJSON(id) {
+    if (!(id in cache)) {
+      var node = document.getElementById(id);
+      try {
+        cache[id] = node ? JSON.parse(node.textContent || "{}") : {};
+      } catch (err) {
+        cache[id] = {};
+      }
+    }
+    return cache[id];
+  }
+
+  LM.bootstrap = function () {
+    return readJSON("lm-bootstrap");
+  };
+
+  LM.lang = function () {
+    return LM.bootstrap().lang || document.documentElement.lang || "ko";
+  };
+
+  LM.timezone = function () {
+    return LM.bootstrap().timezone || "Asia/Seoul";
+  };
+
+  LM.t = function (key, params) {
+    var text = readJSON("lm-i18n")[key];
+    if (typeof text !== "string") return key;
+    if (params) {
+      text = text.replace(/\{(\w+)\}/g, function (whole, name) {
+        return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole;
+      });
+    }
+    return text;
+  };
+
+  LM.csrfToken = function () {
+    var boot = LM.bootstrap();
+    if (boot.csrf_token) return boot.csrf_token;
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") || "" : "";
+  };
+
+  /* After login the server issues a new session and token. */
+  LM.setCsrfToken = function (token) {
+    LM.bootstrap().csrf_token = token;
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) meta.setAttribute("content", token);
+  };
+
+  function ApiError(status, code, message, details) {
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.message = message;
+    this.details = details || {};
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+  ApiError.prototype.constructor = ApiError;
+  LM.ApiError = ApiError;
+
+  /* fetch + JSON: options {method, body (object -> JSON), headers}. Resolves with the
+     parsed body (null for 204); rejects with LM.ApiError (status 0 = network failure). */
+  LM.api = function (path, options) {
+    options = options || {};
+    var method = (options.method || "GET").toUpperCase();
+    var headers = { Accept: "application/json" };
+    var extra = options.headers || {};
+    Object.keys(extra).forEach(function (name) {
+      headers[name] = extra[name];
+    });
+    var body = options.body;
+    if (body !== undefined && typeof body !== "string") {
+      body = JSON.stringify(body);
+      headers["Content-Type"] = "application/json";
+    }
+    if (UNSAFE[method]) headers["X-CSRF-Token"] = LM.csrfToken();
+    return fetch(path, {
+      method: method,
+      headers: headers,
+      body: body,
+      credentials: "same-origin",
+      signal: options.signal,
+    }).then(
+      function (response) {
+        if (response.status === 204) return null;
+        return response.text().then(function (text) {
+          var data = null;
+          try {
+            data = text ? JSON.parse(text) : null;
+          } catch (err) {
+            data = null;
+          }
+          if (response.ok) return data;
+          var error = (data && data.error) || {};
+          throw new ApiError(
+            response.status,
+            error.code || "http_" + response.status,
+            error.message || LM.t("common.error"),
+            error
+          );
+        });
+      },
+      function (err) {
+        if (err && err.name === "AbortError") throw err;
+        throw new ApiError(0, "network", LM.t("common.network_error"));
+      }
+    );
+  };
+
+  var krw = new Intl.NumberFormat("ko-KR", { maximumFractionDigits: 0 });
+  LM.formatKRW = function (amount) {
+    var value = Math.round(Number(amount) || 0);
+    return (value < 0 ? "-" : "") + "₩" + krw.format(Math.abs(value));
+  };
+
+  function formatter(options) {
+    var opts = { timeZone: LM.timezone() };
+    Object.keys(options).forEach(function (k) {
+      opts[k] = options[k];
+    });
+    return new Intl.DateTimeFormat(LM.lang() === "en" ? "en-GB" : "ko-KR", opts);
+  }
+
+  LM.formatTime = function (iso) {
+    return formatter({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+  };
+
+  LM.formatDate = function (iso) {
+    return formatter({ month: "short", day: "numeric", weekday: "short" }).format(new Date(iso));
+  };
+
+  LM.formatDateTime = function (iso) {
+    return LM.formatDate(iso) + " " + LM.formatTime(iso);
+  };
+
+  LM.announce = function (text) {
+    var region = document.getElementById("lm-announcer");
+    if (!region) return;
+    region.textContent = "";
+    // A fresh text node after a tick is announced even when the text repeats.
+    window.setTimeout(function () {
+      region.textContent = text;
+    }, 50);
+  };
+
+  LM.onReady = function (fn) {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", fn);
+    } else {
+      fn();
+    }
+  };
+
+  LM.setLanguage = function (lang) {
+    document.cookie = "lang=" + encodeURIComponent(lang) + "; path=/; max-age=31536000; samesite=lax";
+    window.location.reload();
+  };
+
+  /* ---- wiring for the base layout and the pages this file owns ---------- */
+
+  function wireLanguageSwitch() {
+    var form = document.querySelector("[data-lm-lang-switch]");
+    if (!form) return;
+    var select = form.querySelector("select");
+    select.addEventListener("change", function () {
+      LM.setLanguage(select.value);
+    });
+  }
+
+  function wireLogout() {
+    document.querySelectorAll("[data-lm-logout]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        LM.api("/api/v1/session", { method: "DELETE" }).then(
+          function () {
+            window.location.assign("/");
+          },
+          function (err) {
+            button.disabled = false;
+            LM.announce(err.message);
+          }
+        );
+      });
+    });
+  }
+
+  function wireLogin() {
+    var form = document.querySelector("[data-lm-login]");
+    if (!form) return;
+    var errorBox = form.querySelector(".form__error");
+    function showError(text) {
+      errorBox.textContent = text;
+      errorBox.hidden = false;
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var username = form.elements.username.value.trim();
+      var password = form.elements.password.value;
+      if (!username || !password) {
+        showError(LM.t("login.failed"));
+        (username ? form.elements.password : form.elements.username).focus();
+        return;
+      }
+      var submit = form.querySelector('[type="submit"]');
+      submit.disabled = true;
+      errorBox.hidden = true;
+      LM.api("/api/v1/session", { method: "POST", body: { username: username, password: password } }).then(
+        function (data) {
+          if (data && data.csrf_token) LM.setCsrfToken(data.csrf_token);
+          var next = LM.bootstrap().next;
+          var role = data && data.user ? data.user.role : "";
+          window.location.assign(next || (role === "operator" ? "/console" : "/"));
+        },
+        function (err) {
+          submit.disabled = false;
+          showError(err.status === 401 ? LM.t("login.failed") : err.message);
+          form.elements.password.value = "";
+          form.elements.password.focus();
+        }
+      );
+    });
+  }
+
+  var REMINDED = "lm.reminders";
+
+  function remembered() {
+    try {
+      return JSON.parse(window.localStorage.getItem(REMINDED) || "[]");
+    } catch (err) {
+      return [];
+    }
+  }
+
+  function remember(id) {
+    try {
+      var ids = remembered();
+      if (ids.indexOf(id) < 0) ids.push(id);
+      window.localStorage.setItem(REMINDED, JSON.stringify(ids.slice(-200)));
+    } catch (err) {
+      /* storage may be off (private mode): the reminder is still set on the server */
+    }
+  }
+
+  function markReminded(button) {
+    var note = document.createElement("span");
+    note.className = "special-card__note";
+    note.setAttribute("data-lm-reminded", button.getAttribute("data-lm-remind"));
+    note.textContent = "✓ " + LM.t("index.reminder_set");
+    button.replaceWith(note);
+  }
+
+  /* "Remind me": shown only when the server serves reminders (the button is rendered
+     hidden and revealed here, so without JS it never appears). */
+  function wireReminders() {
+    var done = remembered();
+    document.querySelectorAll("[data-lm-remind]").forEach(function (button) {
+      var id = button.getAttribute("data-lm-remind");
+      if (done.indexOf(id) >= 0) {
+        markReminded(button);
+        return;
+      }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        LM.api("/api/v1/specials/" + encodeURIComponent(id) + "/reminders", { method: "POST" }).then(
+          function () {
+            remember(id);
+            LM.announce(LM.t("index.reminder_set"));
+            document.querySelectorAll('[data-lm-remind="' + id + '"]').forEach(markReminded);
+          },
+          function (err) {
+            var unavailable = err.status === 404 || err.status === 405 || err.status === 501 || err.status === 0;
+            var text = unavailable ? LM.t("index.reminder_unavailable") : err.message;
+            var note = document.createElement("span");
+            note.className = "error-text";
+            note.setAttribute("role", "status");
+            note.textContent = text;
+            button.replaceWith(note);
+          }
+        );
+      });
+    });
+  }
+
+  document.documentElement.classList.add("js");
+  LM.onReady(function () {
+    wireLanguageSwitch();
+    wireLogout();
+    wireLogin();
+    wireReminders();
+  });
+})();

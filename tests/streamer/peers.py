@@ -1,0 +1,138 @@
+"""aiortc peers for streamer tests: a synthetic publisher and counting viewers, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import av
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCConfiguration
+from aiortc.sdp import SessionDescription
+
+from livemarket.streamer.ice import host_addresses
+
+LOOPBACK = ("127.0.0.1",)
+
+Signal = Callable[[str], Awaitable[str]]
+
+
+class SyntheticVideo(VideoStreamTrack):
+    """A small moving picture at 30 fps (cheap to encode on a shared machine)."""
+
+    def __init__(self, width: int = 160, height: int = 120) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self.count = 0
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for index, plane in enumerate(frame.planes):
+            value = (self.count * 7 + index * 50) % 256
+            plane.update(bytes([value]) * plane.buffer_size)
+        self.count += 1
+        frame.pts = pts
+        frame.time_base = time_base
+        return frame
+
+
+def _config() -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[])
+
+
+async def _negotiate(pc: RTCPeerConnection, signal: Signal) -> str:
+    with host_addresses(LOOPBACK):
+        await pc.setLocalDescription(await pc.createOffer())
+    answer = await signal(pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return answer
+
+
+@dataclass
+class Publisher:
+    pc: RTCPeerConnection
+    video: SyntheticVideo
+    answer: str = ""
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+async def start_publisher(
+    signal: Signal, *, codec: str = "video/VP8", audio: bool = True
+) -> Publisher:
+    """Offer a synthetic camera (and silence) to ``signal``, which returns the answer."""
+    pc = RTCPeerConnection(_config())
+    video = SyntheticVideo()
+    transceiver = pc.addTransceiver(video, direction="sendonly")
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in capabilities if c.mimeType == codec])
+    if audio:
+        pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    publisher = Publisher(pc, video)
+    publisher.answer = await _negotiate(pc, signal)
+    return publisher
+
+
+@dataclass
+class Viewer:
+    pc: RTCPeerConnection
+    answer: str = ""
+    frames: list[tuple[float, av.VideoFrame]] = field(default_factory=list)
+    audio_frames: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def video_codec(self) -> str:
+        """The codec the server answered for video (what the sender packetizes)."""
+        media = next(m for m in SessionDescription.parse(self.answer).media if m.kind == "video")
+        return media.rtp.codecs[0].mimeType
+
+    async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` decoded video frames have arrived in total."""
+        async with asyncio.timeout(timeout):
+            while len(self.frames) < count:
+                await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _drain(track: MediaStreamTrack, viewer: Viewer) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            if track.kind == "video":
+                viewer.frames.append((time.monotonic(), frame))
+            else:
+                viewer.audio_frames += 1
+
+
+async def start_viewer(signal: Signal, *, audio: bool = True) -> Viewer:
+    """A recvonly peer that decodes and counts what it receives."""
+    pc = RTCPeerConnection(_config())
+    viewer = Viewer(pc)
+    pc.addTransceiver("video", direction="recvonly")
+    if audio:
+        pc.addTransceiver("audio", direction="recvonly")
+
+    @pc.on("track")
+    def _on_track(track: MediaStreamTrack) -> None:
+        viewer.tasks.append(asyncio.ensure_future(_drain(track, viewer)))
+
+    viewer.answer = await _negotiate(pc, signal)
+    return viewer

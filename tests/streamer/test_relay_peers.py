@@ -1,0 +1,170 @@
+"""An aiortc publisher and aiortc viewers through the relay, in one process, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import pytest
+
+from livemarket.errors import Conflict
+from livemarket.streamer.ice import IceConfig
+from livemarket.streamer.registry import RelayRegistry, RoomFull
+from livemarket.streamer.relay import LIVE, RECONNECTING, Relay
+from tests.streamer.peers import LOOPBACK, Publisher, Viewer, start_publisher, start_viewer
+
+HOST = 7
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[RelayRegistry]:
+    registry = RelayRegistry(
+        IceConfig(host_addresses=LOOPBACK),
+        capacity_per_special=3,
+        capacity_per_server=10,
+        recordings_dir=tmp_path / "recordings",
+    )
+    yield registry
+    await registry.close()
+
+
+async def _publish(relay: Relay, codec: str = "video/VP8") -> Publisher:
+    async def signal(offer: str) -> str:
+        return (await relay.publish(offer, HOST))[1]
+
+    return await start_publisher(signal, codec=codec)
+
+
+async def _view(registry: RelayRegistry, special_id: int) -> Viewer:
+    async def signal(offer: str) -> str:
+        return (await registry.play(special_id, offer))[1]
+
+    return await start_viewer(signal)
+
+
+@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
+async def test_two_viewers_decode_the_publishers_codec(
+    registry: RelayRegistry, codec: str
+) -> None:
+    """Two viewers receive decodable frames in the publisher's codec, never re-encoded."""
+    relay = registry.get(1)
+    viewers = [await _view(registry, 1), await _view(registry, 1)]
+    publisher = await _publish(relay, codec)
+    try:
+        for viewer in viewers:
+            await viewer.wait_frames(20)
+            assert viewer.video_codec() == codec
+            _, frame = viewer.frames[-1]
+            assert (frame.width, frame.height) == (160, 120)
+        figures = relay.figures()
+        assert figures["state"] == LIVE
+        assert figures["viewers"] == 2
+        assert figures["video"]["codec"] == codec
+        assert figures["video"]["fps"] > 10
+        assert figures["video"]["bitrate_bps"] > 0
+        # audio travels too (Opus, forwarded)
+        assert all(viewer.audio_frames > 0 for viewer in viewers)
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+
+
+async def test_late_viewer_gets_a_keyframe_within_a_second(registry: RelayRegistry) -> None:
+    """A viewer joining mid-stream decodes a picture within a second (keyframe requested)."""
+    relay = registry.get(2)
+    publisher = await _publish(relay)
+    early = await _view(registry, 2)
+    try:
+        await early.wait_frames(30)  # the stream is well past its first keyframe
+        requests_before = relay.figures()["keyframe_requests"]
+        late = await _view(registry, 2)
+        try:
+            connected = time.monotonic()
+            await late.wait_frames(1, timeout=5)
+            first_frame_at = late.frames[0][0]
+            # measured from the answer; ICE+DTLS on loopback is part of it
+            assert first_frame_at - connected < 1.0
+            assert relay.figures()["keyframe_requests"] > requests_before
+        finally:
+            await late.close()
+    finally:
+        await early.close()
+        await publisher.close()
+
+
+async def test_publisher_drop_and_reconnect_viewers_resume(registry: RelayRegistry) -> None:
+    """Viewers keep their connection while the host drops, and resume on the new stream."""
+    relay = registry.get(3)
+    publisher = await _publish(relay)
+    viewer = await _view(registry, 3)
+    try:
+        await viewer.wait_frames(10)
+        await publisher.close()
+        async with asyncio.timeout(10):
+            while relay.state != RECONNECTING:
+                await asyncio.sleep(0.05)
+        seen = len(viewer.frames)
+        assert viewer.pc.connectionState == "connected"
+        publisher = await _publish(relay)
+        await viewer.wait_frames(seen + 15)
+        assert relay.state == LIVE
+        assert viewer.pc.connectionState == "connected"
+        pts = [frame.pts for _, frame in viewer.frames]
+        assert pts == sorted(pts), "timestamps kept advancing across the reconnect"
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_same_host_replaces_another_is_refused(registry: RelayRegistry) -> None:
+    """A second publisher is refused unless it is the same host replacing its session."""
+    relay = registry.get(4)
+    publisher = await _publish(relay)
+    try:
+        with pytest.raises(Conflict):
+            await relay.publish(publisher.pc.localDescription.sdp, HOST + 1)
+        replacement = await _publish(relay)
+        await publisher.close()
+        publisher = replacement
+        assert relay.publisher_owner == HOST
+    finally:
+        await publisher.close()
+
+
+async def test_viewer_cap_answers_room_full(registry: RelayRegistry) -> None:
+    """Past capacity_per_special a viewer is refused with room_full (no media set up)."""
+    viewers = [await _view(registry, 5) for _ in range(3)]
+    try:
+        with pytest.raises(RoomFull) as refused:
+            await _view(registry, 5)
+        assert refused.value.details["retry_after"] > 0
+        assert registry.get(5).viewer_count == 3
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
+async def test_recording_is_a_playable_file(registry: RelayRegistry, tmp_path: Path) -> None:
+    """A live session is written without re-encoding; PyAV opens it and counts frames."""
+    relay = registry.get(6)
+    viewer = await _view(registry, 6)
+    publisher = await _publish(relay)
+    try:
+        await viewer.wait_frames(30)
+    finally:
+        await viewer.close()
+        await publisher.close()
+    await registry.close()
+    files = sorted((tmp_path / "recordings").glob("special-6-*.webm"))
+    assert len(files) == 1
+    with av.open(str(files[0])) as container:
+        video = container.streams.video[0]
+        assert video.codec_context.name == "vp8"
+        decoded = sum(1 for _ in container.decode(video))
+    assert decoded >= 25
+    sidecar = files[0].with_suffix(".json").read_text()
+    assert '"ended_at": "20' in sidecar

@@ -1,0 +1,132 @@
+"""The app as a whole: health, errors, OpenAPI, metrics, read API, and a clean start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from livemarket.accounts.models import User
+from livemarket.checkout.models import Product
+from livemarket.config import Settings
+from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.web.api import OPERATIONS_KEY
+from livemarket.web.app import create_app
+from livemarket.web.typedefs import SESSIONS_KEY
+
+Client = TestClient[Any, Any]
+
+
+async def _seed_catalog(app: web.Application, products: int, specials: int) -> None:
+    start = datetime(2021, 12, 18, 1, 0, tzinfo=UTC)
+    async with app[SESSIONS_KEY].begin() as db:
+        host = User(username="h", display_name="h", role="host", password_hash="x")
+        db.add(host)
+        db.add_all(
+            Product(sku=f"S{i}", name=f"상품 {i}", category="food", price=1000 + i, stock=i)
+            for i in range(products)
+        )
+        await db.flush()
+        # Inserted in reverse start order: the API must sort by start, not by id.
+        for i in reversed(range(specials)):
+            special = Special(
+                title=f"특집 {i}", starts_at=start + timedelta(hours=2 * i),
+                ends_at=start + timedelta(hours=2 * i + 1), host_id=host.id,
+            )
+            db.add(special)
+            await db.flush()
+            db.add(SpecialProduct(special_id=special.id, product_id=1 + i % products, position=0))
+
+
+async def test_healthz_reports_database_and_redis(client: Client) -> None:
+    """Liveness says the database answers and Redis is not in use in the embedded mode."""
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": "ok", "redis": "disabled"}
+
+
+async def test_unknown_api_path_is_a_json_404(client: Client) -> None:
+    """Errors under /api come in the contract's shape."""
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+    missing = await client.get("/api/v1/products/999")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "product_not_found"
+
+
+async def test_lists_page_with_limit_and_next(client: Client) -> None:
+    """``limit`` caps a page, ``next`` fetches the rest, and nothing is repeated or lost."""
+    await _seed_catalog(client.app, products=7, specials=3)
+    first = await (await client.get("/api/v1/products", params={"limit": "5"})).json()
+    assert [p["id"] for p in first["items"]] == [1, 2, 3, 4, 5]
+    assert set(first["items"][0]) >= {"id", "name", "category", "price", "stock"}
+    rest = await (
+        await client.get("/api/v1/products", params={"limit": "5", "cursor": first["next"]})
+    ).json()
+    assert [p["id"] for p in rest["items"]] == [6, 7] and rest["next"] is None
+    too_many = await client.get("/api/v1/products", params={"limit": "1001"})
+    assert too_many.status == 422
+    assert (await too_many.json())["error"]["field"] == "limit"
+
+
+async def test_specials_come_ordered_by_start_in_the_contract_shape(client: Client) -> None:
+    """Specials are listed by start time with offsets, line-ups and versions."""
+    await _seed_catalog(client.app, products=3, specials=3)
+    body = await (await client.get("/api/v1/specials")).json()
+    starts = [item["starts_at"] for item in body["items"]]
+    assert starts == sorted(starts) and len(starts) == 3
+    item = body["items"][0]
+    assert set(item) >= {
+        "id", "title", "description", "starts_at", "ends_at", "status", "host_id",
+        "platform_id", "channel", "product_ids", "version",
+    }
+    assert item["starts_at"].endswith("+00:00") and item["product_ids"] == [1]
+    one = await client.get(f"/api/v1/specials/{item['id']}")
+    assert (await one.json())["title"] == item["title"]
+    by_day = await (await client.get("/api/v1/specials", params={"day": "2021-12-18"})).json()
+    assert len(by_day["items"]) == 3  # 10:00–14:00 Seoul on the 18th
+
+
+async def test_openapi_document_matches_the_routes(client: Client) -> None:
+    """Every /api/v1 route in the router is documented, and every documented one exists."""
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    routed = set()
+    for route in client.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter") or ""
+        if path.startswith("/api/v1") and route.method != "HEAD":
+            routed.add((route.method, path))
+    assert routed == documented
+    declared = {(op.method, op.path) for op in client.app[OPERATIONS_KEY]}
+    assert len(declared) == len(client.app[OPERATIONS_KEY])  # no route declared twice
+
+
+async def test_metrics_are_prometheus_text(client: Client) -> None:
+    """/metrics serves request counts by route template in the Prometheus format."""
+    await client.get("/api/v1/products")
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    assert 'livemarket_http_requests_total{method="GET",route="/api/v1/products",status="200"}' in text
+
+
+async def test_app_starts_and_stops_leaving_no_tasks(settings: Settings) -> None:
+    """Start-up and shutdown are paired: after cleanup no task the app started is left."""
+    before = asyncio.all_tasks()
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    async with TestClient(server) as client:
+        assert (await client.get("/healthz")).status == 200
+    await asyncio.sleep(0)
+    leftover = {t for t in asyncio.all_tasks() - before if not t.done()}
+    assert leftover == set(), leftover
