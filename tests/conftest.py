@@ -174,7 +174,7 @@ def make_user(app: web.Application) -> UserMaker:
 
 
 async def login(client: TestClient[Any, Any], username: str, password: str = PASSWORD) -> str:
-    """Log ``username`` in on ``client`` (its cookie jar keeps the session); returns the CSRF token."""
+    """Log ``username`` in on ``client`` (its cookie jar keeps it); returns the CSRF token."""
     response = await client.post(
         "/api/v1/session", json={"username": username, "password": password}
     )

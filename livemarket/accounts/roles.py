@@ -26,7 +26,7 @@ class Principal:
     """The person behind a request: a logged-in user or an anonymous viewer."""
 
     role: Role
-    #: Stable key of the person for chat, bans and buyer limits: ``user:<id>`` or a random viewer id.
+    #: Stable key for chat, bans and buyer limits: ``user:<id>`` or a random viewer id.
     viewer_key: str
     nickname: str
     user_id: int | None = None

@@ -20,6 +20,7 @@ from livemarket.web import metrics, openapi
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.errors import error_middleware
+from livemarket.web.realtime import gateway as realtime_gateway
 from livemarket.web.routes import health, pages, products, session, specials
 from livemarket.web.typedefs import (
     BUS_KEY,
@@ -41,6 +42,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     health.setup,
     products.setup,
     specials.setup,
+    realtime_gateway.setup,
     pages.setup,
 ]
 
@@ -63,7 +65,7 @@ async def _redis_and_bus_ctx(app: web.Application) -> AsyncIterator[None]:
 
         client = Redis.from_url(settings.redis_url, decode_responses=False)
         app[REDIS_KEY] = client
-        bus = RedisBus(client)
+        bus = RedisBus(client, prefix=settings.redis_prefix)
     else:
         bus = InProcessBus()
     app[BUS_KEY] = bus

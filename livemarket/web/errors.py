@@ -53,12 +53,16 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
-    **details: Any,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> web.Response:
     """``{"error": {"code", "message", ...details}}`` with ``status``."""
     body: dict[str, Any] = {"code": code, "message": message}
-    body.update(details)
+    body.update(details or {})
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
@@ -76,10 +80,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.details)
+        return error_response(
+            exc.status, exc.code, exc.message, headers=exc.headers, details=exc.details
+        )
     except DomainError as exc:
         details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
-        return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, **details)
+        return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
     except web.HTTPException as exc:
         if exc.status < 400 or not _wants_json(request):
             raise

@@ -20,7 +20,7 @@ ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 SESSIONS_KEY = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 BUS_KEY = web.AppKey("bus", EventBus)
 #: The server's clock (aware UTC); tests replace it to control time.
-CLOCK_KEY = web.AppKey("clock", Clock)
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 METRICS_KEY = web.AppKey("metrics", CollectorRegistry)
 SECRET_KEY = web.AppKey("secret_key", bytes)
 
@@ -34,3 +34,11 @@ REDIS_KEY = web.AppKey("redis", Redis)
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 I18N_KEY = web.AppKey("i18n_catalogs", dict[str, dict[str, str]])
 STATIC_VERSIONS_KEY = web.AppKey("static_versions", dict[str, str])
+
+# Realtime gateway (livemarket/web/realtime): the service owning rooms, chat and counters,
+# and the provider of a special's active deals for the ``hello`` snapshot, which checkout
+# registers (``app[ACTIVE_DEALS_KEY] = provider``); without one, ``hello`` lists no deals.
+from livemarket.web.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
+
+REALTIME_KEY = web.AppKey("realtime", RealtimeService)
+ACTIVE_DEALS_KEY: web.AppKey[ActiveDeals] = web.AppKey("active_deals")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from checkout_seed import Seed, seed_special
+from checkout_seed import NOW, Seed, seed_special
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from livemarket.bus.memory import InProcessBus
+from livemarket.checkout.context import CheckoutContext
+from livemarket.checkout.ledger import StockLedger
+from livemarket.checkout.ledger_redis import RedisLedger
+from livemarket.checkout.ledger_sql import SqlLedger
+from livemarket.checkout.push import StockPusher
+from livemarket.config import load_settings
 from livemarket.storage.engine import create_engine
 
 
@@ -29,3 +39,68 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def seed(engine: AsyncEngine) -> Seed:
     return await seed_special(engine)
+
+
+@pytest.fixture(params=["sql", "redis"])
+async def ledger(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[StockLedger]:
+    """The SQL ledger on each database, and the Redis ledger (over each database too)."""
+    if request.param == "sql":
+        yield SqlLedger()
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    redis_ledger = RedisLedger(Redis.from_url(url, decode_responses=True), prefix)
+    yield redis_ledger
+    cleanup = Redis.from_url(url, decode_responses=True)
+    keys = [key async for key in cleanup.scan_iter(prefix + "*")]
+    if keys:
+        await cleanup.delete(*keys)
+    await cleanup.aclose()
+    await redis_ledger.close()
+
+
+class FakeClock:
+    """The server clock under the test's control."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: Any) -> None:
+        self.now += timedelta(**delta)
+
+
+class Recorder:
+    """Collects every published event, for asserting pushes."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, topic: str, event: Any) -> None:
+        self.events.append((topic, dict(event)))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for _topic, event in self.events if event["type"] == kind]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def ctx(
+    engine: AsyncEngine, ledger: StockLedger, clock: FakeClock, tmp_path: Any
+) -> CheckoutContext:
+    """Checkout services on each database and ledger, with a fake clock and an in-process bus."""
+    bus = InProcessBus()
+    return CheckoutContext(
+        engine=engine,
+        ledger=ledger,
+        bus=bus,
+        clock=clock,
+        settings=load_settings({}, data_dir=tmp_path),
+        pusher=StockPusher(bus),
+    )

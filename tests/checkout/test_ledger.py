@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from checkout_seed import NOW, Seed, seed_special
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -14,27 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livemarket.checkout.ledger import Hold, Remaining, StockLedger
 from livemarket.checkout.ledger_redis import RedisLedger
-from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.tables import deals, products
 from livemarket.errors import DomainError
-
-
-@pytest.fixture(params=["sql", "redis"])
-async def ledger(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[StockLedger]:
-    """The SQL ledger on each database, and the Redis ledger (over each database too)."""
-    if request.param == "sql":
-        yield SqlLedger()
-        return
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    redis_ledger = RedisLedger(Redis.from_url(url, decode_responses=True), prefix)
-    yield redis_ledger
-    cleanup = Redis.from_url(url, decode_responses=True)
-    keys = [key async for key in cleanup.scan_iter(prefix + "*")]
-    if keys:
-        await cleanup.delete(*keys)
-    await cleanup.aclose()
-    await redis_ledger.close()
 
 
 async def attempt(

@@ -18,7 +18,7 @@ SEOUL = timezone(timedelta(hours=9))
 
 
 async def test_full_graph_round_trips(database_url: str) -> None:
-    """Every table stores and returns its values; a Seoul time comes back as the same UTC instant."""
+    """Every table round-trips; a Seoul time comes back as the same instant in UTC."""
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     start = datetime(2021, 12, 18, 19, 0, tzinfo=SEOUL)

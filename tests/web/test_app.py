@@ -118,7 +118,8 @@ async def test_metrics_are_prometheus_text(client: Client) -> None:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     text = await response.text()
-    assert 'livemarket_http_requests_total{method="GET",route="/api/v1/products",status="200"}' in text
+    sample = 'livemarket_http_requests_total{method="GET",route="/api/v1/products",status="200"}'
+    assert sample in text
 
 
 async def test_app_starts_and_stops_leaving_no_tasks(settings: Settings) -> None:

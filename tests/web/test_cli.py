@@ -32,7 +32,9 @@ def test_migrate_then_create_user_who_can_log_in(
     monkeypatch.setenv("LIVEMARKET_DATA_DIR", str(tmp_path))
     assert main(["migrate"]) == 0
     assert (tmp_path / "livemarket.sqlite3").exists()
-    args = ["create-user", "--role", "operator", "--username", "olivia", "--password", "s3cret-pass"]
+    args = [
+        "create-user", "--role", "operator", "--username", "olivia", "--password", "s3cret-pass"
+    ]
     assert main(args) == 0
     assert "created operator 'olivia'" in capsys.readouterr().out
     assert main(args) == 2  # the same username again is refused

@@ -58,7 +58,7 @@ async def test_logout_drops_the_session(client: Client, make_user: UserMaker) ->
 async def test_state_change_without_csrf_token_is_refused(
     client: Client, make_user: UserMaker
 ) -> None:
-    """With the session cookie, a POST without (or with a wrong) X-CSRF-Token is 403 and changes nothing."""
+    """With the cookie, a POST lacking the right X-CSRF-Token is 403 and changes nothing."""
     await make_user("host", "alice")
     token = await login(client, "alice")
     key = (await (await client.get("/api/v1/me/stream-key")).json())["stream_key"]
@@ -135,7 +135,9 @@ async def test_malformed_login_bodies_get_clear_errors(client: Client) -> None:
     assert (await missing.json())["error"]["field"] == "password"
 
 
-async def test_host_stream_key_is_stable_until_renewed(client: Client, make_user: UserMaker) -> None:
+async def test_host_stream_key_is_stable_until_renewed(
+    client: Client, make_user: UserMaker
+) -> None:
     """GET returns the same key each time; POST renews it and the new one is returned after."""
     await make_user("host", "alice")
     token = await login(client, "alice")
@@ -145,3 +147,19 @@ async def test_host_stream_key_is_stable_until_renewed(client: Client, make_user
     new_key = (await renewed.json())["stream_key"]
     assert new_key != first
     assert (await (await client.get("/api/v1/me/stream-key")).json())["stream_key"] == new_key
+
+
+async def test_repeated_failed_logins_are_throttled(client: Client, make_user: UserMaker) -> None:
+    """After five wrong passwords even the right one waits (429 with Retry-After)."""
+    await make_user("operator", "olivia")
+    for _ in range(5):
+        wrong = await client.post(
+            "/api/v1/session", json={"username": "olivia", "password": "guess-guess"}
+        )
+        assert wrong.status == 401
+    blocked = await client.post(
+        "/api/v1/session", json={"username": "olivia", "password": PASSWORD}
+    )
+    assert blocked.status == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert (await (await client.get("/api/v1/session")).json())["user"] is None

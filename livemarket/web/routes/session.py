@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +14,7 @@ from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
+from livemarket.accounts.throttle import LoginThrottle
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -23,6 +26,7 @@ from livemarket.web.errors import ApiError
 from livemarket.web.typedefs import SESSIONS_KEY
 
 routes = ApiRoutes()
+THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
 
 
 class LoginBody(BaseModel):
@@ -65,13 +69,26 @@ async def get_session_info(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/session", access=Access.PUBLIC, body=LoginBody, tags=("session",),
-             summary="Log an operator or host in (sets the session cookie)", errors=(401,))
+             summary="Log an operator or host in (sets the session cookie)", errors=(401, 429))
 async def login(request: web.Request) -> web.Response:
     body = body_of(request, LoginBody)
+    throttle = request.app[THROTTLE_KEY]
+    keys = (f"user:{body.username.casefold()}", f"addr:{request.remote}")
+    now = time.monotonic()
+    wait = max(throttle.retry_after(key, now) for key in keys)
+    if wait > 0:
+        raise ApiError(
+            429, "too_many_attempts", "Too many failed logins; try again shortly.",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     async with request.app[SESSIONS_KEY]() as db:
         user = await accounts.authenticate(db, body.username, body.password)
     if user is None:
+        for key in keys:
+            throttle.failed(key, now)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    for key in keys:
+        throttle.succeeded(key)
     session = await start_user_session(
         request, user_id=user.id, role=user.role, display_name=user.display_name
     )
@@ -119,4 +136,5 @@ async def renew_stream_key(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app[THROTTLE_KEY] = LoginThrottle()
     routes.install(app)

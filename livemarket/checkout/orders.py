@@ -1,0 +1,449 @@
+"""Orders: reserve stock at the server's price, idempotently; pay, fulfil, cancel, expire.
+
+The hot path (:func:`place_order`) uses Core statements, not the ORM: one read
+(idempotency key, list prices and open deals together), then one transaction
+that takes the stock and writes the order. With the SQL ledger the stock moves
+inside that transaction; with the Redis ledger it is taken first and given
+back if the order cannot be written, so a failure never loses stock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from livemarket.checkout.buyer import Buyer
+from livemarket.checkout.context import CheckoutContext
+from livemarket.checkout.deals import deal_from_row, end_deal
+from livemarket.checkout.ledger import Hold, Remaining
+from livemarket.checkout.payment import PaymentRequest
+from livemarket.checkout.pricing import iso_utc, unit_price
+from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
+from livemarket.checkout.tables import deals, order_lines, orders, products
+from livemarket.errors import Conflict, DomainError, NotFound
+
+MAX_LINES = 20
+MAX_QUANTITY = 20
+_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    product_id: int
+    quantity: int
+
+
+def merge_items(items: Iterable[OrderItem]) -> list[OrderItem]:
+    """Sum repeated products, check counts, sort by product id (a fixed lock order)."""
+    totals: dict[int, int] = {}
+    for item in items:
+        totals[item.product_id] = totals.get(item.product_id, 0) + item.quantity
+    if not 1 <= len(totals) <= MAX_LINES:
+        raise DomainError("order_items_invalid", f"an order has 1 to {MAX_LINES} products")
+    for product_id, quantity in totals.items():
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise DomainError(
+                "order_quantity_invalid",
+                f"1 to {MAX_QUANTITY} units of one product per order",
+                product_id=product_id,
+            )
+    return [OrderItem(pid, qty) for pid, qty in sorted(totals.items())]
+
+
+def check_idempotency_key(key: str | None) -> str:
+    """The ``Idempotency-Key`` header: required, 8-100 safe characters (a UUID fits)."""
+    if not key or not _KEY.match(key):
+        raise DomainError(
+            "idempotency_key_invalid",
+            "send an Idempotency-Key header of 8 to 100 letters, digits or ._:-",
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product_id: int
+    quantity: int
+    unit_price: int
+    list_price: int
+    deal_id: int | None
+    deal_special_id: int | None
+    per_buyer_limit: int
+
+    def hold(self) -> Hold:
+        return Hold(self.product_id, self.quantity, self.deal_id, self.per_buyer_limit)
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: dict[str, Any]
+    created: bool
+
+
+def _price_lines(
+    rows: Sequence[Row[Any]], items: list[OrderItem], now: datetime
+) -> list[PricedLine]:
+    found = {row.product_id: row for row in rows}
+    lines = []
+    for item in items:
+        row = found.get(item.product_id)
+        if row is None:
+            raise NotFound(
+                "product_not_found", f"No product {item.product_id}.", product_id=item.product_id
+            )
+        deal = deal_from_row(row) if row.id is not None else None
+        price, deal_id = unit_price(row.list_price, deal, now)
+        lines.append(
+            PricedLine(
+                item.product_id,
+                item.quantity,
+                price,
+                row.list_price,
+                deal_id,
+                deal.special_id if deal and deal_id else None,
+                deal.per_buyer_limit if deal and deal_id else 0,
+            )
+        )
+    return lines
+
+
+async def _existing(conn: AsyncConnection, key: str) -> int | None:
+    found = (
+        await conn.execute(select(orders.c.id).where(orders.c.idempotency_key == key))
+    ).scalar()
+    return None if found is None else int(found)
+
+
+async def place_order(
+    ctx: CheckoutContext,
+    *,
+    buyer_key: str,
+    idempotency_key: str,
+    items: Iterable[OrderItem],
+    buyer: Buyer,
+    special_id: int | None = None,
+    payment_method: str = "bank_transfer",
+) -> PlacedOrder:
+    """Reserve and record an order priced by the server now; a retried key returns the same one.
+
+    Refusals (409): ``sold_out``, ``deal_sold_out``, ``deal_ended``, ``deal_limit_reached``;
+    (422) ``order_items_invalid``, ``order_quantity_invalid``, ``payment_method_invalid``;
+    (404) ``product_not_found``, ``special_not_found``. A refusal takes no stock.
+    """
+    merged = merge_items(items)
+    if payment_method not in ctx.payments.methods:
+        raise DomainError("payment_method_invalid", f"pay by {', '.join(ctx.payments.methods)}")
+    key = f"{buyer_key}:{idempotency_key}"
+    now = ctx.clock()
+    async with ctx.engine.connect() as conn:
+        existing = await _existing(conn, key)
+        if existing is None:
+            rows = (
+                await conn.execute(
+                    select(
+                        products.c.id.label("product_id"),
+                        products.c.price.label("list_price"),
+                        deals,
+                    )
+                    .select_from(
+                        products.outerjoin(
+                            deals,
+                            and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None)),
+                        )
+                    )
+                    .where(products.c.id.in_([item.product_id for item in merged]))
+                )
+            ).all()
+    if existing is not None:
+        return PlacedOrder(await _same_request(ctx, existing, merged), created=False)
+    lines = _price_lines(rows, merged, now)
+    special_id = special_id or next(
+        (ln.deal_special_id for ln in lines if ln.deal_special_id), None
+    )
+    total = sum(line.unit_price * line.quantity for line in lines)
+    holds = [line.hold() for line in lines]
+    hold_expires_at = now + timedelta(minutes=ctx.settings.order_hold_minutes)
+    taken = False
+    try:
+        async with ctx.engine.begin() as conn:
+            remaining = await ctx.ledger.reserve(conn, buyer_key, holds, now)
+            taken = True
+            order_id = (
+                await conn.execute(
+                    insert(orders)
+                    .values(
+                        idempotency_key=key,
+                        buyer_key=buyer_key,
+                        special_id=special_id,
+                        status=RESERVED,
+                        buyer_name=buyer.name,
+                        buyer_phone=buyer.phone,
+                        buyer_address=buyer.address,
+                        total=total,
+                        payment_method=payment_method,
+                        hold_expires_at=hold_expires_at,
+                        created_at=now,
+                    )
+                    .returning(orders.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                insert(order_lines),
+                [
+                    {
+                        "order_id": order_id,
+                        "product_id": line.product_id,
+                        "quantity": line.quantity,
+                        "unit_price": line.unit_price,
+                        "list_price": line.list_price,
+                        "deal_id": line.deal_id,
+                    }
+                    for line in lines
+                ],
+            )
+    except IntegrityError as exc:
+        if taken and not ctx.ledger.transactional:
+            await _give_back(ctx, buyer_key, holds)
+        async with ctx.engine.connect() as conn:
+            existing = await _existing(conn, key)
+        if existing is not None:  # a concurrent retry of the same request won
+            return PlacedOrder(await _same_request(ctx, existing, merged), created=False)
+        raise NotFound("special_not_found", f"No special {special_id}.") from exc
+    except BaseException:
+        if taken and not ctx.ledger.transactional:
+            await asyncio.shield(_give_back(ctx, buyer_key, holds))
+        raise
+    await _after_reservation(ctx, special_id, lines, remaining)
+    view = {
+        "id": int(order_id),
+        "status": RESERVED,
+        "special_id": special_id,
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "list_price": line.list_price,
+                "deal_id": line.deal_id,
+            }
+            for line in lines
+        ],
+        "total": total,
+        "buyer": {"name": buyer.name, "phone": buyer.phone, "address": buyer.address},
+        "hold_expires_at": iso_utc(hold_expires_at),
+        "created_at": iso_utc(now),
+        "paid_at": None,
+        "payment": ctx.payments.instructions(PaymentRequest(int(order_id), total, payment_method)),
+        "notes": [],
+    }
+    return PlacedOrder(view, created=True)
+
+
+async def _same_request(
+    ctx: CheckoutContext, order_id: int, items: list[OrderItem]
+) -> dict[str, Any]:
+    """The earlier order of a retried key; a different request under the same key is refused."""
+    view = await get_order(ctx, order_id)
+    earlier = [OrderItem(line["product_id"], line["quantity"]) for line in view["lines"]]
+    if sorted(earlier, key=lambda i: i.product_id) != items:
+        raise Conflict(
+            "idempotency_key_reused", "this Idempotency-Key was used for a different order"
+        )
+    return view
+
+
+async def _give_back(ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold]) -> None:
+    async with ctx.engine.begin() as conn:
+        await ctx.ledger.release(conn, buyer_key, holds)
+
+
+async def _after_reservation(
+    ctx: CheckoutContext,
+    special_id: int | None,
+    lines: Sequence[PricedLine],
+    remaining: Sequence[Remaining],
+) -> None:
+    """Push the new counts; end a deal whose last unit just went (the sweeper would too)."""
+    ctx.pusher.note(special_id, remaining)
+    for line, left in zip(lines, remaining, strict=True):
+        if line.deal_id is not None and left.deal_remaining == 0:
+            await end_deal(ctx, line.deal_id, "sold_out")
+
+
+async def get_order(ctx: CheckoutContext, order_id: int) -> dict[str, Any]:
+    """The order as the contract shapes it, with a note when a deal ended but its price holds."""
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(select(orders).where(orders.c.id == order_id))).one_or_none()
+        if row is None:
+            raise NotFound("order_not_found", f"No order {order_id}.")
+        lines = (
+            await conn.execute(
+                select(order_lines, deals.c.ended_at.label("deal_ended_at"), deals.c.ends_at)
+                .select_from(order_lines.outerjoin(deals, deals.c.id == order_lines.c.deal_id))
+                .where(order_lines.c.order_id == order_id)
+                .order_by(order_lines.c.product_id)
+            )
+        ).all()
+    return order_view(
+        row,
+        lines,
+        ctx.clock(),
+        ctx.payments.instructions(PaymentRequest(row.id, row.total, row.payment_method)),
+    )
+
+
+def order_view(
+    row: Row[Any], lines: Sequence[Row[Any]], now: datetime, payment: dict[str, str]
+) -> dict[str, Any]:
+    notes = []
+    deal_over = any(
+        line.deal_id is not None and (line.deal_ended_at is not None or line.ends_at <= now)
+        for line in lines
+    )
+    if row.status == RESERVED and deal_over:
+        notes.append(
+            {
+                "code": "deal_price_held",
+                "message": "The deal has ended; your deal price is kept until the hold ends.",
+                "until": iso_utc(row.hold_expires_at),
+            }
+        )
+    return {
+        "id": row.id,
+        "status": row.status,
+        "special_id": row.special_id,
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "list_price": line.list_price,
+                "deal_id": line.deal_id,
+            }
+            for line in lines
+        ],
+        "total": row.total,
+        "buyer": {"name": row.buyer_name, "phone": row.buyer_phone, "address": row.buyer_address},
+        "hold_expires_at": iso_utc(row.hold_expires_at),
+        "created_at": iso_utc(row.created_at),
+        "paid_at": iso_utc(row.paid_at) if row.paid_at else None,
+        "payment": payment,
+        "payment_ref": row.payment_ref,
+        "notes": notes,
+    }
+
+
+async def order_buyer(ctx: CheckoutContext, order_id: int) -> str:
+    """Whose order it is (for the access check), or ``order_not_found``."""
+    async with ctx.engine.connect() as conn:
+        found = (
+            await conn.execute(select(orders.c.buyer_key).where(orders.c.id == order_id))
+        ).scalar()
+    if found is None:
+        raise NotFound("order_not_found", f"No order {order_id}.")
+    return str(found)
+
+
+async def change_status(
+    ctx: CheckoutContext, order_id: int, target: str, *, reference: str = ""
+) -> dict[str, Any]:
+    """Move an order to ``target``; repeating a move is a no-op (idempotent confirmation).
+
+    ``paid`` asks the payment provider to confirm; ``cancelled`` gives the stock back.
+    """
+    now = ctx.clock()
+    released: list[Remaining] = []
+    holds: list[Hold] = []
+    async with ctx.engine.begin() as conn:
+        row = (
+            await conn.execute(select(orders).where(orders.c.id == order_id).with_for_update())
+        ).one_or_none()
+        if row is None:
+            raise NotFound("order_not_found", f"No order {order_id}.")
+        if not check_transition(row.status, target):
+            return await get_order(ctx, order_id)  # already there: confirmation is idempotent
+        values: dict[str, Any] = {"status": target}
+        if target == PAID:
+            request = PaymentRequest(row.id, row.total, row.payment_method)
+            values.update(paid_at=now, payment_ref=await ctx.payments.confirm(request, reference))
+        changed = (
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == order_id, orders.c.status == row.status)
+                .values(**values)
+            )
+        ).rowcount
+        if not changed:
+            raise Conflict("order_changed", "the order changed meanwhile; reload it")
+        if target in (CANCELLED, EXPIRED):
+            holds = (await _holds_of(conn, [order_id]))[order_id]
+            if ctx.ledger.transactional:
+                released = await ctx.ledger.release(conn, row.buyer_key, holds)
+    if holds and not ctx.ledger.transactional:
+        await _give_back(ctx, row.buyer_key, holds)
+    ctx.pusher.note(row.special_id, released)
+    return await get_order(ctx, order_id)
+
+
+async def _holds_of(conn: AsyncConnection, order_ids: list[int]) -> dict[int, list[Hold]]:
+    rows = (
+        await conn.execute(
+            select(
+                order_lines.c.order_id,
+                order_lines.c.product_id,
+                order_lines.c.quantity,
+                order_lines.c.deal_id,
+            )
+            .where(order_lines.c.order_id.in_(order_ids))
+            .order_by(order_lines.c.product_id)
+        )
+    ).all()
+    holds: dict[int, list[Hold]] = {order_id: [] for order_id in order_ids}
+    for row in rows:
+        holds[row.order_id].append(Hold(row.product_id, row.quantity, row.deal_id))
+    return holds
+
+
+async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
+    """Expire unpaid orders past their hold and give their stock back; returns how many."""
+    now = ctx.clock()
+    due = (
+        select(orders.c.id)
+        .where(orders.c.status == RESERVED, orders.c.hold_expires_at <= now)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    released: list[tuple[int | None, list[Remaining]]] = []
+    async with ctx.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id.in_(due), orders.c.status == RESERVED)
+                .values(status=EXPIRED)
+                .returning(orders.c.id, orders.c.buyer_key, orders.c.special_id)
+            )
+        ).all()
+        if not rows:
+            return 0
+        holds = await _holds_of(conn, [row.id for row in rows])
+        if ctx.ledger.transactional:
+            for row in rows:
+                left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
+                released.append((row.special_id, left))
+    if not ctx.ledger.transactional:
+        for row in rows:
+            async with ctx.engine.begin() as conn:
+                left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
+            released.append((row.special_id, left))
+    for special_id, left in released:
+        ctx.pusher.note(special_id, left)
+    return len(rows)

@@ -1,0 +1,78 @@
+"""Client → server frames: parsed and validated before anything acts on them (sans-I/O).
+
+Every refusal is a :class:`~livemarket.errors.DomainError` whose code the
+gateway sends back as an ``error`` frame; the connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from livemarket.errors import DomainError
+
+#: The largest client frame acted on; longer ones get ``frame_too_large``.
+MAX_FRAME_CHARS = 4096
+MODERATE_ACTIONS = ("delete", "ban", "slow", "pin")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    type: str
+    text: str = ""
+    product_id: int | None = None
+    action: str = ""
+    message_id: int = 0
+    seconds: int = 0
+    client_time: float | None = None
+
+
+def _int(data: dict[str, Any], name: str, *, low: int = 0, high: int = 2**53) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DomainError("invalid_field", f"'{name}' must be an integer from {low} to {high}.")
+    return value
+
+
+def parse(raw: str) -> ClientFrame:
+    """The frame a client sent, or a DomainError saying what is wrong with it."""
+    if len(raw) > MAX_FRAME_CHARS:
+        raise DomainError(
+            "frame_too_large", f"Frames have at most {MAX_FRAME_CHARS} characters."
+        )
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise DomainError("malformed_frame", "Frames are JSON objects.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise DomainError("malformed_frame", 'Frames are JSON objects with a "type".')
+    kind = data["type"]
+    if kind == "chat":
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise DomainError("invalid_field", "'text' must be a string.")
+        return ClientFrame("chat", text=text)
+    if kind == "like":
+        return ClientFrame("like")
+    if kind == "ping":
+        t = data.get("t")
+        return ClientFrame(
+            "ping", client_time=float(t) if isinstance(t, int | float) and not isinstance(
+                t, bool) else None
+        )
+    if kind == "pin":
+        product_id = data.get("product_id")
+        if product_id is None:
+            return ClientFrame("pin")
+        return ClientFrame("pin", product_id=_int(data, "product_id", low=1))
+    if kind == "moderate":
+        action = data.get("action")
+        if action not in MODERATE_ACTIONS:
+            raise DomainError(
+                "invalid_field", "'action' is one of: " + ", ".join(MODERATE_ACTIONS) + "."
+            )
+        if action == "slow":
+            return ClientFrame("moderate", action="slow", seconds=_int(data, "seconds", high=3600))
+        return ClientFrame("moderate", action=action, message_id=_int(data, "message_id", low=1))
+    raise DomainError("unknown_type", f"Unknown frame type {kind[:40]!r}.")

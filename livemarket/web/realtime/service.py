@@ -1,0 +1,327 @@
+"""The realtime service: which rooms are open here, their snapshot, the bus and the timers.
+
+A room opens on this instance when its first viewer connects (the special is
+loaded, the chat history read, the bus topic subscribed) and closes when the
+last one leaves. Every event of ``special_topic(id)`` — from chat, checkout,
+the calendar or another instance — updates the room's snapshot and is fanned
+out to the room's sockets. Viewer counts and like totals are pushed by one
+timer task at a bounded rate, never per join or per click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from livemarket.accounts.roles import Principal, can_run_special
+from livemarket.bus.events import EventBus, Subscription, special_topic
+from livemarket.chat.likes import LikeTally
+from livemarket.chat.presence import LikeCounter, Presence
+from livemarket.chat.service import ChatService, public
+from livemarket.checkout.models import Product
+from livemarket.errors import DomainError, NotFound
+from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.web.realtime.fanout import Connection, Hub, error_event
+from livemarket.web.realtime.frames import encode
+
+log = logging.getLogger(__name__)
+
+ActiveDeals = Callable[[int], Awaitable[list[dict[str, Any]]]]
+COUNTS_INTERVAL_S = 1.0
+LIKES_INTERVAL_S = 0.5
+
+
+async def no_deals(_special_id: int) -> list[dict[str, Any]]:
+    """The default provider until checkout registers one."""
+    return []
+
+
+@dataclass
+class Viewer:
+    """Who holds a connection."""
+
+    principal: Principal
+
+    @property
+    def key(self) -> str:
+        return self.principal.viewer_key
+
+
+@dataclass
+class RoomInfo:
+    """The parts of a special's snapshot the gateway keeps current from the bus."""
+
+    special_id: int
+    host_id: int
+    status: str
+    pinned_product: dict[str, Any] | None
+    users: int = 0
+    subscription: Subscription | None = None
+    viewers_sent: int = -1
+    likes: int = 0
+    likes_sent: int = -1
+    ready: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+def _product_view(product: Product) -> dict[str, Any]:
+    return {"id": product.id, "name": product.name, "price": product.price,
+            "category": product.category}
+
+
+class RealtimeService:
+    """Rooms open on this instance, fed from the bus; owned by the app's cleanup context."""
+
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        chat: ChatService,
+        presence: Presence,
+        likes: LikeCounter,
+        bus: EventBus,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.hub = hub
+        self.chat = chat
+        self.presence = presence
+        self.likes = likes
+        self.bus = bus
+        self.sessions = sessions
+        self.clock = clock
+        self.tally = LikeTally()
+        self.rooms: dict[int, RoomInfo] = {}
+        self._timer: asyncio.Task[None] | None = None
+
+    # -- rooms ----------------------------------------------------------------
+    async def open(self, special_id: int) -> RoomInfo:
+        """Open (or join) the special's room here; NotFound when there is no such special."""
+        info = self.rooms.get(special_id)
+        if info is None:
+            async with self.sessions() as db:
+                special = await db.get(Special, special_id)
+                if special is None:
+                    raise NotFound("special_not_found", "No such special.")
+                pinned = None
+                if special.pinned_product_id is not None:
+                    product = await db.get(Product, special.pinned_product_id)
+                    pinned = _product_view(product) if product is not None else None
+            info = self.rooms.get(special_id)  # another viewer may have opened it meanwhile
+            if info is None:
+                info = RoomInfo(special_id, special.host_id, special.status, pinned)
+                info.ready = asyncio.get_running_loop().create_future()
+                self.rooms[special_id] = info
+                try:
+                    await self.chat.open_room(special_id)
+                    info.likes = await self.likes.total(special_id)
+                    info.subscription = self.bus.subscribe(
+                        special_topic(special_id), self._on_event
+                    )
+                    await self.bus.ready()
+                except BaseException as exc:
+                    del self.rooms[special_id]
+                    info.ready.set_exception(exc)
+                    info.ready.exception()
+                    raise
+                info.ready.set_result(None)
+        info.users += 1
+        try:
+            if info.ready is not None and not info.ready.done():
+                await asyncio.shield(info.ready)
+        except BaseException:
+            info.users -= 1
+            raise
+        return info
+
+    def release(self, info: RoomInfo) -> None:
+        """One user of the room fewer; the last one closes it on this instance."""
+        info.users -= 1
+        if info.users > 0 or self.rooms.get(info.special_id) is not info:
+            return
+        del self.rooms[info.special_id]
+        if info.subscription is not None:
+            info.subscription.close()
+        self.chat.close_room(info.special_id)
+        self.hub.discard_if_empty(info.special_id)
+
+    # -- connections ----------------------------------------------------------
+    def hello(
+        self,
+        info: RoomInfo,
+        connection: Connection,
+        deals: list[dict[str, Any]],
+        resume: tuple[str, int] | None,
+    ) -> None:
+        """Send the snapshot and join the room in one step, so no event falls between."""
+        room = self.hub.room(info.special_id)
+        viewer: Viewer = connection.info
+        missed = room.missed_since(*resume) if resume is not None else None
+        snapshot = {
+            "type": "hello",
+            "special_id": info.special_id,
+            "status": info.status,
+            "pinned_product": info.pinned_product,
+            "pinned_message": self.chat.pinned(info.special_id),
+            "deals": deals,
+            "viewers": max(info.viewers_sent, len(room.connections) + 1),
+            "likes": info.likes,
+            "slow_mode_s": self.chat.slow_mode(info.special_id),
+            "chat": self.chat.recent(info.special_id),
+            "epoch": room.epoch,
+            "seq": room.seq,
+            "resumed": missed is not None,
+            "server_time": self.clock().timestamp() * 1000,
+            "you": {
+                "nickname": viewer.principal.nickname,
+                "role": viewer.principal.role.value,
+                "can_chat": bool(viewer.key),
+                "banned": bool(viewer.key) and self.chat.is_banned(info.special_id, viewer.key),
+                "moderator": self.can_moderate(info, viewer.principal),
+            },
+        }
+        room.add(connection)
+        room.send_to(connection, encode(snapshot))
+        for text in missed or ():
+            room.send_to(connection, text)
+        self.presence.join(info.special_id)
+
+    def leave(self, info: RoomInfo, connection: Connection) -> None:
+        room = self.hub.rooms.get(info.special_id)
+        if room is not None:
+            room.remove(connection)
+        self.presence.leave(info.special_id)
+
+    def can_moderate(self, info: RoomInfo, who: Principal) -> bool:
+        return can_run_special(who, info.host_id)
+
+    def send_error(self, info: RoomInfo, connection: Connection, error: DomainError) -> None:
+        room = self.hub.room(info.special_id)
+        details = {k: v for k, v in error.details.items() if isinstance(v, int | float | str)}
+        room.send_to(connection, error_event(error.code, error.message, **details))
+
+    # -- events from the bus --------------------------------------------------
+    def _on_event(self, topic: str, event: Mapping[str, Any]) -> None:
+        try:
+            special_id = int(topic.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            return
+        info = self.rooms.get(special_id)
+        room = self.hub.rooms.get(special_id)
+        if info is None:
+            return
+        kind = event.get("type")
+        self.chat.observe(special_id, event)
+        if kind == "special.status" and isinstance(event.get("status"), str):
+            info.status = event["status"]
+        elif kind == "product.pinned":
+            info.pinned_product = event.get("product")
+        elif kind == "likes":
+            count = int(event.get("count", 0))
+            if count <= info.likes_sent:
+                return  # an older total from another instance arrived late
+            info.likes = info.likes_sent = count
+        elif kind == "chat.banned" and room is not None:
+            self._close_banned(room.connections, str(event.get("_author", "")))
+        if room is not None:
+            room.publish(public(event))
+
+    def _close_banned(self, connections: set[Connection], author_key: str) -> None:
+        for connection in list(connections):
+            if connection.info.key == author_key:
+                connection.close(
+                    4003,
+                    "banned",
+                    last=error_event("chat_banned", "You have been banned from this chat."),
+                )
+
+    # -- actions ----------------------------------------------------------------
+    async def pin_product(self, info: RoomInfo, product_id: int | None) -> None:
+        """Pin a product of the special's line-up over the video (``None`` unpins)."""
+        view = None
+        async with self.sessions.begin() as db:
+            if product_id is not None:
+                product = await db.get(Product, product_id)
+                if product is None:
+                    raise NotFound("product_not_found", "No such product.")
+                lineup = set(
+                    await db.scalars(
+                        select(SpecialProduct.product_id).where(
+                            SpecialProduct.special_id == info.special_id
+                        )
+                    )
+                )
+                if lineup and product_id not in lineup:
+                    raise DomainError(
+                        "product_not_in_special", "That product is not in this special's line-up."
+                    )
+                view = _product_view(product)
+            await db.execute(
+                update(Special)
+                .where(Special.id == info.special_id)
+                .values(pinned_product_id=product_id)
+            )
+        await self.bus.publish(
+            special_topic(info.special_id),
+            {"type": "product.pinned", "special_id": info.special_id,
+             "product_id": product_id, "product": view},
+        )
+
+    def like(self, info: RoomInfo, viewer: Viewer) -> None:
+        self.tally.add(info.special_id, viewer.key)
+
+    # -- timers -----------------------------------------------------------------
+    def start(self) -> None:
+        self._timer = asyncio.get_running_loop().create_task(self._run_timers(), name="realtime")
+
+    async def _run_timers(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_counts = loop.time()
+        while True:
+            await asyncio.sleep(LIKES_INTERVAL_S)
+            try:
+                await self._push_likes()
+                if loop.time() >= next_counts:
+                    next_counts = loop.time() + COUNTS_INTERVAL_S
+                    await self._push_viewers()
+            except Exception:  # a Redis hiccup must not end the timers
+                log.exception("realtime timers failed; retrying")
+
+    async def _push_likes(self) -> None:
+        for special_id, clicks in self.tally.drain().items():
+            total = await self.likes.add(special_id, clicks)
+            await self.bus.publish(
+                special_topic(special_id),
+                {"type": "likes", "special_id": special_id, "count": total},
+            )
+
+    async def _push_viewers(self) -> None:
+        if not self.rooms:
+            return
+        totals = await self.presence.totals(list(self.rooms))
+        for special_id, count in totals.items():
+            info = self.rooms.get(special_id)
+            room = self.hub.rooms.get(special_id)
+            if info is None or room is None or count == info.viewers_sent:
+                continue
+            info.viewers_sent = count
+            room.publish({"type": "viewers", "special_id": special_id, "count": count})
+
+    async def close(self, code: int = 1001) -> None:
+        """Close every socket with ``code`` and stop the timers."""
+        self.hub.close_all(code, "server shutdown")
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        for info in self.rooms.values():
+            if info.subscription is not None:
+                info.subscription.close()

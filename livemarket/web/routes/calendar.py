@@ -1,0 +1,297 @@
+"""The calendar's write API, studio go-live/end, reminders, and the ``.ics`` exports.
+
+Thin handlers: parse (pydantic), call :class:`CalendarService`, return the
+contract shape. Role checks come from the ``ApiRoutes`` declarations; domain
+errors become HTTP errors in the error middleware. The runner that turns the
+calendar into timed jobs is started and stopped here, in a ``cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from livemarket.accounts.roles import Access, Role
+from livemarket.scheduler.calendar import CalendarRules, PlannedDealDraft, SpecialDraft
+from livemarket.scheduler.driver import APSchedulerDriver
+from livemarket.scheduler.ics import MEDIA_TYPE, CalendarEntry, build_calendar
+from livemarket.scheduler.models import Special
+from livemarket.scheduler.queries import get_special, list_specials
+from livemarket.scheduler.runner import Runner
+from livemarket.scheduler.service import Actor, CalendarService
+from livemarket.web.api import ApiRoutes, body_of, path_int
+from livemarket.web.auth import principal
+from livemarket.web.errors import ApiError
+from livemarket.web.typedefs import (
+    BUS_KEY,
+    CALENDAR_KEY,
+    CLOCK_KEY,
+    DEAL_STARTER_KEY,
+    RUNNER_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+)
+
+routes = ApiRoutes()
+SEASON_LIMIT = 1000
+_BIG = 10**9  # keeps integers inside the database's INTEGER range
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+class PlannedDealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: int = Field(ge=1, le=_BIG)
+    offset_s: int = Field(ge=-_BIG, le=_BIG)
+    discount_pct: int = Field(ge=-_BIG, le=_BIG)
+    duration_s: int = Field(ge=-_BIG, le=_BIG)
+    quantity: int = Field(ge=-_BIG, le=_BIG)
+    per_buyer_limit: int = Field(5, ge=-_BIG, le=_BIG)
+
+    def draft(self) -> PlannedDealDraft:
+        return PlannedDealDraft(**self.model_dump())
+
+
+class SpecialIn(BaseModel):
+    """A new special. Length and content rules are the domain's (each with its own code)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(max_length=1000)
+    description: str = Field("", max_length=20000)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    host_id: int = Field(ge=1, le=_BIG)
+    platform_id: int | None = Field(None, ge=1, le=_BIG)
+    channel: str = Field("studio-1", max_length=100)
+    product_ids: list[int] = Field(default_factory=list, max_length=1000)
+    deals: list[PlannedDealIn] = Field(default_factory=list, max_length=1000)
+
+
+class SpecialPatch(BaseModel):
+    """A partial edit: only the fields present change; ``status`` may only be ``cancelled``."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, max_length=1000)
+    description: str | None = Field(None, max_length=20000)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    host_id: int | None = Field(None, ge=1, le=_BIG)
+    platform_id: int | None = Field(None, ge=1, le=_BIG)
+    channel: str | None = Field(None, max_length=100)
+    product_ids: list[int] | None = Field(None, max_length=1000)
+    deals: list[PlannedDealIn] | None = Field(None, max_length=1000)
+    status: Literal["cancelled"] | None = None
+    #: The version the editor saw (alternative to ``If-Match``): stale -> 409.
+    version: int | None = Field(None, ge=1, le=_BIG)
+
+
+def _service(request: web.Request) -> CalendarService:
+    return request.app[CALENDAR_KEY]
+
+
+def _expected_version(request: web.Request, body_version: int | None) -> tuple[int | None, bool]:
+    """The version a write is based on: ``If-Match`` (412 when stale) or the body's (409)."""
+    header = request.headers.get("If-Match")
+    if header is not None:
+        match = _IF_MATCH.match(header)
+        if match is None:
+            raise ApiError(400, "bad_if_match", 'If-Match must be the special\'s ETag, e.g. "3"')
+        return int(match.group(1)), True
+    return body_version, False
+
+
+def _written(item: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})
+
+
+@routes.post("/api/v1/specials", access=Access.OPERATOR, body=SpecialIn, status=201,
+             tags=("specials",), errors=(401, 403, 409, 422),
+             summary="Add a special to the calendar (operators)")
+async def create_special(request: web.Request) -> web.Response:
+    body = body_of(request, SpecialIn)
+    draft = SpecialDraft(
+        title=body.title,
+        description=body.description,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        host_id=body.host_id,
+        platform_id=body.platform_id,
+        channel=body.channel,
+        product_ids=tuple(body.product_ids),
+        deals=tuple(d.draft() for d in body.deals),
+    )
+    item = await _service(request).create(draft)
+    response = _written(item, 201)
+    response.headers["Location"] = f"/api/v1/specials/{item['id']}"
+    return response
+
+
+_NOT_NULL = ("title", "description", "starts_at", "ends_at", "host_id", "channel",
+             "product_ids", "deals")
+
+
+@routes.patch("/api/v1/specials/{special_id:\\d+}", access=Access.OPERATOR, body=SpecialPatch,
+              tags=("specials",), errors=(401, 403, 404, 409, 412, 422), headers=("If-Match",),
+              summary="Edit, move or cancel a special (operators); If-Match or version guards")
+async def patch_special(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    body = body_of(request, SpecialPatch)
+    version, from_header = _expected_version(request, body.version)
+    fields = body.model_fields_set - {"version"}
+    for name in fields & set(_NOT_NULL):
+        if getattr(body, name) is None:
+            raise ApiError(422, "invalid_field", f"{name}: may not be null", field=name)
+    service = _service(request)
+    if "status" in fields:
+        if body.status is None or fields != {"status"}:
+            raise ApiError(422, "cancel_alone",
+                           'send {"status": "cancelled"} on its own to cancel', field="status")
+        return _written(await service.cancel(special_id, version, from_header=from_header))
+    changes: dict[str, Any] = {name: getattr(body, name) for name in fields}
+    if "product_ids" in changes:
+        changes["product_ids"] = tuple(changes["product_ids"])
+    if "deals" in changes:
+        changes["deals"] = tuple(d.draft() for d in body.deals or ())
+    item = await service.update(special_id, changes, version, from_header=from_header)
+    return _written(item)
+
+
+@routes.delete("/api/v1/specials/{special_id:\\d+}", access=Access.OPERATOR, status=204,
+               tags=("specials",), errors=(401, 403, 404, 409, 412), headers=("If-Match",),
+               summary="Delete a special that never went on air (operators)")
+async def delete_special(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    version, from_header = _expected_version(request, None)
+    await _service(request).delete(special_id, version, from_header=from_header)
+    return web.Response(status=204)
+
+
+async def _actor(request: web.Request) -> Actor:
+    who = await principal(request)
+    assert who.user_id is not None  # Access.HOST guarantees a logged-in user
+    return Actor(user_id=who.user_id, is_operator=who.role is Role.OPERATOR)
+
+
+@routes.post("/api/v1/specials/{special_id:\\d+}/go-live", access=Access.HOST,
+             tags=("studio",), errors=(401, 403, 404, 409),
+             summary="The special's host goes live now (up to 15 minutes early)")
+async def go_live(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    return _written(await _service(request).go_live(special_id, await _actor(request)))
+
+
+@routes.post("/api/v1/specials/{special_id:\\d+}/end", access=Access.HOST,
+             tags=("studio",), errors=(401, 403, 404, 409),
+             summary="The special's host ends the live show now")
+async def end(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    return _written(await _service(request).end(special_id, await _actor(request)))
+
+
+@routes.post("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
+             tags=("specials",), errors=(401, 404, 409),
+             summary="Remind me over the realtime socket ten minutes before the start")
+async def remind_me(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    who = await principal(request)
+    await _service(request).remind(special_id, who.viewer_key)
+    return web.json_response({"special_id": special_id, "reminder": True})
+
+
+@routes.delete("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
+               tags=("specials",), errors=(401, 404),
+               summary="Stop the reminder for this special")
+async def forget_me(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    who = await principal(request)
+    await _service(request).remind(special_id, who.viewer_key, on=False)
+    return web.json_response({"special_id": special_id, "reminder": False})
+
+
+def _base_url(request: web.Request) -> str:
+    configured = request.app[SETTINGS_KEY].public_url
+    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
+
+
+def _entry(special: Special, base: str) -> CalendarEntry:
+    return CalendarEntry(
+        id=special.id,
+        title=special.title,
+        description=special.description,
+        starts_at=special.starts_at,
+        ends_at=special.ends_at,
+        status=special.status,
+        version=special.version,
+        updated_at=special.updated_at,
+        url=f"{base}/specials/{special.id}",
+    )
+
+
+def _ics_response(request: web.Request, specials: list[Special], filename: str,
+                  name: str) -> web.Response:
+    base = _base_url(request)
+    body = build_calendar(
+        [_entry(s, base) for s in specials],
+        zone=request.app[SETTINGS_KEY].zone,
+        domain=urlsplit(base).hostname or "livemarket",
+        name=name,
+        now=datetime.now(UTC),
+    )
+    return web.Response(
+        body=body,
+        content_type=MEDIA_TYPE,
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                 "Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/api/v1/specials.ics", access=Access.PUBLIC, content_type=MEDIA_TYPE,
+            tags=("specials",), summary="The whole season as an iCalendar file (RFC 5545)")
+async def season_ics(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS_KEY]() as db:
+        specials = await list_specials(db, limit=SEASON_LIMIT)
+    return _ics_response(request, specials[:SEASON_LIMIT], "livemarket.ics", "LiveMarket")
+
+
+@routes.get("/api/v1/specials/{special_id:\\d+}.ics", access=Access.PUBLIC,
+            content_type=MEDIA_TYPE, tags=("specials",), errors=(404,),
+            summary="One special as an iCalendar file, to add to a calendar")
+async def special_ics(request: web.Request) -> web.Response:
+    special_id = path_int(request, "special_id")
+    async with request.app[SESSIONS_KEY]() as db:
+        special = await get_special(db, special_id)
+    return _ics_response(request, [special], f"special-{special_id}.ics", special.title)
+
+
+async def _calendar_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the calendar service and its runner: start after storage and bus, stop before."""
+    settings = app[SETTINGS_KEY]
+
+    def clock() -> datetime:
+        return app[CLOCK_KEY]()
+
+    app[CALENDAR_KEY] = CalendarService(
+        app[SESSIONS_KEY], app[BUS_KEY], clock, CalendarRules.from_settings(settings),
+        go_live_early_minutes=settings.go_live_early_minutes,
+    )
+    runner = Runner(
+        app[SESSIONS_KEY], app[BUS_KEY], clock, APSchedulerDriver(),
+        deal_starter=app.get(DEAL_STARTER_KEY),
+    )
+    app[RUNNER_KEY] = runner
+    await runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()
+
+
+def setup(app: web.Application) -> None:
+    routes.install(app)
+    app.cleanup_ctx.append(_calendar_ctx)

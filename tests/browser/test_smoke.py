@@ -1,0 +1,116 @@
+"""Real-browser smoke tests of the pages: schedule, language switch, watch layout, login."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from livemarket.demo.seed import SeedReport, seed_demo_season
+from livemarket.web.typedefs import SETTINGS_KEY, SESSIONS_KEY
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, PageErrors, login_as
+
+
+async def _seed(server: LiveServer, data_dir: Path) -> SeedReport:
+    settings = server.app[SETTINGS_KEY]
+    return await seed_demo_season(
+        server.app[SESSIONS_KEY],
+        zone=settings.zone,
+        now=datetime.now(UTC),
+        season_start=None,
+        data_dir=data_dir,
+    )
+
+
+async def _box(page: Any, selector: str) -> dict[str, float]:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not visible"
+    return dict(box)
+
+
+async def test_schedule_lists_the_season_in_chromium(
+    live_server: LiveServer, page: Any, page_errors: PageErrors, tmp_path: Path
+) -> None:
+    """`/` in Chromium shows the live special, what comes next, and all 60 specials by day."""
+    report = await _seed(live_server, tmp_path)
+    await page.goto(live_server.url("/"))
+
+    assert await page.locator("html").get_attribute("lang") == "ko"
+    await page.get_by_role("heading", name="방송 편성표", level=1).wait_for()
+    live = page.locator("#live article")
+    assert report.live_special_id is not None
+    assert await live.count() >= 1
+    assert await live.first.locator("h3 a").get_attribute("href") == (
+        f"/specials/{report.live_special_id}"
+    )
+    assert await page.locator("#next article").count() == 3
+    assert await page.locator("#schedule article.special-card").count() == 60
+    assert await page.locator("#schedule section.day").count() == 9
+    assert page_errors.errors == []
+
+
+async def test_language_switch_and_keyboard_reach(
+    live_server: LiveServer, page: Any, page_errors: PageErrors, tmp_path: Path
+) -> None:
+    """The language control switches the page to English and back; Tab reaches the skip link."""
+    await _seed(live_server, tmp_path)
+    await page.goto(live_server.url("/"))
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.className")
+    assert focused == "skip-link"
+
+    await page.get_by_label("언어").select_option("en")
+    await page.wait_for_function("document.documentElement.lang === 'en'")
+    await page.get_by_role("heading", name="Broadcast schedule", level=1).wait_for()
+    assert await page.locator("#live-now").inner_text() == "Live now"
+
+    await page.get_by_label("Language").select_option("ko")
+    await page.wait_for_function("document.documentElement.lang === 'ko'")
+    assert page_errors.errors == []
+
+
+async def test_watch_page_puts_chat_beside_video_on_desktop_and_below_on_phone(
+    live_server: LiveServer, new_page: NewPage, tmp_path: Path
+) -> None:
+    """The watch page keeps chat beside the video on wide screens and under it on phones."""
+    report = await _seed(live_server, tmp_path)
+    path = f"/specials/{report.live_special_id}"
+
+    desktop = await new_page(viewport=DESKTOP)
+    await desktop.goto(live_server.url("/"))
+    await desktop.locator("#live article h3 a").first.click()
+    await desktop.wait_for_url(re.compile(re.escape(path) + "$"))
+    video = await _box(desktop, ".watch-layout__video")
+    chat = await _box(desktop, ".watch-layout__chat")
+    assert chat["x"] >= video["x"] + video["width"] - 1
+    assert abs(chat["y"] - video["y"]) < 2
+
+    phone = await new_page(viewport=PHONE)
+    await phone.goto(live_server.url(path))
+    video = await _box(phone, ".watch-layout__video")
+    chat = await _box(phone, ".watch-layout__chat")
+    assert chat["y"] >= video["y"] + video["height"] - 1
+    assert chat["width"] > PHONE["width"] * 0.8
+
+
+async def test_host_logs_in_through_the_form_and_reaches_the_studio(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors, tmp_path: Path
+) -> None:
+    """A viewer sent to /login from the studio comes back to it after signing in as operator."""
+    report = await _seed(live_server, tmp_path)
+    assert report.operator.password is not None
+    studio = f"/studio/{report.live_special_id}"
+    page = await new_page(locale="en-US")
+
+    await page.goto(live_server.url(studio))
+    await page.wait_for_url(re.compile(r"/login\?next="))
+    await page.locator("#lm-username").fill(report.operator.username)
+    await page.locator("#lm-password").fill("not the password")
+    await page.locator("#lm-login [type=submit]").click()
+    await page.get_by_role("alert").filter(has_text="Wrong username or password.").wait_for()
+
+    await login_as(page, live_server, report.operator.username, report.operator.password, studio)
+    await page.get_by_role("heading", level=1, name=re.compile("^Studio: ")).wait_for()
+    await page.get_by_role("link", name="Console").wait_for()
+    assert page_errors.errors == []

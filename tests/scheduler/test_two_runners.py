@@ -1,0 +1,89 @@
+"""Two server instances on one PostgreSQL database fire the same jobs; state changes once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from livemarket.bus.events import special_topic
+from livemarket.bus.memory import InProcessBus
+from livemarket.scheduler.calendar import CalendarRules, PlannedDealDraft, SpecialDraft
+from livemarket.scheduler.driver import ManualDriver
+from livemarket.scheduler.models import PlannedDeal, Special
+from livemarket.scheduler.runner import Runner
+from livemarket.scheduler.service import CalendarService
+from livemarket.storage.engine import create_engine, session_factory
+from tests.scheduler.conftest import T0, FakeClock, Recorder, Seed
+from tests.scheduler.test_runner import FakeDeals
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> str:
+    """This test needs a shared server database: PostgreSQL only."""
+    return postgres_url
+
+
+@pytest.fixture
+async def second_instance(
+    postgres_url: str,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A second engine (its own connection pool), as another server process would have."""
+    engine = create_engine(postgres_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def test_two_runners_fire_each_transition_once(
+    sessions: async_sessionmaker[AsyncSession],
+    second_instance: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    seed: Seed,
+) -> None:
+    """Both instances fire go-live, the deal and the end at once; each happens exactly once."""
+    start = T0 + timedelta(hours=1)
+    service = CalendarService(sessions, InProcessBus(), clock, CalendarRules())
+    deal = PlannedDealDraft(product_id=seed.products[0], offset_s=0, discount_pct=10,
+                            duration_s=600, quantity=3)
+    special = await service.create(SpecialDraft(
+        title="Twice", starts_at=start, ends_at=start + timedelta(minutes=30),
+        host_id=seed.hosts[0], product_ids=(seed.products[0],), deals=(deal,),
+    ))
+    buses = [InProcessBus(), InProcessBus()]
+    seen = [Recorder(), Recorder()]
+    for bus, recorder in zip(buses, seen, strict=True):
+        bus.subscribe(special_topic(special["id"]), recorder)
+    deals = [FakeDeals(), FakeDeals()]
+    drivers = [ManualDriver(), ManualDriver()]
+    runners = [
+        Runner(factory, bus, clock, driver, deal_starter=starter)
+        for factory, bus, driver, starter in zip(
+            (sessions, second_instance), buses, drivers, deals, strict=True
+        )
+    ]
+    for runner in runners:
+        await runner.start()
+    try:
+        for driver in drivers:  # both instances really hold the same jobs
+            assert f"special:{special['id']}:go_live" in driver.jobs()
+        for moment in (start, start + timedelta(minutes=30)):
+            clock.now = moment
+            ran = await asyncio.gather(*(driver.run_due(moment) for driver in drivers))
+            assert all(count > 0 for count in ran)
+        statuses = [e["status"] for r in seen for e in r.of_type("special.status")]
+        assert sorted(statuses) == ["ended", "live"]
+        assert len(deals[0].started) + len(deals[1].started) == 1
+        async with sessions() as db:
+            row = await db.scalar(select(Special).where(Special.id == special["id"]))
+            assert row is not None
+            assert row.status == "ended"
+            assert row.version == special["version"] + 2  # one bump per transition
+            planned = await db.scalar(select(PlannedDeal))
+            assert planned is not None and planned.started_at == start
+    finally:
+        for runner in runners:
+            await runner.stop()
