@@ -7,7 +7,7 @@ plus the internal ``_author`` key used to ban by message).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 HISTORY_SIZE = 50
@@ -18,8 +18,8 @@ Message = Mapping[str, Any]
 class RecentMessages:
     """The newest ``size`` undeleted messages, oldest first."""
 
-    def __init__(self, messages: list[Message] | None = None, size: int = HISTORY_SIZE) -> None:
-        self._messages: deque[Message] = deque(messages or (), maxlen=size)
+    def __init__(self, messages: Iterable[Message] = (), size: int = HISTORY_SIZE) -> None:
+        self._messages: deque[Message] = deque(messages, maxlen=size)
 
     def add(self, message: Message) -> None:
         self._messages.append(message)

@@ -67,7 +67,7 @@ async def load_room(
             )
         ).all()
         banned = set(
-            (await db.scalars(select(ChatBan.author_key).where(ChatBan.special_id == special_id)))
+            await db.scalars(select(ChatBan.author_key).where(ChatBan.special_id == special_id))
         )
         room = await db.get(ChatRoom, special_id)
         pinned = None

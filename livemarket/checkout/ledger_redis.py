@@ -104,8 +104,9 @@ class RedisLedger:
 
     transactional = False
 
-    def __init__(self, redis: Redis, prefix: str = "lm:") -> None:
+    def __init__(self, redis: Redis, prefix: str = "lm:", *, owns_client: bool = True) -> None:
         self._redis = redis
+        self._owns_client = owns_client
         self._prefix = prefix
         self._reserve = redis.register_script(_RESERVE)
         self._release = redis.register_script(_RELEASE)
@@ -263,4 +264,5 @@ class RedisLedger:
             )
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owns_client:
+            await self._redis.aclose()

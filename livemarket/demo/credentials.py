@@ -12,12 +12,17 @@ import os
 import secrets
 from pathlib import Path
 
+from livemarket.errors import DomainError
+
 CREDENTIALS_FILE = "demo-credentials.json"
 FILE_MODE = 0o600
 
 
-class CredentialsFileError(ValueError):
+class CredentialsFileError(DomainError):
     """The credentials file exists but cannot be used; the message names it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("demo_credentials_unusable", message)
 
 
 def new_password() -> str:

@@ -60,6 +60,28 @@ class SeedReport:
     #: The special on air at ``now`` (by its times), if any: where a newcomer should look.
     live_special_id: int | None
 
+    def describe(self) -> str:
+        """The start-up banner: what was added, the demo logins, and where to look first."""
+        if self.added_anything:
+            head = (
+                f"K-MAS demo season (from {self.first_day.isoformat()}): added "
+                f"{self.platforms} platforms, {self.users} accounts, {self.products} products, "
+                f"{self.specials} specials ({self.line_up_items} line-up items, "
+                f"{self.planned_deals} planned deals)."
+            )
+        else:
+            head = "K-MAS demo season already seeded; nothing added."
+        lines = [head]
+        for label, login in (("operator", self.operator), ("host", self.host)):
+            password = login.password or (
+                f"(unknown: {self.credentials_file} is missing or out of date)"
+            )
+            lines.append(f"  demo {label}: {login.username} / {password}")
+        lines.append(f"  all demo logins: {self.credentials_file}")
+        if self.live_special_id is not None:
+            lines.append(f"  live now: /specials/{self.live_special_id}")
+        return "\n".join(lines)
+
     @property
     def added_anything(self) -> bool:
         return any(
@@ -240,7 +262,11 @@ async def _seed_once(
             await asyncio.to_thread(write_credentials, path, passwords)
         live_id = await session.scalar(
             select(Special.id)
-            .where(Special.starts_at <= now, Special.ends_at > now, Special.status != "cancelled")
+            .where(
+                Special.starts_at <= now,
+                Special.ends_at > now,
+                Special.status != Status.CANCELLED.value,
+            )
             .order_by(Special.starts_at)
             .limit(1)
         )

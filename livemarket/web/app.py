@@ -21,7 +21,8 @@ from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.errors import error_middleware
 from livemarket.web.realtime import gateway as realtime_gateway
-from livemarket.web.routes import health, pages, products, session, specials
+from livemarket.web.routes import calendar, health, pages, products, session, specials
+from livemarket.web.routes import checkout as checkout_routes
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
@@ -42,6 +43,8 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     health.setup,
     products.setup,
     specials.setup,
+    checkout_routes.setup,
+    calendar.setup,
     realtime_gateway.setup,
     pages.setup,
 ]

@@ -85,6 +85,7 @@ async def _seed(settings: Settings, season_start: date | None) -> None:
             now=utcnow(),
             season_start=season_start,
             data_dir=settings.data_dir,
+            discount_cap_pct=settings.discount_cap_pct,
         )
     finally:
         await engine.dispose()
@@ -109,11 +110,18 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     print(f"created {user.role} {user.username!r} (id {user.id})")
 
 
+def _migrate(settings: Settings) -> None:
+    """Bring the configured database to head, creating the data folder for SQLite."""
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from livemarket.web.app import create_app
 
     if not settings.database_url:
-        upgrade(settings.effective_database_url)
+        _migrate(settings)
     if args.demo:
         asyncio.run(_seed(settings, args.season_start))
     app = create_app(settings)
@@ -146,10 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings, args)
         elif args.command == "migrate":
-            upgrade(settings.effective_database_url)
+            _migrate(settings)
             print("database is at the current schema")
         elif args.command == "demo":
-            upgrade(settings.effective_database_url)
+            _migrate(settings)
             asyncio.run(_seed(settings, args.season_start))
         elif args.command == "create-user":
             asyncio.run(_create_user(settings, args))

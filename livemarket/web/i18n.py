@@ -21,6 +21,8 @@ SUPPORTED: tuple[str, ...] = ("ko", "en")
 DEFAULT_LANG = "ko"
 LANG_COOKIE = "lang"
 CATALOG_DIR = Path(__file__).parent / "i18n"
+#: language -> flattened catalog (dotted key -> text)
+Catalogs = dict[str, dict[str, str]]
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -37,9 +39,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def load_catalogs(directory: Path = CATALOG_DIR) -> dict[str, dict[str, str]]:
+def load_catalogs(directory: Path = CATALOG_DIR) -> Catalogs:
     """Read every supported language's catalog (flattened). Read once at start-up."""
-    catalogs: dict[str, dict[str, str]] = {}
+    catalogs: Catalogs = {}
     for lang in SUPPORTED:
         with (directory / f"{lang}.json").open(encoding="utf-8") as handle:
             catalogs[lang] = flatten(json.load(handle))
@@ -87,7 +89,7 @@ class Translator:
     """``t("index.live_now")`` in one language; falls back to Korean, then to the key."""
 
     lang: str
-    catalogs: Mapping[str, Mapping[str, str]]
+    catalogs: Catalogs
 
     def __call__(self, key: str, **params: Any) -> str:
         text = self.catalogs[self.lang].get(key)

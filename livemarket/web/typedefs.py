@@ -42,3 +42,19 @@ from livemarket.web.realtime.service import ActiveDeals, RealtimeService  # noqa
 
 REALTIME_KEY = web.AppKey("realtime", RealtimeService)
 ACTIVE_DEALS_KEY: web.AppKey[ActiveDeals] = web.AppKey("active_deals")
+
+# The broadcast calendar (livemarket/web/routes/calendar.py owns both in a cleanup_ctx).
+from livemarket.scheduler.runner import DealStarter, Runner  # noqa: E402
+from livemarket.scheduler.service import CalendarService  # noqa: E402
+
+CALENDAR_KEY = web.AppKey("calendar_service", CalendarService)
+RUNNER_KEY = web.AppKey("calendar_runner", Runner)
+#: Set by the checkout part (in its setup, before the calendar starts) so the runner can
+#: start planned flash deals; without it planned deals are logged, not started.
+DEAL_STARTER_KEY: web.AppKey[DealStarter] = web.AppKey("deal_starter")
+
+# Checkout (livemarket/web/routes/checkout.py owns it in a cleanup_ctx): database, stock
+# ledger, bus, clock and payment provider that every checkout service takes.
+from livemarket.checkout.context import CheckoutContext  # noqa: E402
+
+CHECKOUT_KEY = web.AppKey("checkout", CheckoutContext)

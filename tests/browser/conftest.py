@@ -113,12 +113,13 @@ async def new_page(browser: Any, page_errors: PageErrors) -> AsyncIterator[NewPa
     contexts: list[Any] = []
 
     async def make(
-        *, locale: str = "ko-KR", viewport: dict[str, int] | None = None, **options: Any
+        *, locale: str = "ko-KR", viewport: dict[str, int] | None = None,
+        timezone_id: str = "Asia/Seoul", **options: Any
     ) -> Any:
         context = await browser.new_context(
             locale=locale,
             viewport=viewport or DESKTOP,
-            timezone_id="Asia/Seoul",
+            timezone_id=timezone_id,
             permissions=["camera", "microphone"],
             **options,
         )
@@ -149,3 +150,61 @@ async def login_as(page: Any, server: LiveServer, username: str, password: str,
     await page.locator("#lm-password").fill(password)
     await page.locator("#lm-login [type=submit]").click()
     await page.wait_for_url(re.compile(re.escape(server.url(next_path)) + r"$"))
+
+
+# WCAG 2.x contrast of every visible text against the background it is painted on:
+# 4.5:1, or 3:1 for large text (24px, or 18.66px bold). Walks up to the first opaque
+# background; text over images or video is not judged.
+_CONTRAST_JS = r"""
+() => {
+  function rgba(value) {
+    const m = value.match(/rgba?\(([^)]+)\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  }
+  function luminance(c) {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  }
+  function background(el) {
+    for (let node = el; node; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.backgroundImage !== "none" || node.tagName === "VIDEO") return null;
+      const bg = rgba(style.backgroundColor);
+      if (bg && bg.a >= 0.99) return bg;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  }
+  const problems = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (!el || seen.has(el) || !walker.currentNode.textContent.trim()) continue;
+    seen.add(el);
+    const style = getComputedStyle(el);
+    const rect = el.getBoundingClientRect();
+    if (style.visibility === "hidden" || rect.width <= 1 || rect.height <= 1) continue;
+    if (el.closest("[hidden], script, style, option")) continue;
+    const fg = rgba(style.color);
+    const bg = background(el);
+    if (!fg || !bg) continue;
+    const opacity = Number(style.opacity);
+    if (opacity < 1 || fg.a < 1) continue;  // disabled or decorative states
+    const l1 = luminance(fg), l2 = luminance(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(`${ratio.toFixed(2)}:1 ${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 40)}"`);
+    }
+  }
+  return problems;
+}
+"""
+
+
+async def low_contrast(page: Any) -> list[str]:
+    """Visible texts below the WCAG AA contrast ratio on ``page`` (empty when all pass)."""
+    return list(await page.evaluate(_CONTRAST_JS))

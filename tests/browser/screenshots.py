@@ -35,7 +35,7 @@ async def _shoot(page: Any, url: str, path: Path, *, full_page: bool = False) ->
 async def take(out: Path) -> None:
     from playwright.async_api import async_playwright
 
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         url = f"sqlite+aiosqlite:///{data / 'livemarket.sqlite3'}"

@@ -43,7 +43,7 @@ def test_empty_and_too_long_are_refused_with_reasons() -> None:
 
 
 def test_rate_limit_per_person() -> None:
-    """The sixth message within ten seconds is refused; another person is unaffected; it recovers."""
+    """The sixth message in ten seconds is refused; others are unaffected; it recovers."""
     rules = RoomRules(ChatLimits(rate_count=5, rate_window_s=10))
     for i in range(5):
         rules.check(VIEWER, f"m{i}", float(i))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -75,13 +76,13 @@ def _next() -> int:
     return _counter[0]
 
 
-async def seed_special(engine: AsyncEngine) -> Seed:
-    """A host and a live special on ``engine``'s database."""
+async def seed_special(engine: AsyncEngine, host_id: int | None = None) -> Seed:
+    """A live special on ``engine``'s database, hosted by ``host_id`` (or a new host)."""
     from livemarket.accounts.models import User
 
     users = User.__table__
     async with engine.begin() as conn:
-        host_id = (
+        host_id = host_id or (
             await conn.execute(
                 insert(users)
                 .values(
@@ -104,3 +105,29 @@ async def seed_special(engine: AsyncEngine) -> Seed:
             )
         ).scalar_one()
     return Seed(engine, int(host_id), int(special_id))
+
+
+class FakeClock:
+    """The server clock under the test's control."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: Any) -> None:
+        self.now += timedelta(**delta)
+
+
+class Recorder:
+    """Collects every published event, for asserting pushes."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, topic: str, event: Any) -> None:
+        self.events.append((topic, dict(event)))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for _topic, event in self.events if event["type"] == kind]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from checkout_seed import NOW, Seed, seed_special
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +17,8 @@ from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.push import StockPusher
 from livemarket.config import load_settings
 from livemarket.storage.engine import create_engine
+
+from .checkout_seed import FakeClock, Seed, seed_special
 
 
 @pytest.fixture
@@ -57,32 +57,6 @@ async def ledger(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIt
         await cleanup.delete(*keys)
     await cleanup.aclose()
     await redis_ledger.close()
-
-
-class FakeClock:
-    """The server clock under the test's control."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: Any) -> None:
-        self.now += timedelta(**delta)
-
-
-class Recorder:
-    """Collects every published event, for asserting pushes."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, topic: str, event: Any) -> None:
-        self.events.append((topic, dict(event)))
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [event for _topic, event in self.events if event["type"] == kind]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-from checkout_seed import NOW, Seed, seed_special
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +14,8 @@ from livemarket.checkout.ledger import Hold, Remaining, StockLedger
 from livemarket.checkout.ledger_redis import RedisLedger
 from livemarket.checkout.tables import deals, products
 from livemarket.errors import DomainError
+
+from .checkout_seed import NOW, Seed, seed_special
 
 
 async def attempt(

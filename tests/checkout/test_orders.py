@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from checkout_seed import Seed
-from conftest import FakeClock, Recorder
 from sqlalchemy import select
 
 from livemarket.bus.events import special_topic
@@ -23,6 +21,8 @@ from livemarket.checkout.orders import (
 from livemarket.checkout.sweeper import sweep_once
 from livemarket.checkout.tables import products
 from livemarket.errors import DomainError
+
+from .checkout_seed import FakeClock, Recorder, Seed
 
 BUYER = validate_buyer("김민수", "010-1234-5678", "서울특별시 중구 세종대로 110")
 
@@ -86,7 +86,9 @@ async def test_retry_with_same_key_returns_the_same_order(ctx: CheckoutContext, 
     assert await stock(ctx, product_id) == 3
 
 
-async def test_retry_after_sell_out_still_returns_the_order(ctx: CheckoutContext, seed: Seed) -> None:
+async def test_retry_after_sell_out_still_returns_the_order(
+    ctx: CheckoutContext, seed: Seed
+) -> None:
     """A retry of the order that bought the last unit is the order, not ``sold_out``."""
     product_id = await seed.product(stock=1)
     first = await order(ctx, "last-unit-1", (product_id, 1))

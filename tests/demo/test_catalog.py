@@ -68,7 +68,9 @@ def _row(**changes: Any) -> dict[str, Any]:
         ([_row(stock=-1)], "stock"),
     ],
 )
-def test_bad_catalog_rows_are_refused_with_a_reason(rows: list[dict[str, Any]], message: str) -> None:
+def test_bad_catalog_rows_are_refused_with_a_reason(
+    rows: list[dict[str, Any]], message: str
+) -> None:
     """A broken data file fails loudly, naming the problem, instead of seeding nonsense."""
     with pytest.raises(ValueError, match=message):
         parse_catalog(rows)

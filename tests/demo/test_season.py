@@ -12,6 +12,14 @@ import pytest
 from livemarket.demo.cast import DEMO_HOST, HOSTS, PLATFORMS
 from livemarket.demo.catalog import load_catalog
 from livemarket.demo.season import PlannedSpecial, Season, plan_season, planned_status
+from livemarket.scheduler.calendar import (
+    CalendarRules,
+    PlannedDealDraft,
+    Slot,
+    SpecialDraft,
+    check_overlaps,
+    validate_draft,
+)
 from livemarket.scheduler.lifecycle import Status
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -80,7 +88,7 @@ def test_line_ups_use_catalog_products_and_deals_fit_inside_their_special(season
         for deal in special.programme.deals:
             deals += 1
             assert deal.sku in skus, special.code
-            assert 0 <= deal.offset_s and deal.offset_s + deal.duration_s <= length, special.code
+            assert deal.offset_s >= 0 and deal.offset_s + deal.duration_s <= length, special.code
             assert 1 <= deal.discount_pct <= 50, special.code
             assert 1 <= deal.quantity <= catalog[deal.sku].stock, special.code
     assert deals >= 60
@@ -119,7 +127,7 @@ def test_season_start_is_independent_of_now() -> None:
 
 @pytest.mark.parametrize("now", NOWS)
 def test_default_placement_has_exactly_one_special_live_now(now: datetime) -> None:
-    """Around ``now``: one special (the demo host's) began minutes ago, earlier ones ended, later ones wait."""
+    """Around ``now``: the demo host's special began minutes ago; earlier ones ended, later wait."""
     season = _plan(now)
     statuses = [planned_status(s, now) for s in season.specials]
     live = [s for s, st in zip(season.specials, statuses, strict=True) if st is Status.LIVE]
@@ -154,7 +162,7 @@ def test_a_lower_discount_cap_is_respected() -> None:
 
 
 def test_planned_status_follows_the_half_open_slot() -> None:
-    """Scheduled before the start, live from the start until just before the end, ended at the end."""
+    """Scheduled before the start, live from the start until just before the end, then ended."""
     special = _plan(NOWS[0], date(2021, 12, 18)).specials[0]
     second = timedelta(seconds=1)
     assert planned_status(special, special.starts_at - second) is Status.SCHEDULED
@@ -167,3 +175,39 @@ def test_naive_now_is_refused() -> None:
     """A naive ``now`` is ambiguous about the clock, so planning refuses it."""
     with pytest.raises(ValueError, match="aware"):
         _plan(datetime(2026, 11, 26, 12, 0))
+
+
+@pytest.mark.parametrize("season", [_plan(NOWS[0]), _plan(NOWS[0], date(2021, 12, 18))])
+def test_every_planned_special_passes_the_calendars_own_rules(season: Season) -> None:
+    """The seeded calendar is one an operator could have entered: the scheduler accepts it."""
+    ids = {sku: n for n, sku in enumerate(sorted(p.sku for p in load_catalog()), start=1)}
+    hosts = {h.username: n for n, h in enumerate(HOSTS, start=1)}
+    drafts = [
+        SpecialDraft(
+            title=s.programme.title,
+            description=s.programme.description,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            host_id=hosts[s.host_username],
+            channel=s.channel,
+            product_ids=tuple(ids[sku] for sku in s.programme.skus),
+            deals=tuple(
+                PlannedDealDraft(
+                    product_id=ids[d.sku],
+                    offset_s=d.offset_s,
+                    discount_pct=d.discount_pct,
+                    duration_s=d.duration_s,
+                    quantity=d.quantity,
+                )
+                for d in s.programme.deals
+            ),
+        )
+        for s in season.specials
+    ]
+    slots = [
+        Slot(id=n, starts_at=d.starts_at, ends_at=d.ends_at, host_id=d.host_id, channel=d.channel)
+        for n, d in enumerate(drafts)
+    ]
+    for n, draft in enumerate(drafts):
+        validate_draft(draft, CalendarRules())
+        check_overlaps(draft, slots, own_id=n)

@@ -1,4 +1,4 @@
-"""Seeding the demo season into a real database (SQLite and PostgreSQL): counts, idempotence, logins."""
+"""Seeding the demo season into SQLite and PostgreSQL: counts, idempotence, logins."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +27,13 @@ SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 26, 19, 40, tzinfo=UTC)
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Argon2id hashes with test-sized cost (the verifier reads the cost from the hash)."""
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr("livemarket.demo.seed.hash_password", hasher.hash)
 
 
 @pytest.fixture
@@ -56,7 +64,7 @@ async def _table_counts(sessions: Sessions) -> dict[str, int]:
 
 
 async def test_seed_writes_the_whole_season(sessions: Sessions, tmp_path: Path) -> None:
-    """One seed adds 4 platforms, 10 accounts, 100 products by category and 60 specials over nine days."""
+    """One seed adds 4 platforms, 10 accounts, 100 products by category, 60 specials in 9 days."""
     report = await _seed(sessions, tmp_path)
     counts = await _table_counts(sessions)
     assert counts["Platform"] == report.platforms == 4
@@ -83,7 +91,7 @@ async def test_seed_writes_the_whole_season(sessions: Sessions, tmp_path: Path) 
 async def test_seed_places_one_special_live_now_hosted_by_the_demo_host(
     sessions: Sessions, tmp_path: Path
 ) -> None:
-    """The seeded calendar has one live special at ``now``, its host is the demo host, the rest are ended or scheduled."""
+    """One special is live at ``now``, hosted by the demo host; the rest are ended or scheduled."""
     report = await _seed(sessions, tmp_path)
     async with sessions() as session:
         rows = (await session.execute(select(Special, User.username).join(User))).all()
@@ -100,8 +108,10 @@ async def test_seed_places_one_special_live_now_hosted_by_the_demo_host(
             assert special.starts_at > NOW
 
 
-async def test_line_ups_and_planned_deals_are_linked_in_order(sessions: Sessions, tmp_path: Path) -> None:
-    """Every special has a 3-6 product line-up numbered from 0; planned deals are on line-up products, ≤ 50%."""
+async def test_line_ups_and_planned_deals_are_linked_in_order(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    """Each special has a 3-6 product line-up from position 0; deals are on line-up products."""
     await _seed(sessions, tmp_path)
     async with sessions() as session:
         items = list(await session.scalars(select(SpecialProduct)))
@@ -118,7 +128,9 @@ async def test_line_ups_and_planned_deals_are_linked_in_order(sessions: Sessions
         assert 1 <= deal.discount_pct <= 50 and deal.deal_id is None
 
 
-async def test_seeding_twice_adds_nothing_and_keeps_passwords(sessions: Sessions, tmp_path: Path) -> None:
+async def test_seeding_twice_adds_nothing_and_keeps_passwords(
+    sessions: Sessions, tmp_path: Path
+) -> None:
     """A second seed (even a day later) reports zero additions, changes no row and no password."""
     first = await _seed(sessions, tmp_path)
     before = await _table_counts(sessions)
@@ -129,13 +141,17 @@ async def test_seeding_twice_adds_nothing_and_keeps_passwords(sessions: Sessions
     assert (second.platforms, second.users, second.products, second.specials) == (0, 0, 0, 0)
     assert await _table_counts(sessions) == before
     async with sessions() as session:
-        assert dict((await session.execute(select(User.username, User.password_hash))).all()) == hashes
+        assert (
+            dict((await session.execute(select(User.username, User.password_hash))).all()) == hashes
+        )
     assert second.operator == first.operator and second.host == first.host
     assert first.added_anything
 
 
-async def test_printed_credentials_log_in_and_are_kept_private(sessions: Sessions, tmp_path: Path) -> None:
-    """The report's operator and host passwords verify, and the file that keeps them is mode 0600."""
+async def test_printed_credentials_log_in_and_are_kept_private(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    """The report's operator and host passwords verify; the file keeping them is mode 0600."""
     report = await _seed(sessions, tmp_path)
     path = tmp_path / CREDENTIALS_FILE
     assert report.credentials_file == path
@@ -171,7 +187,7 @@ async def test_a_fresh_database_reuses_the_saved_passwords(
 
 
 async def test_lost_credentials_file_is_not_guessed(sessions: Sessions, tmp_path: Path) -> None:
-    """Without the file the existing accounts keep their passwords and the report says it cannot tell."""
+    """Without the file, accounts keep their passwords and the report says it cannot tell."""
     await _seed(sessions, tmp_path / "one")
     report = await _seed(sessions, tmp_path / "other")
     assert report.users == 0
@@ -188,7 +204,9 @@ async def test_a_corrupt_credentials_file_stops_the_seed_and_changes_nothing(
     assert set((await _table_counts(sessions)).values()) == {0}
 
 
-async def test_season_start_seeds_the_2021_dates_as_past_specials(sessions: Sessions, tmp_path: Path) -> None:
+async def test_season_start_seeds_the_2021_dates_as_past_specials(
+    sessions: Sessions, tmp_path: Path
+) -> None:
     """``--season-start 2021-12-18`` stores 18-26 December (Seoul) in UTC; all have ended by now."""
     report = await _seed(sessions, tmp_path, season_start=date(2021, 12, 18))
     assert report.first_day == date(2021, 12, 18) and report.live_special_id is None
@@ -200,3 +218,17 @@ async def test_season_start_seeds_the_2021_dates_as_past_specials(sessions: Sess
     assert specials[0].starts_at == datetime(2021, 12, 18, 1, 0, tzinfo=UTC)  # 10:00 in Seoul
     assert {s.status for s in specials} == {"ended"}
     assert specials[0].code == "kmas-01"
+
+
+async def test_banner_shows_the_logins_and_the_live_special(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    """What start-up prints names both demo logins with their passwords and the live special."""
+    first = await _seed(sessions, tmp_path)
+    banner = first.describe()
+    assert first.operator.password and first.host.password
+    assert f"demo-operator / {first.operator.password}" in banner
+    assert f"demo-host / {first.host.password}" in banner
+    assert f"/specials/{first.live_special_id}" in banner and "60 specials" in banner
+    again = (await _seed(sessions, tmp_path)).describe()
+    assert "nothing added" in again and f"demo-host / {first.host.password}" in again

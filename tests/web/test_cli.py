@@ -69,3 +69,16 @@ def test_bad_setting_stops_with_its_name(
     monkeypatch.setenv("LIVEMARKET_PORT", "not-a-port")
     assert main(["migrate"]) == 2
     assert "LIVEMARKET_PORT" in capsys.readouterr().err
+
+
+def test_demo_seeds_a_fresh_data_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``livemarket demo`` creates the folder, migrates, seeds, and prints the demo logins."""
+    data = tmp_path / "not-yet"
+    monkeypatch.setenv("LIVEMARKET_DATA_DIR", str(data))
+    assert main(["demo", "--season-start", "2021-12-18"]) == 0
+    first = capsys.readouterr().out
+    assert "demo-operator" in first and "demo-host" in first
+    assert main(["demo", "--season-start", "2021-12-18"]) == 0
+    assert "demo-operator" in capsys.readouterr().out

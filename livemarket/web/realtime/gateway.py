@@ -119,7 +119,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if transport is None:
             return ws
         deals = await _active_deals(request.app, special_id)
-        connection = Connection(TransportSink(transport), Viewer(who))  # type: ignore[arg-type]
+        connection = Connection(TransportSink(transport), Viewer(who))
         realtime.hello(info, connection, deals, _resume_of(request))
         async for message in ws:
             if message.type is WSMsgType.TEXT:

@@ -73,12 +73,12 @@ async def _names(
         )
         hosts = {user_id: name for user_id, name in rows}
     if platform_ids:
-        rows = await db.execute(
+        named = await db.execute(
             select(Platform.id, Platform.name, Platform.name_ko).where(
                 Platform.id.in_(platform_ids)
             )
         )
-        platforms = {pid: (ko if lang == "ko" and ko else en) for pid, en, ko in rows}
+        platforms = {pid: (ko if lang == "ko" and ko else en) for pid, en, ko in named}
     return hosts, platforms
 
 
@@ -90,7 +90,7 @@ async def _cards(request: web.Request, specials: list[Special]) -> list[Card]:
     return [make_card(item, hosts, platforms) for item in items]
 
 
-def _reminders_available(app: web.Application) -> bool:
+def reminders_available(app: web.Application) -> bool:
     """Whether the calendar part serves ``POST …/reminders`` (the button shows only then)."""
     return any(
         op.method == "POST" and op.path.startswith("/api/v1/specials/")
@@ -113,7 +113,7 @@ async def index(request: web.Request) -> web.Response:
         {
             "schedule": schedule,
             "now": now,
-            "reminders": _reminders_available(request.app),
+            "reminders": reminders_available(request.app),
             "can_run": lambda card: can_run_special(who, int(card.special["host_id"])),
         },
     )

@@ -181,15 +181,6 @@
 
   /* ---- wiring for the base layout and the pages this file owns ---------- */
 
-  function wireLanguageSwitch() {
-    var form = document.querySelector("[data-lm-lang-switch]");
-    if (!form) return;
-    var select = form.querySelector("select");
-    select.addEventListener("change", function () {
-      LM.setLanguage(select.value);
-    });
-  }
-
   function wireLogout() {
     document.querySelectorAll("[data-lm-logout]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -305,11 +296,42 @@
     });
   }
 
+  /* Watch and studio pages: keep the status badge and notice in step with the show. */
+  function wireStatus() {
+    var realtime = LM.realtime;
+    var badges = document.querySelectorAll("[data-lm-status]");
+    if (!realtime || typeof realtime.on !== "function" || !badges.length) return;
+    var notice = document.querySelector("[data-lm-status-notice]");
+    var NOTICES = { ended: "watch.ended_notice", cancelled: "watch.cancelled_notice" };
+    function apply(status) {
+      if (["scheduled", "live", "ended", "cancelled"].indexOf(status) < 0) return;
+      badges.forEach(function (badge) {
+        badge.className = "badge badge--" + status;
+        badge.textContent = LM.t("status." + status);
+      });
+      var boot = LM.bootstrap();
+      if (boot.special) boot.special.status = status;
+      if (!notice) return;
+      if (NOTICES[status]) {
+        notice.textContent = LM.t(NOTICES[status]);
+        notice.hidden = false;
+      } else if (status === "live") {
+        notice.hidden = true;
+      }
+    }
+    realtime.on("special.status", function (frame) {
+      apply(frame.status);
+    });
+    realtime.on("hello", function (frame) {
+      apply(frame.status);
+    });
+  }
+
   document.documentElement.classList.add("js");
   LM.onReady(function () {
-    wireLanguageSwitch();
     wireLogout();
     wireLogin();
     wireReminders();
+    wireStatus();
   });
 })();
