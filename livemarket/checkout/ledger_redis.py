@@ -183,15 +183,14 @@ class RedisLedger:
             )
         ).one()
         key = self._deal_key(deal_id)
-        if await self._redis.hsetnx(key, "left", row.quantity - row.sold):
-            await self._redis.hset(
-                key,
-                mapping={
-                    "open": 0 if row.ended_at is not None else 1,
-                    "ends_ms": int(row.ends_at.timestamp() * 1000),
-                },
-            )
-            await self._redis.expire(key, _DEAL_TTL_S)
+        # All fields in one MULTI, each only if absent: concurrent loaders (this and
+        # other instances) write the same values, and no script sees a half-loaded hash.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "left", row.quantity - row.sold)
+            pipe.hsetnx(key, "open", 0 if row.ended_at is not None else 1)
+            pipe.hsetnx(key, "ends_ms", int(row.ends_at.timestamp() * 1000))
+            pipe.expire(key, _DEAL_TTL_S)
+            await pipe.execute()
 
     async def release(
         self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]

@@ -87,6 +87,7 @@ class Runner:
         deal_starter: DealStarter | None = None,
         reminder_lead: timedelta = REMINDER_LEAD,
         watch_path: Callable[[int], str] = lambda special_id: f"/specials/{special_id}",
+        resync_every: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
@@ -95,9 +96,11 @@ class Runner:
         self._deal_starter = deal_starter
         self._reminder_lead = reminder_lead
         self._watch_path = watch_path
+        self._resync_every = resync_every
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[int, asyncio.Lock] = {}
         self._subscription: Subscription | None = None
+        self._resync_task: asyncio.Task[None] | None = None
 
     @property
     def driver(self) -> JobDriver:
@@ -108,6 +111,10 @@ class Runner:
         self._subscription = self._bus.subscribe(CALENDAR_TOPIC, self._on_calendar)
         self._driver.start()
         await self.sync_all()
+        if self._resync_every:
+            self._resync_task = asyncio.get_running_loop().create_task(
+                self._resync_loop(self._resync_every), name="calendar-resync"
+            )
 
     async def stop(self) -> None:
         """Stop listening, drop the jobs, and cancel (and await) whatever is still running."""
@@ -116,6 +123,9 @@ class Runner:
             self._subscription = None
         await self._driver.stop()
         tasks = list(self._tasks)
+        if self._resync_task is not None:
+            tasks.append(self._resync_task)
+            self._resync_task = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -138,6 +148,13 @@ class Runner:
         special_id = event.get("special_id")
         if isinstance(special_id, int):
             self._spawn(self._guarded(self.sync(special_id)))
+
+    async def _resync_loop(self, every: float) -> None:
+        # A safety net, not the mechanism: it catches changes made behind the bus's
+        # back (a seeding script, a lost pub/sub message) within ``every`` seconds.
+        while True:
+            await asyncio.sleep(every)
+            await self._guarded(self.sync_all())
 
     async def _guarded(self, coro: Any) -> None:
         try:

@@ -200,6 +200,8 @@ class CalendarService:
         async with self._write() as db:
             special = await get_special(db, special_id)
             check_version(special.version, version, from_header=from_header)
+            if not changes:  # nothing to change: no new version, no events
+                return await self._dict(db, special_id)
             before = await draft_of(db, special)
             after = replace(before, **dict(changes))
             after = replace(after, title=after.title.strip())
@@ -253,16 +255,21 @@ class CalendarService:
             special = await get_special(db, special_id)
             check_version(special.version, version, from_header=from_header)
             calendar.check_delete(special.status)
-            result = await db.execute(
-                delete(Special).where(
-                    Special.id == special_id,
-                    Special.version == special.version,
-                    Special.status.in_([Status.SCHEDULED.value, Status.CANCELLED.value]),
-                ).execution_options(synchronize_session=False)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                raise Conflict("version_conflict", "the special changed meanwhile; reload")
-            await db.commit()
+            try:
+                result = await db.execute(
+                    delete(Special).where(
+                        Special.id == special_id,
+                        Special.version == special.version,
+                        Special.status.in_([Status.SCHEDULED.value, Status.CANCELLED.value]),
+                    ).execution_options(synchronize_session=False)
+                )
+                if not result.rowcount:  # type: ignore[attr-defined]
+                    raise Conflict("version_conflict", "the special changed meanwhile; reload")
+                await db.commit()
+            except IntegrityError as exc:  # orders or flash deals point at it
+                raise Conflict(
+                    "special_in_use", "orders or deals refer to this special; cancel it instead"
+                ) from exc
         await self._bus.publish(CALENDAR_TOPIC, calendar_changed(special_id, "deleted"))
 
     async def _own_special(self, db: AsyncSession, special_id: int, actor: Actor) -> Special:

@@ -21,7 +21,7 @@ from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.errors import error_middleware
 from livemarket.web.realtime import gateway as realtime_gateway
-from livemarket.web.routes import calendar, health, pages, products, session, specials
+from livemarket.web.routes import calendar, console, health, pages, products, session, specials
 from livemarket.web.routes import checkout as checkout_routes
 from livemarket.web.typedefs import (
     BUS_KEY,
@@ -45,6 +45,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     specials.setup,
     checkout_routes.setup,
     calendar.setup,
+    console.setup,
     realtime_gateway.setup,
     pages.setup,
 ]

@@ -250,3 +250,25 @@ async def test_real_apscheduler_fires_in_the_loop(
         assert await status_of(sessions, special.id) == "live"
     finally:
         await runner.stop()
+
+
+async def test_periodic_resync_catches_changes_made_behind_the_bus(
+    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock, seed: Seed,
+) -> None:
+    """A special written straight into the database (no event) is planned by the next resync."""
+    runner = Runner(sessions, bus, clock, ManualDriver(), resync_every=0.05)
+    await runner.start()
+    try:
+        start = T0 + timedelta(hours=2)
+        async with sessions() as db:
+            special = Special(title="Seeded", starts_at=start, ends_at=start + timedelta(hours=1),
+                              host_id=seed.hosts[0])
+            db.add(special)
+            await db.commit()
+        for _ in range(100):  # bounded: at most ~5 s
+            if f"special:{special.id}:go_live" in runner.driver.jobs():
+                break
+            await asyncio.sleep(0.05)
+        assert runner.driver.jobs()[f"special:{special.id}:go_live"] == start
+    finally:
+        await runner.stop()

@@ -53,7 +53,11 @@ def _config() -> RTCConfiguration:
 async def _negotiate(pc: RTCPeerConnection, signal: Signal) -> str:
     with host_addresses(LOOPBACK):
         await pc.setLocalDescription(await pc.createOffer())
-    answer = await signal(pc.localDescription.sdp)
+    try:
+        answer = await signal(pc.localDescription.sdp)
+    except BaseException:
+        await pc.close()
+        raise
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     return answer
 

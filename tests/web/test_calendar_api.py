@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
-from livemarket.checkout.models import Product
+from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import Settings
 from livemarket.scheduler.models import Platform
 from livemarket.web.app import create_app
@@ -411,3 +411,49 @@ async def test_openapi_documents_the_writes(world: World) -> None:
     item = next(v for k, v in paths.items() if k.startswith("/api/v1/specials/{special_id")
                 and "patch" in v)
     assert "delete" in item
+
+
+async def test_console_is_for_operators(world: World, another: Callable[[], Any]) -> None:
+    """/console sends anonymous visitors to log in, refuses hosts, and serves operators."""
+    anonymous = await another()
+    response = await anonymous.get("/console", allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == "/login?next=/console"
+    host = await another()
+    await login(host, "host0")
+    assert (await host.get("/console")).status == 403
+    page = await world.client.get("/console", params={"from": "2026-12-18"})
+    assert page.status == 200
+    html = await page.text()
+    assert 'id="lm-console-week"' in html
+    assert '"from": "2026-12-18"' in html
+    assert "Host 1" in html  # the host choices are in the form
+
+
+async def test_empty_patch_changes_nothing(world: World) -> None:
+    """A PATCH with no fields returns the special as it is, without a new version."""
+    special = await create(world)
+    response = await world.client.patch(f"/api/v1/specials/{special['id']}", json={},
+                                        headers={"X-CSRF-Token": world.csrf, "If-Match": "*"})
+    assert response.status == 200
+    assert (await response.json())["version"] == 1
+    bad = await world.client.patch(f"/api/v1/specials/{special['id']}", json={"title": None},
+                                   headers={"X-CSRF-Token": world.csrf})
+    assert (await error_of(bad, 422))["code"] == "invalid_field"
+    garbled = await world.client.patch(f"/api/v1/specials/{special['id']}", json={},
+                                       headers={"X-CSRF-Token": world.csrf, "If-Match": "v1"})
+    assert (await error_of(garbled, 400))["code"] == "bad_if_match"
+
+
+async def test_special_with_deals_cannot_be_deleted(world: World, app: web.Application) -> None:
+    """A special that flash deals refer to is kept (cancel it instead), not half-deleted."""
+    special = await create(world)
+    async with app[SESSIONS_KEY]() as db:
+        db.add(FlashDeal(special_id=special["id"], product_id=world.products[0], discount_pct=10,
+                         original_price=9900, price=8910, starts_at=START,
+                         ends_at=START + timedelta(minutes=5), quantity=3))
+        await db.commit()
+    url = f"/api/v1/specials/{special['id']}"
+    response = await world.client.delete(url, headers={"X-CSRF-Token": world.csrf})
+    assert (await error_of(response, 409))["code"] == "special_in_use"
+    assert (await world.client.get(url)).status == 200

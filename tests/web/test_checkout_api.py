@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from livemarket.checkout.qr import qr_png, qr_svg
 from livemarket.web.typedefs import ENGINE_KEY
-from tests.checkout.checkout_seed import Seed, seed_special
+from tests.checkout.checkout_seed import seed_special
 from tests.conftest import UserMaker, login
 from tests.web.realtime.conftest import Peer
 
@@ -22,17 +23,22 @@ BUYER = {"name": "김민수", "phone": "010-1234-5678", "address": "서울특별
 DEAL = {"discount_pct": 30, "duration_s": 300, "quantity": 10, "per_buyer_limit": 2}
 
 
+@dataclass(frozen=True)
+class Shop:
+    special_id: int
+    product_id: int
+
+
 @pytest.fixture
 async def shop(
     client: TestClient[Any, Any], app: web.Application, make_user: UserMaker
-) -> AsyncIterator[Seed]:
+) -> AsyncIterator[Shop]:
     """A live special of the user ``host`` with one 12,900-won product (stock 50)."""
     host = await make_user("host", "host")
     await make_user("host", "other")
     await make_user("operator", "op")
     seed = await seed_special(app[ENGINE_KEY], host.id)
-    seed.product_id = await seed.product(stock=50)  # type: ignore[attr-defined]
-    yield seed
+    yield Shop(seed.special_id, await seed.product(stock=50))
 
 
 async def viewer(client: TestClient[Any, Any]) -> str:
@@ -48,8 +54,8 @@ async def as_user(client: TestClient[Any, Any], username: str) -> str:
     return await login(client, username)
 
 
-async def start(client: TestClient[Any, Any], csrf: str, seed: Seed, **overrides: Any) -> Any:
-    body = {"product_id": seed.product_id, **DEAL, **overrides}  # type: ignore[attr-defined]
+async def start(client: TestClient[Any, Any], csrf: str, seed: Shop, **overrides: Any) -> Any:
+    body = {"product_id": seed.product_id, **DEAL, **overrides}
     return await client.post(
         f"/api/v1/specials/{seed.special_id}/deals", json=body, headers={"X-CSRF-Token": csrf}
     )
@@ -65,7 +71,7 @@ async def buy(
     )
 
 
-async def test_viewer_cannot_start_a_deal(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_viewer_cannot_start_a_deal(client: TestClient[Any, Any], shop: Shop) -> None:
     """A viewer gets 403, a host of another special 403, no session 401; no deal exists."""
     assert (await start(client, "", shop)).status == 401
     csrf = await viewer(client)
@@ -79,7 +85,7 @@ async def test_viewer_cannot_start_a_deal(client: TestClient[Any, Any], shop: Se
 
 
 async def test_host_starts_a_deal_and_the_cap_holds(
-    client: TestClient[Any, Any], shop: Seed
+    client: TestClient[Any, Any], shop: Shop
 ) -> None:
     """The special's host starts a 30% deal (201); 51% is refused with ``discount_over_cap``."""
     csrf = await as_user(client, "host")
@@ -93,11 +99,11 @@ async def test_host_starts_a_deal_and_the_cap_holds(
     assert deal["ends_at"].endswith("+00:00")
 
 
-async def test_forged_price_is_ignored(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_forged_price_is_ignored(client: TestClient[Any, Any], shop: Shop) -> None:
     """Prices and totals sent by the client are ignored: the server's deal price applies."""
     await start(client, await as_user(client, "host"), shop)
     csrf = await viewer(client)
-    forged = [{"product_id": shop.product_id, "quantity": 1, "price": 1, "unit_price": 1}]  # type: ignore[attr-defined]
+    forged = [{"product_id": shop.product_id, "quantity": 1, "price": 1, "unit_price": 1}]
     response = await buy(client, csrf, "forged-price-1", forged, total=1, unit_price=1)
     assert response.status == 201, await response.text()
     order = await response.json()
@@ -106,23 +112,23 @@ async def test_forged_price_is_ignored(client: TestClient[Any, Any], shop: Seed)
 
 
 async def test_retried_order_returns_the_same_order(
-    client: TestClient[Any, Any], shop: Seed
+    client: TestClient[Any, Any], shop: Shop
 ) -> None:
     """The same Idempotency-Key returns the first order (200) and takes stock once."""
     csrf = await viewer(client)
-    items = [{"product_id": shop.product_id, "quantity": 2}]  # type: ignore[attr-defined]
+    items = [{"product_id": shop.product_id, "quantity": 2}]
     first = await buy(client, csrf, "retry-0001", items)
     second = await buy(client, csrf, "retry-0001", items)
     assert (first.status, second.status) == (201, 200)
     assert (await first.json())["id"] == (await second.json())["id"]
-    product = await client.get(f"/api/v1/products/{shop.product_id}")  # type: ignore[attr-defined]
+    product = await client.get(f"/api/v1/products/{shop.product_id}")
     assert (await product.json())["stock"] == 48
 
 
-async def test_order_needs_a_key_and_valid_buyer(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_order_needs_a_key_and_valid_buyer(client: TestClient[Any, Any], shop: Shop) -> None:
     """No Idempotency-Key, or a bad phone number: 422, and no stock moves."""
     csrf = await viewer(client)
-    items = [{"product_id": shop.product_id, "quantity": 1}]  # type: ignore[attr-defined]
+    items = [{"product_id": shop.product_id, "quantity": 1}]
     no_key = await client.post(
         "/api/v1/orders", json={"items": items, "buyer": BUYER}, headers={"X-CSRF-Token": csrf}
     )
@@ -134,17 +140,17 @@ async def test_order_needs_a_key_and_valid_buyer(client: TestClient[Any, Any], s
     )
     assert bad.status == 422
     assert (await bad.json())["error"]["code"] == "buyer_phone_invalid"
-    product = await client.get(f"/api/v1/products/{shop.product_id}")  # type: ignore[attr-defined]
+    product = await client.get(f"/api/v1/products/{shop.product_id}")
     assert (await product.json())["stock"] == 50
 
 
 async def test_only_the_buyer_or_an_operator_sees_an_order(
     client: TestClient[Any, Any],
-    shop: Seed,
+    shop: Shop,
 ) -> None:
     """Another viewer gets 404 for someone's order; an operator marks it paid, twice, safely."""
     csrf = await viewer(client)
-    items = [{"product_id": shop.product_id, "quantity": 1}]  # type: ignore[attr-defined]
+    items = [{"product_id": shop.product_id, "quantity": 1}]
     order = await (await buy(client, csrf, "mine-00001", items)).json()
     assert (await client.get(f"/api/v1/orders/{order['id']}")).status == 200
     peer = Peer(str(client.make_url("")).rstrip("/"))
@@ -166,10 +172,10 @@ async def test_only_the_buyer_or_an_operator_sees_an_order(
     assert (paid["status"], paid["payment_ref"]) == ("paid", "TX-77")
 
 
-async def test_sales_totals_and_csv(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_sales_totals_and_csv(client: TestClient[Any, Any], shop: Shop) -> None:
     """The operator's sales view splits deal and list units and exports the lines as CSV."""
     csrf = await viewer(client)
-    item = {"product_id": shop.product_id, "quantity": 1}  # type: ignore[attr-defined]
+    item = {"product_id": shop.product_id, "quantity": 1}
     await buy(client, csrf, "list-price-1", [item], special_id=shop.special_id)
     await start(client, await as_user(client, "host"), shop)
     csrf = await viewer(client)  # the host's session is a different buyer: fine
@@ -188,21 +194,21 @@ async def test_sales_totals_and_csv(client: TestClient[Any, Any], shop: Seed) ->
     assert sorted(int(r["amount"]) for r in rows) == [12_900, 18_060]
 
 
-async def test_qr_codes_open_the_pages(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_qr_codes_open_the_pages(client: TestClient[Any, Any], shop: Shop) -> None:
     """PNG and SVG QR codes encode the product's and the special's page on this server."""
     origin = str(client.make_url("")).rstrip("/")
-    product = await client.get(f"/api/v1/products/{shop.product_id}/qr.png")  # type: ignore[attr-defined]
+    product = await client.get(f"/api/v1/products/{shop.product_id}/qr.png")
     assert product.content_type == "image/png"
-    assert await product.read() == qr_png(f"{origin}/products/{shop.product_id}")  # type: ignore[attr-defined]
+    assert await product.read() == qr_png(f"{origin}/products/{shop.product_id}")
     special = await client.get(f"/api/v1/specials/{shop.special_id}/qr.svg")
     assert special.content_type == "image/svg+xml"
     assert await special.read() == qr_svg(f"{origin}/specials/{shop.special_id}")
     assert (await client.get("/api/v1/products/99999/qr.png")).status == 404
-    page = await client.get(f"/products/{shop.product_id}")  # type: ignore[attr-defined]
+    page = await client.get(f"/products/{shop.product_id}")
     assert page.status == 200
 
 
-async def test_product_writes_are_for_operators(client: TestClient[Any, Any], shop: Seed) -> None:
+async def test_product_writes_are_for_operators(client: TestClient[Any, Any], shop: Shop) -> None:
     """A viewer cannot add products; an operator adds one and edits its price and stock."""
     body = {"name": "한라봉", "category": "food", "price": 25_000, "stock": 30}
     csrf = await viewer(client)
@@ -227,7 +233,7 @@ async def test_product_writes_are_for_operators(client: TestClient[Any, Any], sh
 
 
 async def test_deal_start_and_end_reach_two_sockets(
-    client: TestClient[Any, Any], shop: Seed
+    client: TestClient[Any, Any], shop: Shop
 ) -> None:
     """Two viewers' sockets get ``deal.started`` and then ``deal.ended`` when the host ends it."""
     base = str(client.make_url("")).rstrip("/")
@@ -258,14 +264,14 @@ async def test_deal_start_and_end_reach_two_sockets(
             assert event["deal_id"] == deal["id"]
         late = await peers[0].connect(shop.special_id)  # a late viewer's hello has no deal
         hello = await late.next("hello")
-        assert hello.get("deals", hello.get("active_deals", [])) == []
+        assert hello["deals"] == []
     finally:
         for peer in peers:
             await peer.close()
 
 
 async def test_hello_snapshot_lists_the_active_deal(
-    client: TestClient[Any, Any], shop: Seed
+    client: TestClient[Any, Any], shop: Shop
 ) -> None:
     """A viewer joining during a deal sees it in ``hello`` with its remaining units."""
     deal = await (await start(client, await as_user(client, "host"), shop)).json()
@@ -273,7 +279,27 @@ async def test_hello_snapshot_lists_the_active_deal(
     try:
         await peer.open_session()
         hello = await (await peer.connect(shop.special_id)).next("hello")
-        listed = hello.get("deals", hello.get("active_deals"))
-        assert [(d["deal_id"], d["remaining"]) for d in listed] == [(deal["id"], 10)]
+        assert [(d["deal_id"], d["remaining"]) for d in hello["deals"]] == [(deal["id"], 10)]
     finally:
         await peer.close()
+
+
+async def test_console_pages_are_for_operators(client: TestClient[Any, Any], shop: Shop) -> None:
+    """The sales page and QR sheet redirect a viewer to log in and render for an operator."""
+    await viewer(client)
+    for path in (f"/console/specials/{shop.special_id}/sales", "/console/qr"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 302
+        assert response.headers["Location"].startswith("/login")
+    await as_user(client, "op")
+    page = await client.get(f"/console/specials/{shop.special_id}/sales")
+    assert page.status == 200
+    sheet = await (await client.get("/console/qr")).text()
+    assert f"/api/v1/products/{shop.product_id}/qr.svg" in sheet
+
+
+async def test_watch_page_has_the_shop_panel(client: TestClient[Any, Any], shop: Shop) -> None:
+    """The watch page includes the shop panel and its script."""
+    html = await (await client.get(f"/specials/{shop.special_id}")).text()
+    assert 'id="lm-shop"' in html
+    assert "/static/js/shop.js" in html

@@ -121,6 +121,7 @@ async def test_schedule_shows_live_next_and_season_by_seoul_day(
     season = html[html.index('id="schedule"'):]
     days = re.findall(r'<h3 class="day__title" id="day-([\d-]+)-h">', season)
     assert days == ["2026-12-19", "2026-12-20", "2026-12-21"]
+    assert '<a href="#day-2026-12-20" aria-current="date">' in season  # today in Seoul
     late_day = season[season.index('id="day-2026-12-21"'):]
     assert "Midnight snack" in late_day and "00:30–01:30" in late_day
     for key in ("live", "past", "next1", "late", "cancelled"):

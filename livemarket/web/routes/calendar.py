@@ -40,6 +40,8 @@ from livemarket.web.typedefs import (
 
 routes = ApiRoutes()
 SEASON_LIMIT = 1000
+#: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
+RESYNC_SECONDS = 300.0
 _BIG = 10**9  # keeps integers inside the database's INTEGER range
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
@@ -97,6 +99,8 @@ def _service(request: web.Request) -> CalendarService:
 def _expected_version(request: web.Request, body_version: int | None) -> tuple[int | None, bool]:
     """The version a write is based on: ``If-Match`` (412 when stale) or the body's (409)."""
     header = request.headers.get("If-Match")
+    if header is not None and header.strip() == "*":  # "whatever is there": no version check
+        return None, True
     if header is not None:
         match = _IF_MATCH.match(header)
         if match is None:
@@ -283,6 +287,7 @@ async def _calendar_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = Runner(
         app[SESSIONS_KEY], app[BUS_KEY], clock, APSchedulerDriver(),
         deal_starter=app.get(DEAL_STARTER_KEY),
+        resync_every=RESYNC_SECONDS,
     )
     app[RUNNER_KEY] = runner
     await runner.start()

@@ -23,7 +23,7 @@ from livemarket.web import templating
 from livemarket.web.auth import principal
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
-DEFAULT_CHANNELS = ("studio-1", "studio-2", "studio-3")
+DEFAULT_CHANNELS = ("studio-1", "studio-2")
 WINDOW_DAYS = 9
 
 

@@ -105,7 +105,8 @@ async def index(request: web.Request) -> web.Response:
         specials = (await list_specials(db, limit=SEASON_LIMIT))[:SEASON_LIMIT]
     cards = await _cards(request, specials)
     now = request.app[CLOCK_KEY]()
-    schedule = build_schedule(cards, now, request.app[SETTINGS_KEY].zone)
+    zone = request.app[SETTINGS_KEY].zone
+    schedule = build_schedule(cards, now, zone)
     who = await principal(request)
     return await templating.render(
         request,
@@ -113,6 +114,7 @@ async def index(request: web.Request) -> web.Response:
         {
             "schedule": schedule,
             "now": now,
+            "today": now.astimezone(zone).date(),
             "reminders": reminders_available(request.app),
             "can_run": lambda card: can_run_special(who, int(card.special["host_id"])),
         },

@@ -80,7 +80,8 @@ async def test_chat_bans_counts_and_likes_cross_instances(
         assert await on_two.closed() == 4003
         again = await bob.connect(special_id)
         assert (await again.next("hello"))["you"]["banned"] is True
-        await on_one.next("viewers", count=3)  # bob is back, on instance two
+        await on_one.send({"type": "chat", "text": "still watching?"})
+        await again.next("chat", text="still watching?")  # banned from chat, not from watching
     finally:
         for peer in (alice, bob, op):
             await peer.close()

@@ -1,0 +1,466 @@
+"""Fan-out benchmark: LiveMarket's realtime gateway against python-socketio.
+
+One server process (LiveMarket embedded, or a python-socketio AsyncServer on
+aiohttp broadcasting to a room); viewers are ``websockets`` clients spread over
+``--procs`` client processes, all on 127.0.0.1. Measures:
+
+(a) push latency: the server stamps an event and pushes it to every viewer;
+    each viewer records receive time minus stamp (same host clock); p50/p99/max
+    over all receipts, for each N in ``--viewers``;
+(b) chat rate: ``--chat-viewers`` viewers in one room, ``--senders`` host
+    sessions posting chat through the full path (rules, batched persistence,
+    bus) at increasing rates; reports the highest delivered messages/s whose
+    p99 stayed under 300 ms;
+(c) server memory per connection: RSS growth over the N connections.
+
+Prints one JSON line. Quick run: ``python bench/fanout.py --viewers 1000 --chat-viewers 500``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def serve_livemarket(port: int, data_dir: str) -> None:
+    """The real app, embedded mode, plus a bench-only push route (127.0.0.1 only)."""
+    from aiohttp import web
+
+    from livemarket.bus.events import special_topic
+    from livemarket.config import load_settings
+    from livemarket.storage.migrate import upgrade
+    from livemarket.web.app import create_app
+    from livemarket.web.realtime.fanout import Room
+    from livemarket.web.typedefs import BUS_KEY, REALTIME_KEY, SESSIONS_KEY
+
+    flush_times: list[float] = []
+    original_flush = Room.flush
+
+    def timed_flush(self: Room) -> None:
+        started = time.perf_counter()
+        original_flush(self)
+        flush_times.append(time.perf_counter() - started)
+
+    Room.flush = timed_flush  # type: ignore[method-assign]
+    settings = load_settings({}, data_dir=Path(data_dir), log_level="WARNING")
+    upgrade(settings.effective_database_url)
+    app = create_app(settings)
+
+    async def push(request: web.Request) -> web.Response:
+        await request.app[BUS_KEY].publish(
+            special_topic(1), {"type": "bench", "t": time.time()}
+        )
+        return web.json_response({"ok": True})
+
+    async def stats(request: web.Request) -> web.Response:
+        import psutil
+
+        hub = request.app[REALTIME_KEY].hub
+        worst = max(flush_times, default=0.0)
+        flush_times.clear()
+        return web.json_response(
+            {"rss": psutil.Process().memory_info().rss, "connections": hub.connection_count(),
+             "max_flush_ms": round(worst * 1000, 1)}
+        )
+
+    async def seed(app: web.Application) -> None:
+        from datetime import timedelta
+
+        from livemarket.accounts.service import create_user
+        from livemarket.scheduler.models import Special
+        from livemarket.storage.base import utcnow
+
+        host = await create_user(
+            app[SESSIONS_KEY], username="benchhost", password="bench password 1", role="host"
+        )
+        async with app[SESSIONS_KEY].begin() as db:
+            db.add(Special(title="bench", starts_at=utcnow() - timedelta(minutes=1),
+                           ends_at=utcnow() + timedelta(hours=2), status="live",
+                           host_id=host.id))
+
+    app.router.add_post("/bench/push", push)
+    app.router.add_get("/bench/stats", stats)
+    app.on_startup.append(seed)
+    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+
+
+def serve_socketio(port: int) -> None:
+    """python-socketio on aiohttp: every client joins room "special"; push emits to it."""
+    import psutil
+    import socketio
+    from aiohttp import web
+
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    app = web.Application()
+    sio.attach(app)
+    count = {"n": 0}
+
+    @sio.event
+    async def connect(sid: str, environ: Any) -> None:
+        count["n"] += 1
+        await sio.enter_room(sid, "special")
+
+    @sio.event
+    async def disconnect(sid: str, *args: Any) -> None:
+        count["n"] -= 1
+
+    @sio.on("chat")
+    async def chat(sid: str, data: Any) -> None:
+        await sio.emit("chat", data, room="special")
+
+    async def push(request: web.Request) -> web.Response:
+        await sio.emit("bench", {"type": "bench", "t": time.time()}, room="special")
+        return web.json_response({"ok": True})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"rss": psutil.Process().memory_info().rss, "connections": count["n"]}
+        )
+
+    app.router.add_post("/bench/push", push)
+    app.router.add_get("/bench/stats", stats)
+    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+
+
+# --- clients -------------------------------------------------------------------------------
+
+
+# Receipt stamps are pulled out of the raw frame by regular expressions rather than by
+# parsing JSON: the client processes share the machine with the server, and parsing
+# tens of thousands of messages a second in Python would measure the clients.
+_BENCH_STAMP = re.compile(r'"t":\s*([0-9.]+)')
+_CHAT_STAMP = re.compile(r'"text":\s*"([0-9.]+) ')
+
+
+def _record(raw: str | bytes, out: list[float], kinds: set[str]) -> None:
+    if not isinstance(raw, str):
+        return
+    now = time.time()
+    if "bench" in kinds and '"bench"' in raw:
+        out.extend(now - float(t) for t in _BENCH_STAMP.findall(raw))
+    if "chat" in kinds:
+        out.extend(now - float(t) for t in _CHAT_STAMP.findall(raw))
+
+
+async def _lm_viewer(port: int, cookie: str | None, out: list[float], kinds: set[str],
+                     ready: asyncio.Event) -> None:
+    import websockets
+
+    headers = {"Cookie": cookie} if cookie else None
+    async with websockets.connect(
+        f"ws://{HOST}:{port}/ws/specials/1", additional_headers=headers, max_size=None,
+        open_timeout=300, ping_interval=None, compression=None,
+    ) as ws:
+        await ws.recv()  # hello
+        ready.set()
+        async for raw in ws:
+            _record(raw, out, kinds)
+
+
+async def _sio_viewer(port: int, out: list[float], kinds: set[str],
+                      ready: asyncio.Event) -> None:
+    import websockets
+
+    async with websockets.connect(
+        f"ws://{HOST}:{port}/socket.io/?EIO=4&transport=websocket", max_size=None,
+        open_timeout=300, ping_interval=None, compression=None,
+    ) as ws:
+        await ws.recv()  # engine.io open
+        await ws.send("40")
+        ready.set()
+        async for raw in ws:
+            if raw == "2":
+                await ws.send("3")  # engine.io ping
+                continue
+            _record(raw, out, kinds)
+
+
+def client_process(kind: str, port: int, n: int, cookie: str | None, kinds: list[str],
+                   conn: Any) -> None:
+    """Hold ``n`` viewers; report 'ready', then on 'stop' send back the latencies."""
+
+    async def main() -> None:
+        out: list[float] = []
+        readies = [asyncio.Event() for _ in range(n)]
+        tasks = []
+        for i in range(n):
+            if kind == "lm":
+                coro = _lm_viewer(port, cookie, out, set(kinds), readies[i])
+            else:
+                coro = _sio_viewer(port, out, set(kinds), readies[i])
+            tasks.append(asyncio.create_task(coro))
+            if i % 100 == 99:
+                await asyncio.sleep(0.05)
+        await asyncio.gather(*(r.wait() for r in readies))
+        conn.send("ready")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)
+        received = list(out)  # what arrived before "stop"
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(received)
+
+    asyncio.run(main())
+
+
+# --- orchestration -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _http(method: str, port: int, path: str, body: Any = None,
+          cookie: str | None = None) -> tuple[Any, str | None]:
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data, method=method)
+    if data:
+        request.add_header("Content-Type", "application/json")
+    if cookie:
+        request.add_header("Cookie", cookie)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        set_cookie = response.headers.get("Set-Cookie")
+        return json.loads(response.read() or b"null"), (
+            set_cookie.split(";")[0] if set_cookie else None
+        )
+
+
+def _wait_up(port: int) -> None:
+    for _ in range(600):
+        try:
+            _http("GET", port, "/bench/stats")
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def _start_clients(kind: str, port: int, n: int, procs: int, kinds: list[str],
+                   cookie: str | None = None) -> list[tuple[Any, Any]]:
+    ctx = mp.get_context("spawn")
+    started = []
+    per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    for count in per:
+        if not count:
+            continue
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=client_process, args=(kind, port, count, cookie, kinds, child))
+        proc.start()
+        started.append((proc, parent))
+    for _, pipe in started:
+        if not pipe.poll(600):
+            raise RuntimeError("clients did not connect")
+        pipe.recv()
+    return started
+
+
+def _stop_clients(started: list[tuple[Any, Any]]) -> list[float]:
+    out: list[float] = []
+    for _, pipe in started:
+        pipe.send("stop")
+    for proc, pipe in started:
+        out.extend(pipe.recv())
+        proc.join(30)
+    return out
+
+
+def _pcts(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50_ms": -1, "p99_ms": -1, "max_ms": -1}
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def measure_push(kind: str, port: int, n: int, procs: int, pushes: int) -> dict[str, Any]:
+    base = _http("GET", port, "/bench/stats")[0]
+    clients = _start_clients(kind, port, n, procs, ["bench"])
+    time.sleep(2)
+    after = _http("GET", port, "/bench/stats")[0]
+    for _ in range(pushes):
+        _http("POST", port, "/bench/push")
+        time.sleep(0.5)
+    time.sleep(2)
+    server_side = _http("GET", port, "/bench/stats")[0].get("max_flush_ms")
+    latencies = _stop_clients(clients)
+    return {
+        "server_max_flush_ms": server_side,
+        "viewers": n,
+        "receipts": len(latencies),
+        "expected": n * pushes,
+        **_pcts(latencies),
+        "bytes_per_conn": round((after["rss"] - base["rss"]) / max(n, 1)),
+    }
+
+
+async def _senders(kind: str, port: int, cookie: str | None, rate: float, seconds: float,
+                   senders: int) -> int:
+    import websockets
+
+    sent = 0
+
+    async def one(index: int) -> None:
+        nonlocal sent
+        if kind == "lm":
+            url = f"ws://{HOST}:{port}/ws/specials/1"
+            ws = await websockets.connect(url, additional_headers={"Cookie": cookie or ""},
+                                          max_size=None, ping_interval=None)
+        else:
+            ws = await websockets.connect(
+                f"ws://{HOST}:{port}/socket.io/?EIO=4&transport=websocket", max_size=None,
+                ping_interval=None)
+            await ws.recv()
+            await ws.send("40")
+
+        async def drain() -> None:
+            async for _ in ws:
+                pass
+
+        reader = asyncio.create_task(drain())
+        interval = senders / rate
+        end = time.monotonic() + seconds
+        next_at = time.monotonic() + index * interval / senders
+        while time.monotonic() < end:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += interval
+            text = f"{time.time()} 딸기 주문할게요"
+            if kind == "lm":
+                await ws.send(json.dumps({"type": "chat", "text": text}))
+            else:
+                await ws.send("42" + json.dumps(["chat", {"text": text}]))
+            sent += 1
+        reader.cancel()
+        await ws.close()
+
+    await asyncio.gather(*(one(i) for i in range(senders)))
+    return sent
+
+
+def measure_chat(kind: str, port: int, n: int, procs: int, rates: list[float],
+                 seconds: float, senders: int, cookie: str | None) -> dict[str, Any]:
+    best: dict[str, Any] = {"delivered_per_s": 0}
+    steps = []
+    for rate in rates:
+        clients = _start_clients(kind, port, n, procs, ["chat"])
+        started = time.monotonic()
+        sent = asyncio.run(_senders(kind, port, cookie, rate, seconds, senders))
+        time.sleep(1.5)
+        latencies = _stop_clients(clients)
+        elapsed = time.monotonic() - started
+        step = {"rate": rate, "sent": sent, "delivered": len(latencies),
+                "delivered_per_s": round(len(latencies) / seconds), **_pcts(latencies),
+                "elapsed_s": round(elapsed, 1)}
+        steps.append(step)
+        complete = len(latencies) >= 0.99 * sent * n
+        if step["p99_ms"] < 300 and complete and step["delivered_per_s"] > best[
+                "delivered_per_s"]:
+            best = step
+        if step["p99_ms"] >= 300 or not complete:
+            break
+    return {"viewers": n, "best": best, "steps": steps}
+
+
+def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        if kind == "lm":
+            cmd = [sys.executable, __file__, "--serve", "lm", str(port), data_dir]
+        else:
+            cmd = [sys.executable, __file__, "--serve", "sio", str(port), data_dir]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        server = subprocess.Popen(cmd, env=env)
+        try:
+            _wait_up(port)
+            result: dict[str, Any] = {"push": []}
+            for n in args.viewers:
+                result["push"].append(measure_push(kind, port, n, args.procs, args.pushes))
+            cookie = None
+            if kind == "lm":
+                _, cookie = _http("POST", port, "/api/v1/session",
+                                  {"username": "benchhost", "password": "bench password 1"})
+            result["chat"] = measure_chat(kind, port, args.chat_viewers, args.procs, args.rates,
+                                          args.seconds, args.senders, cookie)
+            return result
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--viewers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[5000, 10000])
+    parser.add_argument("--chat-viewers", type=int, default=2000)
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[50, 100, 200, 400, 800])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--pushes", type=int, default=10)
+    parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--only", choices=["lm", "sio"], default=None)
+    args = parser.parse_args()
+    if args.serve:
+        kind, port, data_dir = args.serve
+        if kind == "lm":
+            serve_livemarket(int(port), data_dir)
+        else:
+            serve_socketio(int(port))
+        return
+    import psutil
+
+    conditions = {
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_percent_at_start": psutil.cpu_percent(interval=1.0),
+        "client_procs": args.procs,
+    }
+    results: dict[str, Any] = {"conditions": conditions}
+    for kind in ("lm", "sio"):
+        if args.only in (None, kind):
+            results["livemarket" if kind == "lm" else "socketio"] = run(kind, args)
+    if "livemarket" in results and "socketio" in results:
+        lm, sio = results["livemarket"], results["socketio"]
+        results["ratio"] = {
+            "push_p99": [
+                round(s["p99_ms"] / m["p99_ms"], 1) if m["p99_ms"] > 0 else None
+                for m, s in zip(lm["push"], sio["push"], strict=True)
+            ],
+            "chat_rate": round(lm["chat"]["best"]["delivered_per_s"]
+                               / max(sio["chat"]["best"]["delivered_per_s"], 1), 1),
+            "memory": [
+                round(s["bytes_per_conn"] / m["bytes_per_conn"], 2) if m["bytes_per_conn"] > 0
+                else None for m, s in zip(lm["push"], sio["push"], strict=True)
+            ],
+        }
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+/* LiveMarket chat panel: messages, viewer count, likes and (for hosts) moderation.
+ *
+ * Uses the page's one socket (LM.realtime). User text only ever goes into
+ * textContent, never innerHTML. The log follows new messages unless the viewer has
+ * scrolled up to read; then a "new messages" button brings them back down. Korean
+ * IME: Enter that ends a composition does not send.
+ */
+(function () {
+  "use strict";
+
+  var LM = window.LM || {};
+  var FALLBACK = {
+    ko: {
+      "chat.send": "보내기", "chat.placeholder": "메시지를 입력하세요", "chat.new": "새 메시지 ↓",
+      "chat.delete": "삭제", "chat.ban": "차단", "chat.pin": "고정", "chat.host": "호스트",
+      "chat.operator": "운영자", "chat.slow_on": "슬로우 모드: {s}초에 한 번",
+      "chat.banned": "채팅이 차단되었습니다.", "chat.login": "채팅하려면 새로고침하세요.",
+      "chat.reconnecting": "다시 연결하는 중…", "chat.like": "좋아요",
+    },
+    en: {
+      "chat.send": "Send", "chat.placeholder": "Say something", "chat.new": "New messages ↓",
+      "chat.delete": "Delete", "chat.ban": "Ban", "chat.pin": "Pin", "chat.host": "Host",
+      "chat.operator": "Operator", "chat.slow_on": "Slow mode: one message every {s} s",
+      "chat.banned": "You have been banned from this chat.",
+      "chat.login": "Reload the page to chat.", "chat.reconnecting": "Reconnecting…",
+      "chat.like": "Like",
+    },
+  };
+
+  function tr(key, params) {
+    var text = LM.t ? LM.t(key, params) : key;
+    if (text !== key) return text;
+    var lang = LM.lang ? LM.lang() : "ko";
+    text = (FALLBACK[lang] || FALLBACK.ko)[key] || key;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return params && name in params ? String(params[name]) : whole;
+    });
+  }
+
+  function start(root) {
+    var realtime = LM.realtime;
+    if (!realtime) return;
+    var log = root.querySelector("[data-lm-chat-log]");
+    var form = root.querySelector("[data-lm-chat-form]");
+    var input = root.querySelector("[data-lm-chat-input]");
+    var notice = root.querySelector("[data-lm-chat-notice]");
+    var jump = root.querySelector("[data-lm-chat-jump]");
+    var pinned = root.querySelector("[data-lm-chat-pinned]");
+    var viewers = root.querySelector("[data-lm-viewers]");
+    var likes = root.querySelector("[data-lm-likes]");
+    var likeButton = root.querySelector("[data-lm-like]");
+    var slow = root.querySelector("[data-lm-chat-slow]");
+    var moderator = root.getAttribute("data-moderator") === "true";
+    var byId = {};
+    var composing = false;
+    var likeCount = 0;
+
+    root.querySelector("[data-lm-chat-send]").textContent = tr("chat.send");
+    input.placeholder = tr("chat.placeholder");
+    jump.textContent = tr("chat.new");
+    likeButton.setAttribute("aria-label", tr("chat.like"));
+
+    function nearBottom() {
+      return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    }
+    function toBottom() {
+      log.scrollTop = log.scrollHeight;
+      jump.hidden = true;
+    }
+    log.addEventListener("scroll", function () {
+      if (nearBottom()) jump.hidden = true;
+    });
+    jump.addEventListener("click", toBottom);
+
+    function say(text) {
+      notice.textContent = text || "";
+    }
+
+    function modButton(label, frame) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "lm-chat__mod";
+      button.textContent = label;
+      button.addEventListener("click", function () {
+        realtime.send(frame);
+      });
+      return button;
+    }
+
+    function render(message) {
+      var item = document.createElement("li");
+      item.className = "lm-chat__msg";
+      item.setAttribute("data-id", String(message.id));
+      if (message.role === "host" || message.role === "operator") {
+        var role = document.createElement("span");
+        role.className = "lm-chat__role";
+        role.textContent = tr("chat." + message.role);
+        item.appendChild(role);
+      }
+      var nick = document.createElement("span");
+      nick.className = "lm-chat__nick";
+      nick.textContent = message.nickname;
+      var text = document.createElement("span");
+      text.className = "lm-chat__text";
+      text.textContent = message.text;
+      item.appendChild(nick);
+      item.appendChild(text);
+      if (moderator) {
+        item.appendChild(modButton(tr("chat.pin"), { type: "moderate", action: "pin", message_id: message.id }));
+        item.appendChild(modButton(tr("chat.delete"), { type: "moderate", action: "delete", message_id: message.id }));
+        if (message.role === "viewer") {
+          item.appendChild(modButton(tr("chat.ban"), { type: "moderate", action: "ban", message_id: message.id }));
+        }
+      }
+      return item;
+    }
+
+    function add(message) {
+      if (byId[message.id]) return; // a resume may replay what the snapshot holds
+      var follow = nearBottom();
+      var item = render(message);
+      byId[message.id] = item;
+      log.appendChild(item);
+      while (log.children.length > 200) {
+        var old = log.firstElementChild;
+        delete byId[old.getAttribute("data-id")];
+        log.removeChild(old);
+      }
+      if (follow) toBottom();
+      else jump.hidden = false;
+    }
+
+    function remove(id) {
+      var item = byId[id];
+      if (item) {
+        item.remove();
+        delete byId[id];
+      }
+      if (pinned.getAttribute("data-id") === String(id)) pinned.hidden = true;
+    }
+
+    function showPinned(message) {
+      if (!message) {
+        pinned.hidden = true;
+        return;
+      }
+      pinned.setAttribute("data-id", String(message.id));
+      pinned.textContent = "📌 " + message.nickname + ": " + message.text;
+      pinned.hidden = false;
+    }
+
+    function setLikes(count) {
+      if (count > likeCount) likeCount = count; // totals only grow; late ones are older
+      likes.textContent = String(likeCount);
+    }
+
+    function slowNotice(seconds) {
+      if (slow) slow.value = String(seconds);
+      say(seconds ? tr("chat.slow_on", { s: seconds }) : "");
+    }
+
+    realtime.on("hello", function (frame) {
+      log.textContent = "";
+      byId = {};
+      (frame.chat || []).forEach(add);
+      toBottom();
+      showPinned(frame.pinned_message);
+      viewers.textContent = String(frame.viewers || 0);
+      setLikes(frame.likes || 0);
+      slowNotice(frame.slow_mode_s || 0);
+      var you = frame.you || {};
+      input.disabled = !!you.banned;
+      if (you.banned) say(tr("chat.banned"));
+      else if (!you.can_chat) say(tr("chat.login"));
+    });
+    realtime.on("chat", add);
+    realtime.on("chat.deleted", function (frame) {
+      remove(frame.id);
+    });
+    realtime.on("chat.pinned", function (frame) {
+      showPinned(frame.message);
+    });
+    realtime.on("chat.mode", function (frame) {
+      slowNotice(frame.slow_mode_s || 0);
+    });
+    realtime.on("viewers", function (frame) {
+      viewers.textContent = String(frame.count);
+    });
+    realtime.on("likes", function (frame) {
+      setLikes(frame.count);
+    });
+    realtime.on("error", function (frame) {
+      say(frame.message);
+      if (frame.code === "chat_banned") input.disabled = true;
+    });
+    realtime.on("close", function (frame) {
+      if (frame.code !== 4003) say(tr("chat.reconnecting"));
+    });
+    realtime.on("open", function () {
+      say("");
+    });
+
+    input.addEventListener("compositionstart", function () {
+      composing = true;
+    });
+    input.addEventListener("compositionend", function () {
+      composing = false;
+    });
+    input.addEventListener("keydown", function (event) {
+      // Enter that commits a Hangul syllable is part of typing, not "send".
+      if (event.key === "Enter" && (event.isComposing || composing || event.keyCode === 229)) {
+        event.preventDefault();
+      }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (composing) return;
+      var text = input.value.trim();
+      if (!text) return;
+      if (realtime.send({ type: "chat", text: text })) {
+        input.value = "";
+        say("");
+      }
+    });
+    likeButton.addEventListener("click", function () {
+      realtime.send({ type: "like" });
+    });
+    if (slow) {
+      slow.addEventListener("change", function () {
+        realtime.send({ type: "moderate", action: "slow", seconds: parseInt(slow.value, 10) || 0 });
+      });
+    }
+  }
+
+  function boot() {
+    document.querySelectorAll("[data-lm-chat]").forEach(start);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
+})();
