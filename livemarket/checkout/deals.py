@@ -75,7 +75,7 @@ async def start_deal(
     ``product_not_in_special``, ``deal_already_active`` (one open deal per product).
     """
     now = ctx.clock()
-    async with ctx.engine.begin() as conn:
+    async with ctx.writing() as conn:
         _host, status = await special_host(conn, special_id)
         if status in _CLOSED_SPECIAL:
             raise Conflict("special_closed", f"the special is {status}")
@@ -139,7 +139,7 @@ async def end_deal(
 ) -> Deal:
     """End a deal now; idempotent (an ended deal is returned as it is, nothing is pushed)."""
     now = ctx.clock()
-    async with ctx.engine.begin() as conn:
+    async with ctx.writing() as conn:
         condition = [deals.c.id == deal_id]
         if special_id is not None:
             condition.append(deals.c.special_id == special_id)
@@ -155,7 +155,7 @@ async def end_deal(
 
 async def end_due_deals(ctx: CheckoutContext) -> list[Deal]:
     """End every deal past its ``ends_at`` (the sweeper calls this about every second)."""
-    async with ctx.engine.begin() as conn:
+    async with ctx.writing() as conn:
         ended = await _end_due(ctx, conn, ctx.clock())
     await _announce_ended(ctx, ended)
     return ended

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Integer, and_, insert, literal, select, union_all, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
-from livemarket.checkout.ledger import Hold, Remaining
+from livemarket.checkout.ledger import Hold, Remaining, deal_sold_out, sold_out
 from livemarket.checkout.payment import PaymentRequest
 from livemarket.checkout.pricing import iso_utc, unit_price
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
@@ -82,6 +82,9 @@ class PricedLine:
     def hold(self) -> Hold:
         return Hold(self.product_id, self.quantity, self.deal_id, self.per_buyer_limit)
 
+    def row(self) -> tuple[int, int, int, int, int | None]:
+        return (self.product_id, self.quantity, self.unit_price, self.list_price, self.deal_id)
+
 
 @dataclass(frozen=True)
 class PlacedOrder:
@@ -116,6 +119,81 @@ def _price_lines(
     return lines
 
 
+def _refuse_if_short(rows: Sequence[Row[Any]], lines: Sequence[PricedLine]) -> None:
+    """Refuse at once what the database already shows as gone (when it holds the counters).
+
+    Only a shortcut: a line that passes is still taken atomically by the ledger.
+    """
+    found = {row.product_id: row for row in rows}
+    for line in lines:
+        row = found[line.product_id]
+        if line.deal_id is not None and row.sold + line.quantity > row.quantity:
+            raise deal_sold_out(line.product_id, line.deal_id)
+        if row.stock < line.quantity:
+            raise sold_out(line.product_id)
+
+
+def _price_query(product_ids: list[int]) -> Any:
+    """List price, stock and the open deal (if any) of each product, in one statement."""
+    return (
+        select(
+            products.c.id.label("product_id"),
+            products.c.price.label("list_price"),
+            products.c.stock.label("stock"),
+            deals,
+        )
+        .select_from(
+            products.outerjoin(
+                deals, and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None))
+            )
+        )
+        .where(products.c.id.in_(product_ids))
+    )
+
+
+async def _insert_order(
+    conn: AsyncConnection, draft: dict[str, Any], lines: Sequence[PricedLine]
+) -> int:
+    """Write the order and its lines: one round trip on PostgreSQL (a data-modifying CTE)."""
+    if conn.dialect.name == "postgresql":
+        head = insert(orders).values(**draft).returning(orders.c.id).cte("new_order")
+        rows = [
+            select(
+                head.c.id,
+                literal(line.product_id, Integer),
+                literal(line.quantity, Integer),
+                literal(line.unit_price, Integer),
+                literal(line.list_price, Integer),
+                literal(line.deal_id, Integer),
+            )
+            for line in lines
+        ]
+        columns = ["order_id", "product_id", "quantity", "unit_price", "list_price", "deal_id"]
+        source = rows[0] if len(rows) == 1 else union_all(*rows)
+        written = await conn.execute(
+            insert(order_lines).from_select(columns, source).returning(order_lines.c.order_id)
+        )
+        return int(written.scalars().first())
+    order_id = (
+        await conn.execute(insert(orders).values(**draft).returning(orders.c.id))
+    ).scalar_one()
+    await conn.execute(
+        insert(order_lines),
+        [
+            {
+                "order_id": order_id,
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "list_price": line.list_price,
+                "deal_id": line.deal_id,
+            }
+            for line in lines
+        ],
+    )
+    return int(order_id)
+
+
 async def _existing(conn: AsyncConnection, key: str) -> int | None:
     found = (
         await conn.execute(select(orders.c.id).where(orders.c.idempotency_key == key))
@@ -144,84 +222,78 @@ async def place_order(
         raise DomainError("payment_method_invalid", f"pay by {', '.join(ctx.payments.methods)}")
     key = f"{buyer_key}:{idempotency_key}"
     now = ctx.clock()
-    async with ctx.engine.connect() as conn:
-        existing = await _existing(conn, key)
-        if existing is None:
-            rows = (
-                await conn.execute(
-                    select(
-                        products.c.id.label("product_id"),
-                        products.c.price.label("list_price"),
-                        deals,
-                    )
-                    .select_from(
-                        products.outerjoin(
-                            deals,
-                            and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None)),
-                        )
-                    )
-                    .where(products.c.id.in_([item.product_id for item in merged]))
-                )
-            ).all()
-    if existing is not None:
-        return PlacedOrder(await _same_request(ctx, existing, merged), created=False)
-    lines = _price_lines(rows, merged, now)
-    special_id = special_id or next(
-        (ln.deal_special_id for ln in lines if ln.deal_special_id), None
-    )
-    total = sum(line.unit_price * line.quantity for line in lines)
-    holds = [line.hold() for line in lines]
     hold_expires_at = now + timedelta(minutes=ctx.settings.order_hold_minutes)
+    # One connection for the read and the write, taken before the SQLite writers' lock
+    # (always connection first, then lock: the other order deadlocks a full pool). The
+    # usual path makes no idempotency lookup: a retry either fails the unique key on
+    # insert or is refused for stock, and only then is the earlier order looked up.
+    # Nothing below opens a second connection while this one is held.
+    failure: Exception | None = None
+    earlier: int | None = None
     taken = False
-    try:
-        async with ctx.engine.begin() as conn:
-            remaining = await ctx.ledger.reserve(conn, buyer_key, holds, now)
-            taken = True
-            order_id = (
-                await conn.execute(
-                    insert(orders)
-                    .values(
-                        idempotency_key=key,
-                        buyer_key=buyer_key,
-                        special_id=special_id,
-                        status=RESERVED,
-                        buyer_name=buyer.name,
-                        buyer_phone=buyer.phone,
-                        buyer_address=buyer.address,
-                        total=total,
-                        payment_method=payment_method,
-                        hold_expires_at=hold_expires_at,
-                        created_at=now,
-                    )
-                    .returning(orders.c.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                insert(order_lines),
-                [
-                    {
-                        "order_id": order_id,
-                        "product_id": line.product_id,
-                        "quantity": line.quantity,
-                        "unit_price": line.unit_price,
-                        "list_price": line.list_price,
-                        "deal_id": line.deal_id,
-                    }
-                    for line in lines
-                ],
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(_price_query([item.product_id for item in merged]))).all()
+        try:
+            lines = _price_lines(rows, merged, now)
+            if ctx.ledger.transactional:
+                _refuse_if_short(rows, lines)  # a sold-out item costs no write transaction
+        except DomainError as exc:
+            failure = exc
+        else:
+            if ctx.write_lock is not None:
+                await conn.commit()  # SQLite: the read stays outside the writers' lock
+            special_id = special_id or next(
+                (ln.deal_special_id for ln in lines if ln.deal_special_id), None
             )
-    except IntegrityError as exc:
+            total = sum(line.unit_price * line.quantity for line in lines)
+            holds = [line.hold() for line in lines]
+            draft = {
+                "idempotency_key": key,
+                "buyer_key": buyer_key,
+                "special_id": special_id,
+                "status": RESERVED,
+                "buyer_name": buyer.name,
+                "buyer_phone": buyer.phone,
+                "buyer_address": buyer.address,
+                "total": total,
+                "payment_method": payment_method,
+                "hold_expires_at": hold_expires_at,
+                "created_at": now,
+            }
+            async with ctx.exclusive():
+                if ctx.order_writer is not None and ctx.ledger.transactional:
+                    try:  # SQLite: the same statements, one thread hop (see sqlite_writer)
+                        remaining, order_id = await ctx.order_writer.place(
+                            buyer_key, holds, now, draft, [line.row() for line in lines]
+                        )
+                    except (IntegrityError, DomainError) as exc:
+                        failure = exc
+                else:
+                    try:
+                        if not conn.in_transaction():
+                            await conn.begin()
+                        remaining = await ctx.ledger.reserve(conn, buyer_key, holds, now)
+                        taken = True
+                        order_id = await _insert_order(conn, draft, lines)
+                        await conn.commit()
+                    except (IntegrityError, DomainError) as exc:
+                        failure = exc
+                        await conn.rollback()  # inside the lock: SQLite's lock goes with it
+                    except BaseException:
+                        if taken and not ctx.ledger.transactional:
+                            await asyncio.shield(_give_back(ctx, buyer_key, holds))
+                        raise
+        if failure is not None:
+            earlier = await _existing(conn, key)
+            await conn.rollback()
+    if failure is not None:
         if taken and not ctx.ledger.transactional:
             await _give_back(ctx, buyer_key, holds)
-        async with ctx.engine.connect() as conn:
-            existing = await _existing(conn, key)
-        if existing is not None:  # a concurrent retry of the same request won
-            return PlacedOrder(await _same_request(ctx, existing, merged), created=False)
-        raise NotFound("special_not_found", f"No special {special_id}.") from exc
-    except BaseException:
-        if taken and not ctx.ledger.transactional:
-            await asyncio.shield(_give_back(ctx, buyer_key, holds))
-        raise
+        if earlier is not None:  # a retry (or a concurrent twin) of an accepted order
+            return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)
+        if isinstance(failure, DomainError):
+            raise failure
+        raise NotFound("special_not_found", f"No special {special_id}.") from failure
     await _after_reservation(ctx, special_id, lines, remaining)
     view = {
         "id": int(order_id),
@@ -262,7 +334,7 @@ async def _same_request(
 
 
 async def _give_back(ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold]) -> None:
-    async with ctx.engine.begin() as conn:
+    async with ctx.writing() as conn:
         await ctx.ledger.release(conn, buyer_key, holds)
 
 
@@ -363,18 +435,18 @@ async def change_status(
     now = ctx.clock()
     released: list[Remaining] = []
     holds: list[Hold] = []
-    async with ctx.engine.begin() as conn:
-        row = (
-            await conn.execute(select(orders).where(orders.c.id == order_id).with_for_update())
-        ).one_or_none()
-        if row is None:
-            raise NotFound("order_not_found", f"No order {order_id}.")
-        if not check_transition(row.status, target):
-            return await get_order(ctx, order_id)  # already there: confirmation is idempotent
-        values: dict[str, Any] = {"status": target}
-        if target == PAID:
-            request = PaymentRequest(row.id, row.total, row.payment_method)
-            values.update(paid_at=now, payment_ref=await ctx.payments.confirm(request, reference))
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(select(orders).where(orders.c.id == order_id))).one_or_none()
+    if row is None:
+        raise NotFound("order_not_found", f"No order {order_id}.")
+    if not check_transition(row.status, target):  # already there: idempotent
+        return await get_order(ctx, order_id)
+    values: dict[str, Any] = {"status": target}
+    if target == PAID:  # the provider may do network I/O: never under the writers' lock
+        request = PaymentRequest(row.id, row.total, row.payment_method)
+        values.update(paid_at=now, payment_ref=await ctx.payments.confirm(request, reference))
+    async with ctx.writing() as conn:
+        # Conditional on the status read above: of two racing moves, one wins.
         changed = (
             await conn.execute(
                 update(orders)
@@ -423,7 +495,7 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
         .scalar_subquery()
     )
     released: list[tuple[int | None, list[Remaining]]] = []
-    async with ctx.engine.begin() as conn:
+    async with ctx.writing() as conn:
         rows = (
             await conn.execute(
                 update(orders)
@@ -441,7 +513,7 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
                 released.append((row.special_id, left))
     if not ctx.ledger.transactional:
         for row in rows:
-            async with ctx.engine.begin() as conn:
+            async with ctx.writing() as conn:
                 left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
             released.append((row.special_id, left))
     for special_id, left in released:

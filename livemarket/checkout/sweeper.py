@@ -35,7 +35,9 @@ async def _holds(ctx: CheckoutContext) -> None:
 
 
 async def _sync(ctx: CheckoutContext) -> None:
-    async with ctx.engine.begin() as conn:
+    if ctx.ledger.transactional:
+        return  # the database already holds the counters
+    async with ctx.writing() as conn:
         await ctx.ledger.sync(conn)
 
 

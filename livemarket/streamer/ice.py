@@ -104,5 +104,5 @@ def announce_public_address(sdp: str, public_address: str) -> str:
     sdp = _CANDIDATE.sub(lambda m: f"{m[1]}{public_address}{m[3]}{m[4]}", sdp)
     family = "IP6" if ":" in public_address else "IP4"
     return re.sub(
-        r"^c=IN IP[46] \S+$", f"c=IN {family} {public_address}", sdp, flags=re.MULTILINE
+        r"^c=IN IP[46] [^\r\n]+", f"c=IN {family} {public_address}", sdp, flags=re.MULTILINE
     )

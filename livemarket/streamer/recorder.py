@@ -140,16 +140,16 @@ class _Writer:
         self.origin: dict[str, int] = {}
         self.last: dict[str, int] = {}
         if info.video_codec is not None:
-            stream = self.container.add_stream(_ENCODER_NAMES[info.video_codec.lower()])
+            stream: Any = self.container.add_stream(_ENCODER_NAMES[info.video_codec.lower()])
             width, height = _dimensions(info.video_codec, first[1])
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             stream.time_base = Fraction(1, _CLOCK_RATES["video"])
             self.streams["video"] = stream
         if info.audio_codec is not None:
-            stream = self.container.add_stream("libopus", rate=48000)
-            stream.time_base = Fraction(1, _CLOCK_RATES["audio"])
-            self.streams["audio"] = stream
+            audio: Any = self.container.add_stream("libopus", rate=48000)
+            audio.time_base = Fraction(1, _CLOCK_RATES["audio"])
+            self.streams["audio"] = audio
 
     def write(self, kind: str, data: bytes, pts: int, keyframe: bool) -> None:
         stream = self.streams.get(kind)

@@ -35,7 +35,7 @@ class ForwardTrack(MediaStreamTrack):
         """A new publisher stream: wait for its first keyframe."""
         self.queue.restart()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError

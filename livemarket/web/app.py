@@ -23,6 +23,7 @@ from livemarket.web.errors import error_middleware
 from livemarket.web.realtime import gateway as realtime_gateway
 from livemarket.web.routes import calendar, console, health, pages, products, session, specials
 from livemarket.web.routes import checkout as checkout_routes
+from livemarket.web.routes import media
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
@@ -47,6 +48,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     calendar.setup,
     console.setup,
     realtime_gateway.setup,
+    media.setup,
     pages.setup,
 ]
 

@@ -58,3 +58,9 @@ DEAL_STARTER_KEY: web.AppKey[DealStarter] = web.AppKey("deal_starter")
 from livemarket.checkout.context import CheckoutContext  # noqa: E402
 
 CHECKOUT_KEY = web.AppKey("checkout", CheckoutContext)
+
+# Streamer (livemarket/web/routes/media.py owns it in a cleanup_ctx): the live relays of
+# this server, one per special; ``registry.figures()`` feeds the studio and metrics.
+from livemarket.streamer.registry import RelayRegistry  # noqa: E402
+
+RELAYS_KEY = web.AppKey("relays", RelayRegistry)

@@ -24,12 +24,32 @@ from livemarket.web.typedefs import SESSIONS_KEY
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, LiveServer, login_as
 
 
-async def _shoot(page: Any, url: str, path: Path, *, full_page: bool = False) -> None:
-    await page.goto(url)
-    await page.wait_for_load_state("networkidle")
-    await page.wait_for_timeout(1500)  # let panels connect and the video start
-    await page.screenshot(path=str(path), full_page=full_page)
+async def _shoot(page: Any, url: str, path: Path, *, reload: bool = True) -> None:
+    if reload:
+        await page.goto(url)
+    await page.wait_for_timeout(1500)  # let panels connect and counters settle
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(path))
     print(path)
+
+
+async def _wait(page: Any, selector: str) -> None:
+    """Wait for ``selector``; a screenshot without it is still worth taking, so only warn."""
+    try:
+        await page.wait_for_selector(selector, timeout=20_000)
+    except Exception as exc:  # noqa: BLE001 - report and carry on
+        print(f"warning: {selector} not reached: {exc}", file=sys.stderr)
+
+
+async def _reach(page: Any, button: str, selector: str) -> None:
+    await page.locator(button).click()
+    await _wait(page, selector)
+
+
+async def _chat(page: Any, text: str) -> None:
+    await page.locator("[data-lm-chat-input]").fill(text)
+    await page.locator("[data-lm-chat-send]").click()
+    await page.wait_for_timeout(300)
 
 
 async def take(out: Path) -> None:
@@ -40,7 +60,9 @@ async def take(out: Path) -> None:
         data = Path(tmp)
         url = f"sqlite+aiosqlite:///{data / 'livemarket.sqlite3'}"
         await asyncio.to_thread(upgrade, url)
-        settings = load_settings({}, data_dir=data, database_url=url)
+        settings = load_settings(
+            {}, data_dir=data, database_url=url, ice_host_addresses=("127.0.0.1",)
+        )
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
@@ -58,15 +80,6 @@ async def take(out: Path) -> None:
                 viewer = await browser.new_context(
                     viewport=DESKTOP, locale="ko-KR", timezone_id="Asia/Seoul"
                 )
-                page = await viewer.new_page()
-                await _shoot(page, live.url("/"), out / "schedule.png")
-                await _shoot(page, live.url(f"/specials/{special}"), out / "watch.png")
-                phone = await browser.new_context(
-                    viewport=PHONE, locale="ko-KR", timezone_id="Asia/Seoul",
-                    device_scale_factor=2, is_mobile=True, has_touch=True,
-                )
-                phone_page = await phone.new_page()
-                await _shoot(phone_page, live.url(f"/specials/{special}"), out / "watch-phone.png")
                 host = await browser.new_context(
                     viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul",
                     permissions=["camera", "microphone"],
@@ -75,7 +88,26 @@ async def take(out: Path) -> None:
                 assert report.operator.password is not None
                 await login_as(host_page, live, report.operator.username,
                                report.operator.password, f"/studio/{special}")
-                await _shoot(host_page, live.url(f"/studio/{special}"), out / "studio.png")
+                # Go live from the studio (fake camera), so the watch page has a picture.
+                await _reach(host_page, "[data-lm-go-live]", "#lm-broadcast[data-state=live]")
+
+                page = await viewer.new_page()
+                await _shoot(page, live.url("/"), out / "schedule.png")
+                await page.goto(live.url(f"/specials/{special}"))
+                await _wait(page, "#lm-player[data-state=playing]")
+                for text in ("안녕하세요! 송편 주문했어요", "배송은 언제 되나요?"):
+                    await _chat(page, text)
+                await _chat(host_page, "내일 오전 발송됩니다. 감사합니다!")
+                await _shoot(page, page.url, out / "watch.png", reload=False)
+                phone = await browser.new_context(
+                    viewport=PHONE, locale="ko-KR", timezone_id="Asia/Seoul",
+                    device_scale_factor=2, is_mobile=True, has_touch=True,
+                )
+                phone_page = await phone.new_page()
+                await phone_page.goto(live.url(f"/specials/{special}"))
+                await _wait(phone_page, "#lm-player[data-state=playing]")
+                await _shoot(phone_page, phone_page.url, out / "watch-phone.png", reload=False)
+                await _shoot(host_page, host_page.url, out / "studio.png", reload=False)
                 await browser.close()
         finally:
             await server.close()

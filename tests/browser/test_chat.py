@@ -86,3 +86,30 @@ async def test_chat_log_stops_following_when_scrolled_up(
     await jump.click()
     assert await log.evaluate(f"l => {at_bottom}(l)")
     assert await jump.is_hidden()
+
+
+async def test_viewer_sets_a_nickname_from_the_chat_panel(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """A viewer renames themself; their next message carries the new name; bad names are refused."""
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host3", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    viewer = await new_page()
+    await viewer.goto(live_server.url(f"/specials/{special_id}"))
+    nick = viewer.locator("[data-lm-chat-nick-input]")
+    await nick.wait_for()
+    await nick.fill("<b>x</b>")
+    await nick.press("Enter")
+    await viewer.locator("[data-lm-chat-notice]").filter(has_text="letters").wait_for()
+    await nick.fill("김철수")
+    await nick.press("Enter")
+    await viewer.locator("[data-lm-chat-notice]").filter(has_text="김철수").wait_for()
+    await viewer.wait_for_function("() => window.LM.realtime.connected()")
+    box = viewer.locator("[data-lm-chat-input]")
+    await box.fill("이름 바꿨어요")
+    await box.press("Enter")
+    line = viewer.locator(".lm-chat__msg", has_text="이름 바꿨어요")
+    await line.wait_for()
+    assert await line.locator(".lm-chat__nick").text_content() == "김철수"
+    assert page_errors.errors == []

@@ -82,15 +82,21 @@ async def seed_special(engine: AsyncEngine, host_id: int | None = None) -> Seed:
 
     users = User.__table__
     async with engine.begin() as conn:
-        host_id = host_id or (
-            await conn.execute(
-                insert(users)
-                .values(
-                    username=f"host{_next()}", display_name="Host", role="host", password_hash="x"
+        host_id = (
+            host_id
+            or (
+                await conn.execute(
+                    insert(users)
+                    .values(
+                        username=f"host{_next()}",
+                        display_name="Host",
+                        role="host",
+                        password_hash="x",
+                    )
+                    .returning(users.c.id)
                 )
-                .returning(users.c.id)
-            )
-        ).scalar_one()
+            ).scalar_one()
+        )
         special_id = (
             await conn.execute(
                 insert(specials)

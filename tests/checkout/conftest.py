@@ -67,10 +67,10 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def ctx(
     engine: AsyncEngine, ledger: StockLedger, clock: FakeClock, tmp_path: Any
-) -> CheckoutContext:
+) -> AsyncIterator[CheckoutContext]:
     """Checkout services on each database and ledger, with a fake clock and an in-process bus."""
     bus = InProcessBus()
-    return CheckoutContext(
+    context = CheckoutContext(
         engine=engine,
         ledger=ledger,
         bus=bus,
@@ -78,3 +78,5 @@ async def ctx(
         settings=load_settings({}, data_dir=tmp_path),
         pusher=StockPusher(bus),
     )
+    yield context
+    await context.close()

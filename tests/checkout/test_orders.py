@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -260,3 +261,35 @@ async def test_database_follows_the_ledger(ctx: CheckoutContext, seed: Seed) -> 
             await conn.execute(select(products.c.stock).where(products.c.id == product_id))
         ).scalar_one()
     assert value == 4
+
+
+async def test_order_race_sells_exactly_the_deal(ctx: CheckoutContext, seed: Seed) -> None:
+    """80 buyers order at once for a 30-unit deal: exactly 30 orders, 50 refusals, stock 0."""
+    product_id = await seed.product(stock=30)
+    await deal(ctx, seed, product_id, quantity=30, per_buyer_limit=1)
+
+    async def attempt(i: int) -> str:
+        try:
+            await order(ctx, f"race-key-{i}", (product_id, 1), who=f"v:{i}")
+        except DomainError as exc:
+            return exc.code
+        return "ok"
+
+    results = await asyncio.gather(*(attempt(i) for i in range(80)))
+    assert results.count("ok") == 30
+    assert set(results) - {"ok"} <= {"deal_sold_out", "deal_ended", "sold_out"}
+    assert await stock(ctx, product_id) == 0
+
+
+async def test_multi_line_order_records_each_line(ctx: CheckoutContext, seed: Seed) -> None:
+    """An order of two products records both lines, each at its own price."""
+    first = await seed.product(stock=5, price=12_900)
+    second = await seed.product(stock=5, price=8_000)
+    await deal(ctx, seed, first, quantity=3)
+    placed = await order(ctx, "two-lines-1", (second, 2), (first, 1))
+    view = await get_order(ctx, placed.order["id"])
+    assert [(ln["product_id"], ln["quantity"], ln["unit_price"]) for ln in view["lines"]] == [
+        (first, 1, 9_030),
+        (second, 2, 8_000),
+    ]
+    assert view["total"] == 9_030 + 16_000

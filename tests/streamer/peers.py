@@ -101,9 +101,9 @@ class Viewer:
         media = next(m for m in SessionDescription.parse(self.answer).media if m.kind == "video")
         return media.rtp.codecs[0].mimeType
 
-    async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
+    async def wait_frames(self, count: int, within: float = 10.0) -> None:
         """Wait until ``count`` decoded video frames have arrived in total."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(self.frames) < count:
                 await asyncio.sleep(0.02)
 

@@ -42,8 +42,9 @@ DRAIN_S = 0.05
 REPLAY_SIZE = 1000
 #: Events that carry a state: only the newest per key matters.
 STATE_TYPES = {"stock", "viewers", "likes"}
-#: Not replayed on resume: the fresh snapshot already holds their newest value.
-SNAPSHOT_TYPES = STATE_TYPES | {"special.status", "product.pinned", "chat.mode"}
+#: Replayed on resume, after the fresh snapshot (which holds every state: status, deals,
+#: counts, pins); clients drop chat they already have by id.
+REPLAYED_TYPES = {"chat", "chat.deleted"}
 
 
 class Sink(Protocol):
@@ -291,7 +292,7 @@ class Room:
         if not self._replay or self._replay[0].seq > seq + 1:
             return None
         return [
-            item.text for item in self._replay if item.seq > seq and item.kind not in SNAPSHOT_TYPES
+            item.text for item in self._replay if item.seq > seq and item.kind in REPLAYED_TYPES
         ]
 
     # -- shutdown -------------------------------------------------------------

@@ -27,12 +27,12 @@ from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCoun
 from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService
 from livemarket.chat.store import ChatWriter
-from livemarket.errors import DomainError
+from livemarket.errors import DomainError, ErrorKind
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
-from livemarket.web.realtime.fanout import Connection, Hub
+from livemarket.web.realtime.fanout import Connection, Hub, error_event
 from livemarket.web.realtime.frames import encode
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
 from livemarket.web.typedefs import (
@@ -121,7 +121,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         deals = await _active_deals(request.app, special_id)
         connection = Connection(TransportSink(transport), Viewer(who))
         realtime.hello(info, connection, deals, _resume_of(request))
+        # Staff are logged-in people running the show; the budget is for anonymous floods.
+        budget = None if who.is_staff else protocol.FrameBudget()
+        loop = asyncio.get_running_loop()
         async for message in ws:
+            verdict = "ok" if budget is None else budget.take(loop.time())
+            if verdict == "close":
+                connection.close(1008, "flood", last=error_event(
+                    "too_many_frames", "Far too many frames: disconnected."))
+                break
+            if verdict == "refuse":
+                realtime.send_error(info, connection, DomainError(
+                    "too_many_frames", "Too many frames; slow down.", kind=ErrorKind.LIMITED))
+                continue
             if message.type is WSMsgType.TEXT:
                 await _handle(realtime, info, connection, message.data)
             elif message.type is WSMsgType.BINARY:

@@ -17,6 +17,32 @@ MAX_FRAME_CHARS = 4096
 MODERATE_ACTIONS = ("delete", "ban", "slow", "pin")
 
 
+class FrameBudget:
+    """A token bucket per socket: ``burst`` frames at once, ``rate`` per second after.
+
+    Chat has its own per-person limit; this one caps the work any client can cause
+    (parsing, likes, pings) whatever it sends. ``take`` says ``ok``, ``refuse`` (answer
+    with an error) or ``close`` (far over budget: a flood, not a fast typist).
+    """
+
+    __slots__ = ("_at", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float = 10.0, burst: float = 30.0) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at: float | None = None
+
+    def take(self, now: float) -> str:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= 1.0
+        if self._tokens >= 0:
+            return "ok"
+        return "close" if self._tokens < -self.burst else "refuse"
+
+
 @dataclass(frozen=True, slots=True)
 class ClientFrame:
     type: str

@@ -527,9 +527,7 @@ async def _checkout_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url and REDIS_KEY in app:
         from livemarket.checkout.ledger_redis import RedisLedger
 
-        ledger = RedisLedger(
-            app[REDIS_KEY], settings.redis_prefix + "checkout:", owns_client=False
-        )
+        ledger = RedisLedger(app[REDIS_KEY], settings.redis_prefix + "checkout:", owns_client=False)
     else:
         ledger = SqlLedger()
     pusher = StockPusher(app[BUS_KEY])
@@ -552,6 +550,7 @@ async def _checkout_ctx(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await ctx.close()
     await ledger.close()
 
 

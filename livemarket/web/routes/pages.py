@@ -82,11 +82,9 @@ async def _names(
     return hosts, platforms
 
 
-async def _cards(request: web.Request, specials: list[Special]) -> list[Card]:
-    lang = templating.language(request)
-    async with request.app[SESSIONS_KEY]() as db:
-        items = await special_dicts(db, specials)
-        hosts, platforms = await _names(db, specials, lang)
+async def _cards(request: web.Request, db: AsyncSession, specials: list[Special]) -> list[Card]:
+    items = await special_dicts(db, specials)
+    hosts, platforms = await _names(db, specials, templating.language(request))
     return [make_card(item, hosts, platforms) for item in items]
 
 
@@ -103,7 +101,7 @@ async def index(request: web.Request) -> web.Response:
     """``/``: live now, next up, and the whole season grouped by Seoul day."""
     async with request.app[SESSIONS_KEY]() as db:
         specials = (await list_specials(db, limit=SEASON_LIMIT))[:SEASON_LIMIT]
-    cards = await _cards(request, specials)
+        cards = await _cards(request, db, specials)
     now = request.app[CLOCK_KEY]()
     zone = request.app[SETTINGS_KEY].zone
     schedule = build_schedule(cards, now, zone)
@@ -129,7 +127,7 @@ async def _load_card(request: web.Request, special_id: int | None) -> Card | Non
             special = await get_special(db, special_id)
         except NotFound:
             return None
-    return (await _cards(request, [special]))[0]
+        return (await _cards(request, db, [special]))[0]
 
 
 def _ws_url(request: web.Request, special_id: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -206,23 +207,43 @@ async def test_rule_refusals_tell_the_sender_why(peers: Peers, live_special: int
 async def test_likes_are_aggregated_and_pushed_at_a_bounded_rate(
     peers: Peers, live_special: int
 ) -> None:
-    """Hundreds of clicks become a few ``likes`` totals, capped per person per interval."""
+    """Bursts of clicks become a few ``likes`` totals, capped per person per interval."""
     _, clicker = await viewer(peers, live_special)
+    _, other_clicker = await viewer(peers, live_special)
     _, watcher = await viewer(peers, live_special)
-    await clicker.next("hello")
-    await watcher.next("hello")
-    for _ in range(300):
+    for socket in (clicker, other_clicker, watcher):
+        await socket.next("hello")
+    for _ in range(25):
         await clicker.send({"type": "like"})
+        await other_clicker.send({"type": "like"})
     first = await watcher.next("likes")
     await asyncio.sleep(1.2)
     await watcher.send({"type": "ping", "t": 1})
     await watcher.next("pong")
     likes = [e for e in watcher.seen if e["type"] == "likes"]
     assert 1 <= len(likes) <= 4
-    assert 10 <= likes[-1]["count"] <= 40  # 10 per person per 0.5 s interval
+    assert 20 <= likes[-1]["count"] <= 50  # at most 10 per person per 0.5 s interval
     assert first["count"] >= 10
+    assert not [e for e in clicker.seen if e["type"] == "error"]
     _, late = await viewer(peers, live_special)
     assert (await late.next("hello"))["likes"] == likes[-1]["count"]
+
+
+async def test_a_frame_flood_is_refused_then_disconnected(
+    peers: Peers, live_special: int
+) -> None:
+    """A client sending far more frames than a person could is told, then dropped (1008)."""
+    _, flooder = await viewer(peers, live_special)
+    _, other = await viewer(peers, live_special)
+    await flooder.next("hello")
+    await other.next("hello")
+    with contextlib.suppress(ConnectionError):
+        for _ in range(200):
+            await flooder.send({"type": "like"})
+    assert (await flooder.next("error"))["code"] == "too_many_frames"
+    assert await flooder.closed() == 1008
+    await other.send({"type": "chat", "text": "unaffected"})
+    await other.next("chat", text="unaffected")
 
 
 async def test_viewer_counts_follow_joins_and_leaves(peers: Peers, live_special: int) -> None:

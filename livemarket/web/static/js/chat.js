@@ -16,6 +16,7 @@
       "chat.operator": "운영자", "chat.slow_on": "슬로우 모드: {s}초에 한 번",
       "chat.banned": "채팅이 차단되었습니다.", "chat.login": "채팅하려면 새로고침하세요.",
       "chat.reconnecting": "다시 연결하는 중…", "chat.like": "좋아요",
+      "chat.nickname": "닉네임 변경", "chat.nickname_saved": "닉네임이 {name}(으)로 바뀌었습니다.",
     },
     en: {
       "chat.send": "Send", "chat.placeholder": "Say something", "chat.new": "New messages ↓",
@@ -23,7 +24,8 @@
       "chat.operator": "Operator", "chat.slow_on": "Slow mode: one message every {s} s",
       "chat.banned": "You have been banned from this chat.",
       "chat.login": "Reload the page to chat.", "chat.reconnecting": "Reconnecting…",
-      "chat.like": "Like",
+      "chat.like": "Like", "chat.nickname": "Change nickname",
+      "chat.nickname_saved": "Your nickname is now {name}.",
     },
   };
 
@@ -50,6 +52,8 @@
     var likes = root.querySelector("[data-lm-likes]");
     var likeButton = root.querySelector("[data-lm-like]");
     var slow = root.querySelector("[data-lm-chat-slow]");
+    var nickForm = root.querySelector("[data-lm-chat-nick]");
+    var nickInput = root.querySelector("[data-lm-chat-nick-input]");
     var moderator = root.getAttribute("data-moderator") === "true";
     var byId = {};
     var composing = false;
@@ -59,6 +63,8 @@
     input.placeholder = tr("chat.placeholder");
     jump.textContent = tr("chat.new");
     likeButton.setAttribute("aria-label", tr("chat.like"));
+    root.querySelector("[data-lm-chat-nick-save]").textContent = tr("chat.nickname");
+    nickInput.setAttribute("aria-label", tr("chat.nickname"));
 
     function nearBottom() {
       return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
@@ -169,6 +175,8 @@
       setLikes(frame.likes || 0);
       slowNotice(frame.slow_mode_s || 0);
       var you = frame.you || {};
+      nickForm.hidden = you.role !== "viewer" || !you.can_chat;
+      if (document.activeElement !== nickInput) nickInput.value = you.nickname || "";
       input.disabled = !!you.banned;
       if (you.banned) say(tr("chat.banned"));
       else if (!you.can_chat) say(tr("chat.login"));
@@ -193,11 +201,15 @@
       say(frame.message);
       if (frame.code === "chat_banned") input.disabled = true;
     });
+    var reconnecting = false;
     realtime.on("close", function (frame) {
-      if (frame.code !== 4003) say(tr("chat.reconnecting"));
+      if (frame.code === 4003) return;
+      reconnecting = true;
+      say(tr("chat.reconnecting"));
     });
     realtime.on("open", function () {
-      say("");
+      if (reconnecting) say("");
+      reconnecting = false;
     });
 
     input.addEventListener("compositionstart", function () {
@@ -221,6 +233,21 @@
         input.value = "";
         say("");
       }
+    });
+    nickForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var wanted = nickInput.value.trim();
+      if (!wanted || !LM.api) return;
+      LM.api("/api/v1/session", { method: "PATCH", body: { nickname: wanted } }).then(
+        function (body) {
+          var name = (body && body.viewer && body.viewer.nickname) || wanted;
+          say(tr("chat.nickname_saved", { name: name }));
+          realtime.reconnect(); // the socket reads the session's nickname when it opens
+        },
+        function (err) {
+          say(err && err.message ? err.message : String(err));
+        }
+      );
     });
     likeButton.addEventListener("click", function () {
       realtime.send({ type: "like" });

@@ -7,6 +7,7 @@
  *   LM.realtime.serverNow()    the server's clock in ms since the epoch, estimated from
  *                              the socket (hello and ping/pong, half the round trip)
  *   LM.realtime.connected()    whether the socket is open now
+ *   LM.realtime.reconnect()    a fresh socket now (e.g. after the nickname changed)
  *
  * Reconnects with backoff (1 s doubling to 15 s, with jitter) and resumes: the URL
  * carries the last room epoch and seq, so the server replays what was missed when it
@@ -76,9 +77,17 @@
   function ensureSession() {
     // The socket authenticates with the session cookie; make sure there is one.
     if (!sessionReady) {
-      sessionReady = fetch("/api/v1/session", { credentials: "same-origin" }).catch(
-        function () {}
-      );
+      sessionReady = fetch("/api/v1/session", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (body) {
+          if (body && body.csrf_token && LM.setCsrfToken) LM.setCsrfToken(body.csrf_token);
+        })
+        .catch(function () {});
     }
     return sessionReady;
   }
@@ -135,6 +144,15 @@
     },
     serverNow: function () {
       return Date.now() + (offset === null ? 0 : offset);
+    },
+    /* Open a fresh socket now (after a nickname change, the server reads the session
+       again on connect); resumes like any reconnect. */
+    reconnect: function () {
+      var ws = socket;
+      socket = null;
+      if (ws) ws.close(4000, "reconnect");
+      retry = 0;
+      connect();
     },
     connected: function () {
       return !!socket && socket.readyState === WebSocket.OPEN;

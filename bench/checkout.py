@@ -1,0 +1,339 @@
+"""Checkout benchmark: K buyers race over HTTP for S units of one flash deal.
+
+For each mode (``embedded``: SQLite + in-process ledger; ``scaleout``: PostgreSQL +
+Redis Lua ledger) it migrates and seeds a fresh database (an operator, a host, a
+live special, one product with exactly S units), starts ``python -m livemarket
+serve`` on 127.0.0.1, has the host start a 30% deal of S units over the API, then
+K buyers (each its own viewer session, spread over ``--procs`` client processes)
+order one unit at a time with fresh Idempotency-Keys until refused, and send
+``--extra`` more orders each after their first refusal (to measure refusals).
+
+Checks: exactly S orders succeeded, every other answer was a sold-out refusal
+(``deal_sold_out``, ``deal_ended`` or ``sold_out``), and the server's own sales view
+shows S units and the product 0 left (no oversell, no undersell).
+
+Prints one JSON line. Quick run: ``python bench/checkout.py --buyers 100 --units 200``.
+Against an already running server: ``--url http://127.0.0.1:8080 --special-id N
+--product-id N --host-user U --host-password P --operator-user U --operator-password P``
+(the product must be in the special's line-up with exactly S units in stock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+PASSWORD = "bench password 1"
+REFUSED = {"deal_sold_out", "deal_ended", "sold_out"}
+BUYER = {"name": "김민수", "phone": "010-1234-5678", "address": "서울특별시 중구 세종대로 110"}
+
+
+@dataclass
+class Target:
+    base: str
+    special_id: int
+    product_id: int
+    host: tuple[str, str]
+    operator: tuple[str, str]
+
+
+# --- server set-up ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def seed(database_url: str, units: int) -> tuple[int, int]:
+    """Accounts, a live special and one product of ``units``; returns (special, product)."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from livemarket.accounts.service import create_user
+    from livemarket.checkout.tables import products, special_products, specials
+    from livemarket.storage.base import utcnow
+    from livemarket.storage.engine import create_engine, session_factory
+
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    host = await create_user(sessions, username="benchhost", password=PASSWORD, role="host")
+    await create_user(sessions, username="benchop", password=PASSWORD, role="operator")
+    now = utcnow()
+    async with engine.begin() as conn:
+        special_id = (
+            await conn.execute(
+                insert(specials)
+                .values(title="bench", starts_at=now - timedelta(minutes=5),
+                        ends_at=now + timedelta(hours=2), status="live", host_id=host.id)
+                .returning(specials.c.id)
+            )
+        ).scalar_one()
+        product_id = (
+            await conn.execute(
+                insert(products)
+                .values(sku="BENCH-1", name="벤치 유자청", category="food", price=12_900,
+                        stock=units)
+                .returning(products.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(special_products).values(special_id=special_id, product_id=product_id)
+        )
+    await engine.dispose()
+    return int(special_id), int(product_id)
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    profile = os.environ.get("BENCH_SERVER_PROFILE")  # a path: cProfile the server into it
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    return subprocess.Popen(
+        [sys.executable, *prefix, "-m", "livemarket", "serve", "--host", HOST, "--port",
+         str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=None if os.environ.get("BENCH_SERVER_STDERR") else subprocess.DEVNULL,
+    )
+
+
+async def wait_ready(base: str, timeout: float = 60.0) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.3)
+    raise RuntimeError("server did not start")
+
+
+# --- the race --------------------------------------------------------------------------
+
+
+async def _buyer(http: Any, base: str, special_id: int, product_id: int, extra: int,
+                 start_at: float, out: list[tuple[float, str]]) -> None:
+    async with http.get(base + "/api/v1/session") as response:
+        csrf = (await response.json())["csrf_token"]
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    refusals_left = extra + 1
+    body = {"special_id": special_id, "items": [{"product_id": product_id, "quantity": 1}],
+            "buyer": BUYER}
+    while refusals_left > 0:
+        headers = {"X-CSRF-Token": csrf, "Idempotency-Key": uuid.uuid4().hex}
+        async with http.post(base + "/api/v1/orders", json=body, headers=headers) as response:
+            data = await response.json()
+        now = time.time()
+        if response.status == 201:
+            out.append((now, "ok"))
+        else:
+            code = data.get("error", {}).get("code", f"http_{response.status}")
+            out.append((now, code))
+            refusals_left -= 1
+
+
+def client_process(base: str, special_id: int, product_id: int, buyers: int, extra: int,
+                   start_at: float, conn: Any) -> None:
+    """Run ``buyers`` buyers (each its own cookie jar) and send back every outcome."""
+
+    async def main() -> list[tuple[float, str]]:
+        import aiohttp
+
+        out: list[tuple[float, str]] = []
+        connector = aiohttp.TCPConnector(limit=0)
+        sessions = [
+            aiohttp.ClientSession(connector=connector, connector_owner=False,
+                                  cookie_jar=aiohttp.CookieJar(unsafe=True))
+            for _ in range(buyers)
+        ]
+        try:
+            await asyncio.gather(*(
+                _buyer(s, base, special_id, product_id, extra, start_at, out) for s in sessions
+            ))
+        finally:
+            for s in sessions:
+                await s.close()
+            await connector.close()
+        return out
+
+    conn.send(asyncio.run(main()))
+    conn.close()
+
+
+async def login(http: Any, base: str, user: tuple[str, str]) -> str:
+    async with http.post(base + "/api/v1/session",
+                         json={"username": user[0], "password": user[1]}) as response:
+        assert response.status == 200, await response.text()
+        return str((await response.json())["csrf_token"])
+
+
+async def start_deal(target: Target, units: int) -> dict[str, Any]:
+    import aiohttp
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        csrf = await login(http, target.base, target.host)
+        async with http.post(
+            f"{target.base}/api/v1/specials/{target.special_id}/deals",
+            json={"product_id": target.product_id, "discount_pct": 30, "duration_s": 600,
+                  "quantity": units, "per_buyer_limit": 99},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            return dict(await response.json())
+
+
+async def server_view(target: Target) -> dict[str, Any]:
+    """The server's own account after the race: units sold and stock left."""
+    import aiohttp
+
+    await asyncio.sleep(1.5)  # the Redis ledger writes counters back within a second
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await login(http, target.base, target.operator)
+        async with http.get(f"{target.base}/api/v1/specials/{target.special_id}/sales") as r:
+            sales = await r.json()
+        async with http.get(f"{target.base}/api/v1/products/{target.product_id}") as r:
+            product = await r.json()
+    return {"units_sold": sales["totals"]["deal_units"], "stock_left": product["stock"]}
+
+
+def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dict[str, Any]:
+    deal = asyncio.run(start_deal(target, units))
+    start_at = time.time() + 2.0 + buyers / 500  # every client has its session by then
+    pipes, workers = [], []
+    for index in range(procs):
+        share = buyers // procs + (1 if index < buyers % procs else 0)
+        parent, child = mp.Pipe(duplex=False)
+        worker = mp.Process(target=client_process, args=(
+            target.base, target.special_id, target.product_id, share, extra, start_at, child))
+        worker.start()
+        pipes.append(parent)
+        workers.append(worker)
+    outcomes: list[tuple[float, str]] = []
+    for pipe in pipes:
+        outcomes.extend(pipe.recv())
+    for worker in workers:
+        worker.join()
+    ok = sorted(t for t, code in outcomes if code == "ok")
+    refused = sorted(t for t, code in outcomes if code in REFUSED)
+    other: dict[str, int] = {}
+    for _t, code in outcomes:
+        if code != "ok" and code not in REFUSED:
+            other[code] = other.get(code, 0) + 1
+    view = asyncio.run(server_view(target))
+    refusal_span = (refused[-1] - refused[0]) if len(refused) > 1 else 0.0
+    return {
+        "deal_price": deal["price"],
+        "orders_ok": len(ok),
+        "refused_sold_out": len(refused),
+        "other_errors": other,
+        "orders_per_s": round(len(ok) / (ok[-1] - start_at), 1) if ok else 0.0,
+        "sold_out_refusals_per_s": round(len(refused) / refusal_span, 1) if refusal_span else 0.0,
+        "sell_out_s": round(ok[-1] - start_at, 3) if ok else None,
+        "server": view,
+        "exact": len(ok) == units and not other and view == {"units_sold": units,
+                                                            "stock_left": 0},
+    }
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    from livemarket.storage.migrate import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="lm-bench-") as data_dir:
+        env = {"LIVEMARKET_DATA_DIR": data_dir, "LIVEMARKET_LOG_LEVEL": "WARNING"}
+        dropped = None
+        if mode == "embedded":
+            url = f"sqlite+aiosqlite:///{Path(data_dir) / 'livemarket.sqlite3'}"
+        else:
+            name = f"lm_bench_{uuid.uuid4().hex[:10]}"
+            asyncio.run(_admin(args.postgres_url, f'CREATE DATABASE "{name}"'))
+            url = args.postgres_url.rsplit("/", 1)[0] + "/" + name
+            dropped = name
+            env.update(LIVEMARKET_DATABASE_URL=url, LIVEMARKET_REDIS_URL=args.redis_url,
+                       LIVEMARKET_REDIS_PREFIX=f"lmbench:{uuid.uuid4().hex[:8]}:")
+        try:
+            upgrade(url)
+            special_id, product_id = asyncio.run(seed(url, args.units))
+            port = free_port()
+            server = start_server(env, port)
+            try:
+                base = f"http://{HOST}:{port}"
+                asyncio.run(wait_ready(base))
+                target = Target(base, special_id, product_id, ("benchhost", PASSWORD),
+                                ("benchop", PASSWORD))
+                return race(target, args.buyers, args.units, args.extra, args.procs)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        finally:
+            if dropped:
+                asyncio.run(_admin(args.postgres_url,
+                                   f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=500)
+    parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--extra", type=int, default=10,
+                        help="orders each buyer sends after its first refusal")
+    parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument("--modes", default="embedded,scaleout")
+    parser.add_argument("--postgres-url", default=os.environ.get(
+        "LIVEMARKET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "LIVEMARKET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--url", help="a running server instead of spawning one")
+    parser.add_argument("--special-id", type=int)
+    parser.add_argument("--product-id", type=int)
+    parser.add_argument("--host-user")
+    parser.add_argument("--host-password")
+    parser.add_argument("--operator-user")
+    parser.add_argument("--operator-password")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "bench": "checkout", "buyers": args.buyers, "units": args.units, "procs": args.procs,
+        "cpus": os.cpu_count(), "modes": {},
+    }
+    if args.url:
+        target = Target(args.url.rstrip("/"), args.special_id, args.product_id,
+                        (args.host_user, args.host_password),
+                        (args.operator_user, args.operator_password))
+        result["modes"]["external"] = race(target, args.buyers, args.units, args.extra,
+                                           args.procs)
+    else:
+        for mode in args.modes.split(","):
+            result["modes"][mode] = run_mode(mode, args)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

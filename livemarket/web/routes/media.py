@@ -1,0 +1,228 @@
+"""WHIP ingest and WHEP playback (RFC 9725 behaviour), and the stream's status.
+
+``POST /whip/{special_id}`` takes the host's SDP offer with ``Authorization:
+Bearer <stream key>``; ``POST /whep/{special_id}`` takes a viewer's recvonly
+offer. Both answer ``201 Created`` with the SDP answer and a ``Location`` whose
+``DELETE`` ends the session (its URL is an unguessable capability). Errors use
+the contract's JSON shape. The relays are owned by a ``cleanup_ctx`` and closed
+on shutdown; their state changes go to the special's realtime topic as
+``stream.status`` frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from livemarket.accounts.roles import Access, can_run_special
+from livemarket.accounts.service import user_by_stream_key
+from livemarket.bus.events import special_topic
+from livemarket.errors import DomainError
+from livemarket.scheduler.queries import get_special
+from livemarket.streamer.registry import RelayRegistry, RoomFull
+from livemarket.streamer.rules import check_publish_window, check_publisher
+from livemarket.web.api import ApiRoutes, path_int
+from livemarket.web.auth import csrf_exempt, principal
+from livemarket.web.errors import ApiError
+from livemarket.web.typedefs import BUS_KEY, CLOCK_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
+
+logger = logging.getLogger(__name__)
+
+SDP_TYPE = "application/sdp"
+#: An SDP offer is a few KiB; anything bigger is not one.
+MAX_SDP_BYTES = 64 * 1024
+
+routes = ApiRoutes()
+
+
+async def _read_offer(request: web.Request) -> str:
+    if request.content_type != SDP_TYPE:
+        raise ApiError(415, "unsupported_media_type", "Send the SDP offer as application/sdp.")
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise ApiError(413, "too_large", "The SDP offer is too large.")
+    body = await request.content.read(MAX_SDP_BYTES + 1)
+    if len(body) > MAX_SDP_BYTES:
+        raise ApiError(413, "too_large", "The SDP offer is too large.")
+    try:
+        offer = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_request", "The SDP offer is not UTF-8 text.") from exc
+    if not offer.startswith("v=0"):
+        raise ApiError(400, "bad_request", "The body is not an SDP offer.")
+    return offer
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "stream_key_missing",
+            "Send the stream key as Authorization: Bearer <key>.",
+            headers={"WWW-Authenticate": 'Bearer realm="whip"'},
+        )
+    return token.strip()
+
+
+def _created(answer: str, location: str) -> web.Response:
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP_TYPE,
+        headers={"Location": location, "Access-Control-Expose-Headers": "Location"},
+    )
+
+
+def _special_id(request: web.Request) -> int:
+    return path_int(request, "special_id")
+
+
+@csrf_exempt
+async def whip_publish(request: web.Request) -> web.Response:
+    """Take a publisher's offer: the special's host (or an operator) with their stream key."""
+    special_id = _special_id(request)
+    key = _bearer(request)
+    offer = await _read_offer(request)
+    settings = request.app[SETTINGS_KEY]
+    async with request.app[SESSIONS_KEY]() as db:
+        special = await get_special(db, special_id)
+        try:
+            user = await user_by_stream_key(db, key)
+            check_publisher(user.role, user.id, special.host_id)
+        except DomainError as exc:
+            raise ApiError(
+                401, exc.code, exc.message, headers={"WWW-Authenticate": 'Bearer realm="whip"'}
+            ) from exc
+        check_publish_window(
+            special.status,
+            special.starts_at,
+            special.ends_at,
+            request.app[CLOCK_KEY](),
+            settings.go_live_early_minutes,
+        )
+        user_id = user.id
+    relay = request.app[RELAYS_KEY].get(special_id)
+    session_id, answer = await relay.publish(offer, user_id)
+    return _created(answer, f"/whip/{special_id}/{session_id}")
+
+
+@csrf_exempt
+async def whip_end(request: web.Request) -> web.Response:
+    """End a publishing session (the Location of the WHIP answer)."""
+    relay = request.app[RELAYS_KEY].find(_special_id(request))
+    if relay is None:
+        raise ApiError(404, "session_not_found", "No such publishing session.")
+    await relay.end_publisher(request.match_info["session_id"])
+    return web.Response(status=200)
+
+
+@csrf_exempt
+async def whep_play(request: web.Request) -> web.Response:
+    """Take a viewer's recvonly offer; 503 with Retry-After when the room is full."""
+    special_id = _special_id(request)
+    offer = await _read_offer(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        special = await get_special(db, special_id)
+        if special.status in ("ended", "cancelled"):
+            raise ApiError(403, "special_not_live", f"This special is {special.status}.")
+    try:
+        session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer)
+    except RoomFull as exc:
+        raise ApiError(
+            503, exc.code, exc.message, headers={"Retry-After": str(exc.details["retry_after"])}
+        ) from exc
+    return _created(answer, f"/whep/{special_id}/{session_id}")
+
+
+@csrf_exempt
+async def whep_end(request: web.Request) -> web.Response:
+    """End a playback session."""
+    relay = request.app[RELAYS_KEY].find(_special_id(request))
+    if relay is None:
+        raise ApiError(404, "session_not_found", "No such playback session.")
+    await relay.end_viewer(request.match_info["session_id"])
+    return web.Response(status=200)
+
+
+async def _not_allowed(request: web.Request) -> web.Response:
+    # Trickle ICE and ICE restarts (PATCH) are not offered: offers carry their candidates.
+    raise ApiError(
+        405, "method_not_allowed", "Only POST and DELETE are supported.",
+        headers={"Allow": "POST, DELETE"},
+    )
+
+
+@routes.get(
+    "/api/v1/specials/{special_id}/stream",
+    access=Access.PUBLIC,
+    summary="The special's stream: offline, live, reconnecting or ended; viewer count",
+    tags=("streaming",),
+    errors=(404,),
+)
+async def stream_status(request: web.Request) -> web.Response:
+    special_id = _special_id(request)
+    relay = request.app[RELAYS_KEY].find(special_id)
+    if relay is None:
+        async with request.app[SESSIONS_KEY]() as db:
+            await get_special(db, special_id)
+        return web.json_response({"special_id": special_id, "state": "offline", "viewers": 0})
+    figures = relay.figures()
+    return web.json_response(
+        {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
+    )
+
+
+@routes.get(
+    "/api/v1/specials/{special_id}/stream/figures",
+    access=Access.HOST,
+    summary="Per-stream and per-viewer figures (fps, bitrate, viewers) for the studio",
+    tags=("streaming",),
+    errors=(401, 403, 404),
+)
+async def stream_figures(request: web.Request) -> web.Response:
+    special_id = _special_id(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        special = await get_special(db, special_id)
+    if not can_run_special(await principal(request), special.host_id):
+        raise ApiError(403, "forbidden", "Only this special's host or an operator.")
+    relay = request.app[RELAYS_KEY].find(special_id)
+    figures: dict[str, Any] = (
+        relay.figures() if relay else {"special_id": special_id, "state": "offline"}
+    )
+    return web.json_response(figures)
+
+
+async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
+    tasks: set[asyncio.Task[None]] = set()
+
+    def announce(special_id: int, state: str) -> None:
+        event = {"type": "stream.status", "special_id": special_id, "state": state}
+        task = asyncio.get_running_loop().create_task(
+            app[BUS_KEY].publish(special_topic(special_id), event)
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    registry = RelayRegistry.from_settings(app[SETTINGS_KEY], on_state=announce)
+    app[RELAYS_KEY] = registry
+    yield
+    await registry.close()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def setup(app: web.Application) -> None:
+    """Routes for WHIP/WHEP and the stream status; the relay registry's owner."""
+    app.cleanup_ctx.append(_relays_ctx)
+    router = app.router
+    router.add_post("/whip/{special_id}", whip_publish)
+    router.add_delete("/whip/{special_id}/{session_id}", whip_end)
+    router.add_post("/whep/{special_id}", whep_play)
+    router.add_delete("/whep/{special_id}/{session_id}", whep_end)
+    for path in ("/whip/{special_id}/{session_id}", "/whep/{special_id}/{session_id}"):
+        router.add_route("PATCH", path, _not_allowed)
+    routes.install(app)

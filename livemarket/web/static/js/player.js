@@ -1,0 +1,227 @@
+/* LiveMarket watch-page player: WHEP playback of the special's stream.
+ *
+ * POST /whep/{id} with a recvonly offer (all ICE candidates gathered first: no
+ * trickle), 201 with the answer and a Location to DELETE when leaving. States
+ * (#lm-player[data-state]): connecting, waiting (no host yet), playing,
+ * reconnecting (host dropped: the connection stays, frames resume), full (503:
+ * retried after Retry-After; chat keeps working), ended, error. Autoplay rules:
+ * the video starts muted with an "Unmute" button; if even muted playback is
+ * refused a "Play" button shows. Reconnects on connection failure and when the
+ * network comes back. window.LM.player exposes state() and the current session.
+ */
+(function () {
+  "use strict";
+
+  var LM = (window.LM = window.LM || {});
+  var root = document.getElementById("lm-player");
+  if (!root) return;
+
+  var video = document.getElementById("lm-player-video");
+  var overlay = root.querySelector("[data-lm-player-overlay]");
+  var message = root.querySelector("[data-lm-player-message]");
+  var playButton = root.querySelector("[data-lm-player-play]");
+  var unmuteButton = root.querySelector("[data-lm-player-unmute]");
+  var liveBadge = root.querySelector("[data-lm-player-live]");
+  var specialId = root.getAttribute("data-special-id");
+
+  var pc = null;
+  var location_ = null;
+  var retryTimer = null;
+  var backoff = 1000;
+  var streamState = null; // from the server: offline, live, reconnecting, ended
+  var lastFrames = 0;
+  var lastProgress = Date.now();
+  var generation = 0;
+
+  function text(key) {
+    return root.getAttribute("data-text-" + key) || key;
+  }
+
+  function setState(state) {
+    root.setAttribute("data-state", state);
+    var showOverlay = state !== "playing";
+    overlay.hidden = !showOverlay;
+    liveBadge.hidden = state !== "playing";
+    if (showOverlay) {
+      var key = state === "full" ? "full" : state;
+      message.textContent = text(key);
+    }
+  }
+
+  function frameCount() {
+    if (video.getVideoPlaybackQuality) return video.getVideoPlaybackQuality().totalVideoFrames;
+    return video.webkitDecodedFrameCount || 0;
+  }
+
+  function waitForIce(peer) {
+    if (peer.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise(function (resolve) {
+      var done = function () {
+        if (peer.iceGatheringState === "complete") {
+          peer.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      peer.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 2000); // use what was gathered so far
+    });
+  }
+
+  function hangUp() {
+    if (location_) {
+      fetch(location_, { method: "DELETE", keepalive: true }).catch(function () {});
+      location_ = null;
+    }
+    if (pc) {
+      pc.close();
+      pc = null;
+    }
+  }
+
+  function scheduleRetry(delayMs) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delayMs);
+  }
+
+  function retryLater() {
+    var delay = backoff + Math.random() * 500;
+    backoff = Math.min(backoff * 2, 15000);
+    scheduleRetry(delay);
+  }
+
+  function startPlayback() {
+    var attempt = video.play();
+    if (attempt && attempt.catch) {
+      attempt.then(
+        function () {
+          playButton.hidden = true;
+          unmuteButton.hidden = !video.muted;
+        },
+        function () {
+          playButton.hidden = false;
+        }
+      );
+    }
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    hangUp();
+    var mine = ++generation;
+    if (root.getAttribute("data-state") !== "reconnecting") setState("connecting");
+    var peer = new RTCPeerConnection({ iceServers: [] });
+    pc = peer;
+    peer.addTransceiver("video", { direction: "recvonly" });
+    peer.addTransceiver("audio", { direction: "recvonly" });
+    var stream = new MediaStream();
+    peer.ontrack = function (event) {
+      stream.addTrack(event.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
+      startPlayback();
+    };
+    peer.onconnectionstatechange = function () {
+      if (mine !== generation) return;
+      if (peer.connectionState === "failed" || peer.connectionState === "closed") {
+        setState("error");
+        retryLater();
+      }
+    };
+    peer
+      .createOffer()
+      .then(function (offer) {
+        return peer.setLocalDescription(offer);
+      })
+      .then(function () {
+        return waitForIce(peer);
+      })
+      .then(function () {
+        return fetch("/whep/" + specialId, {
+          method: "POST",
+          headers: { "Content-Type": "application/sdp" },
+          body: peer.localDescription.sdp,
+          credentials: "same-origin",
+        });
+      })
+      .then(function (response) {
+        if (mine !== generation) return null;
+        if (response.status === 201) {
+          location_ = response.headers.get("Location");
+          backoff = 1000;
+          return response.text().then(function (answer) {
+            lastProgress = Date.now();
+            setState(streamState === "live" ? "connecting" : "waiting");
+            return peer.setRemoteDescription({ type: "answer", sdp: answer });
+          });
+        }
+        peer.close();
+        if (response.status === 503) {
+          var after = parseInt(response.headers.get("Retry-After") || "10", 10);
+          setState("full");
+          scheduleRetry(Math.max(1, after) * 1000 + Math.random() * 2000);
+        } else if (response.status === 403) {
+          setState("ended");
+        } else {
+          setState("error");
+          retryLater();
+        }
+        return null;
+      })
+      .catch(function () {
+        if (mine !== generation) return;
+        setState("error");
+        retryLater();
+      });
+  }
+
+  /* Playback progress decides "playing"; the server's stream.status says why it stalled. */
+  setInterval(function () {
+    var state = root.getAttribute("data-state");
+    if (!pc || state === "full" || state === "ended") return;
+    var frames = frameCount();
+    if (frames > lastFrames) {
+      lastFrames = frames;
+      lastProgress = Date.now();
+      if (state !== "playing") setState("playing");
+    } else if (state === "playing" && Date.now() - lastProgress > 2500) {
+      setState(streamState === "ended" ? "waiting" : streamState === "offline" ? "waiting" : "reconnecting");
+    }
+  }, 500);
+
+  function onStatus(frame) {
+    streamState = frame.state;
+    var state = root.getAttribute("data-state");
+    if (frame.state === "reconnecting" && state === "playing") setState("reconnecting");
+    if (frame.state === "ended" && state !== "full") setState("waiting");
+  }
+
+  if (LM.realtime && LM.realtime.on) LM.realtime.on("stream.status", onStatus);
+  fetch("/api/v1/specials/" + specialId + "/stream", { headers: { Accept: "application/json" } })
+    .then(function (r) {
+      return r.ok ? r.json() : null;
+    })
+    .then(function (status) {
+      if (status && streamState === null) streamState = status.state;
+    })
+    .catch(function () {});
+
+  unmuteButton.addEventListener("click", function () {
+    video.muted = false;
+    unmuteButton.hidden = true;
+    startPlayback();
+  });
+  playButton.addEventListener("click", startPlayback);
+  window.addEventListener("online", function () {
+    backoff = 1000;
+    connect();
+  });
+  window.addEventListener("pagehide", hangUp);
+
+  LM.player = {
+    state: function () {
+      return root.getAttribute("data-state");
+    },
+    frames: frameCount,
+    reconnect: connect,
+  };
+  connect();
+})();

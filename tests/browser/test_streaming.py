@@ -1,0 +1,77 @@
+"""Real Chromium: the host goes live from the studio page, a viewer watches it play."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from livemarket.accounts.service import create_user
+from livemarket.config import Settings, load_settings
+from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
+from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
+from tests.conftest import PASSWORD
+from tests.web.realtime.conftest import add_special
+
+FRAMES_JS = """() => {
+  const video = document.getElementById("lm-player-video");
+  return video.getVideoPlaybackQuality().totalVideoFrames;
+}"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    """Media on 127.0.0.1 only (Chromium runs with --allow-loopback-in-peer-connection)."""
+    return load_settings(
+        {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=("127.0.0.1",)
+    )
+
+
+async def test_studio_publishes_and_watch_page_plays(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """Fake camera -> studio (WHIP) -> relay -> watch page (WHEP): frames keep advancing."""
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+
+    viewer = await new_page(locale="en-US")
+    await viewer.goto(live_server.url(f"/specials/{special_id}"))
+    player = viewer.locator("#lm-player")
+    await player.and_(viewer.locator("[data-state=waiting]")).wait_for()
+
+    studio = await new_page(locale="en-US")
+    await login_as(studio, live_server, "host", PASSWORD, next_path=f"/studio/{special_id}")
+    await studio.locator("[data-lm-camera] option").first.wait_for(state="attached")
+    await studio.locator("[data-lm-go-live]").click()
+    await studio.locator("#lm-broadcast[data-state=live]").wait_for(timeout=20_000)
+
+    await viewer.locator("#lm-player[data-state=playing]").wait_for(timeout=20_000)
+    first = await viewer.evaluate(FRAMES_JS)
+    await viewer.wait_for_timeout(1500)
+    later = await viewer.evaluate(FRAMES_JS)
+    assert later > first + 10, (first, later)
+    # chat sits beside the video on the same page
+    assert await viewer.locator("[data-lm-chat]").count() == 1
+
+    figures = live_server.app[RELAYS_KEY].get(special_id).figures()
+    assert figures["state"] == "live"
+    assert figures["viewers"] == 1
+    assert figures["video"]["codec"] == "video/VP8"
+    await studio.locator("[data-lm-broadcast-viewers]").filter(has_text="1").wait_for()
+
+    # The host reloads the studio: it goes live again by itself, and the viewer's
+    # page (not reloaded) resumes playing on the new stream.
+    await studio.reload()
+    await studio.locator("#lm-broadcast[data-state=live]").wait_for(timeout=20_000)
+    resumed_from = await viewer.evaluate(FRAMES_JS)
+    await viewer.wait_for_function(
+        f"() => document.getElementById('lm-player-video')"
+        f".getVideoPlaybackQuality().totalVideoFrames > {resumed_from + 20}",
+        timeout=20_000,
+    )
+    assert await viewer.locator("#lm-player[data-state=playing]").count() == 1
+
+    await studio.locator("[data-lm-end]").click()
+    await studio.locator("#lm-broadcast[data-state=ended]").wait_for()
+    assert page_errors.errors == []
