@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,11 @@ from aiohttp.typedefs import Handler
 from livemarket.errors import DomainError, ErrorKind
 
 log = logging.getLogger(__name__)
+
+#: Renders a page's "not found" for people (set by the pages part); JSON is for the rest.
+HTML_NOT_FOUND_KEY: web.AppKey[Callable[[web.Request], Awaitable[web.Response]]] = web.AppKey(
+    "html_not_found"
+)
 
 STATUS_BY_KIND = {
     ErrorKind.INVALID: 422,
@@ -87,7 +93,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
         return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
     except web.HTTPException as exc:
-        if exc.status < 400 or not _wants_json(request):
+        if exc.status < 400:
+            raise
+        if not _wants_json(request):
+            render_not_found = request.app.get(HTML_NOT_FOUND_KEY)
+            if exc.status == 404 and render_not_found is not None:
+                return await render_not_found(request)
             raise
         code = _CODE_BY_STATUS.get(exc.status, "http_error")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}

@@ -270,3 +270,14 @@ async def test_remind_button_for_upcoming_specials_when_reminders_are_served(
         assert f'data-lm-remind="{ids[key]}"' not in html, key
     assert reminders_available(client.server.app)
     assert not reminders_available(web.Application())  # the page then renders no button
+
+
+async def test_unknown_page_is_an_html_404_and_unknown_api_path_json(client: Any) -> None:
+    """People get a readable not-found page; API clients keep the JSON error shape."""
+    page = await client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status == 404
+    assert page.content_type == "text/html"
+    assert "<html" in (await page.text()).lower()
+    api = await client.get("/api/v1/no-such-thing")
+    assert api.status == 404
+    assert (await api.json())["error"]["code"] == "not_found"

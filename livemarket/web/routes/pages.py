@@ -23,6 +23,7 @@ from livemarket.scheduler.queries import get_special, list_specials, special_dic
 from livemarket.web import i18n, templating
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import principal
+from livemarket.web.errors import HTML_NOT_FOUND_KEY
 from livemarket.web.schedule_view import Card, build_schedule, make_card
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
@@ -231,6 +232,7 @@ async def set_language(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Pages and static files; call after the API parts so their routes are matched first."""
     templating.setup(app)
+    app[HTML_NOT_FOUND_KEY] = not_found_page
     app.router.add_get("/", index, name="index")
     app.router.add_get(r"/specials/{special_id:\d+}", watch, name="watch")
     app.router.add_get(r"/studio/{special_id:\d+}", studio, name="studio")
