@@ -121,10 +121,10 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_ready(base: str, timeout: float = 60.0) -> None:
+async def wait_ready(base: str, within_s: float = 60.0) -> None:
     import aiohttp
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:

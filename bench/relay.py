@@ -184,7 +184,7 @@ async def run_server(port: int) -> None:
         return sdp(await answer(pc, await request.text()))
 
     async def reset(request: web.Request) -> web.Response:
-        for viewer_id in list(relay._viewers):
+        for viewer_id in relay.viewer_sessions:
             await relay.end_viewer(viewer_id)
         for pc in list(peers):
             if pc.getSenders() and any(s.track for s in pc.getSenders()):

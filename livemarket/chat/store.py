@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
@@ -151,8 +151,8 @@ class ChatWriter:
             {
                 "id": event["id"],
                 "special_id": event["special_id"],
-                "author_key": event["_author"],
-                "nickname": event["nickname"],
+                "author_key": str(event["_author"])[:64],
+                "nickname": str(event["nickname"])[:40],  # staff display names run to 80
                 "role": event["role"],
                 "text": event["text"],
                 "pinned": False,
@@ -204,7 +204,7 @@ class ChatWriter:
         try:
             async with self._sessions.begin() as db:
                 await _write(db, batch)
-        except IntegrityError:
+        except (IntegrityError, DataError):
             # A row the database refuses (its special was deleted meanwhile) must not
             # block the others: write one by one and drop only the refused ones.
             await self._write_one_by_one(batch)
@@ -220,7 +220,7 @@ class ChatWriter:
             try:
                 async with self._sessions.begin() as db:
                     await _write(db, [change])
-            except IntegrityError:
+            except (IntegrityError, DataError):
                 log.warning("chat writer dropped a change the database refused: %s", change[0])
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, insert, literal, select, union_all, update
+from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,9 +27,11 @@ from livemarket.checkout.deals import deal_from_row, end_deal
 from livemarket.checkout.ledger import Hold, Remaining, deal_sold_out, sold_out
 from livemarket.checkout.payment import PaymentRequest
 from livemarket.checkout.pricing import iso_utc, unit_price
+from livemarket.checkout.sqlite_writer import Earlier, WritePlan
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
 from livemarket.checkout.tables import deals, order_lines, orders, products
 from livemarket.errors import Conflict, DomainError, NotFound
+from livemarket.storage.base import UTCDateTime
 
 MAX_LINES = 20
 MAX_QUANTITY = 20
@@ -119,7 +121,7 @@ def _price_lines(
     return lines
 
 
-def _refuse_if_short(rows: Sequence[Row[Any]], lines: Sequence[PricedLine]) -> None:
+def _refuse_if_short(rows: Sequence[Any], lines: Sequence[PricedLine]) -> None:
     """Refuse at once what the database already shows as gone (when it holds the counters).
 
     Only a shortcut: a line that passes is still taken atomically by the ledger.
@@ -133,47 +135,74 @@ def _refuse_if_short(rows: Sequence[Row[Any]], lines: Sequence[PricedLine]) -> N
             raise sold_out(line.product_id)
 
 
-def _price_query(product_ids: list[int]) -> Any:
-    """List price, stock and the open deal (if any) of each product, in one statement."""
-    return (
-        select(
-            products.c.id.label("product_id"),
-            products.c.price.label("list_price"),
-            products.c.stock.label("stock"),
-            deals,
-        )
-        .select_from(
-            products.outerjoin(
-                deals, and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None))
-            )
-        )
-        .where(products.c.id.in_(product_ids))
+# Built once: constructing a statement costs more than running it on the hot path.
+_PRICES = (
+    select(
+        products.c.id.label("product_id"),
+        products.c.price.label("list_price"),
+        products.c.stock.label("stock"),
+        deals,
     )
+    .select_from(
+        products.outerjoin(
+            deals, and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None))
+        )
+    )
+    .where(products.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+# PostgreSQL: the order and all its lines in one round trip (a data-modifying CTE).
+_ORDER_FIELDS = (
+    "idempotency_key",
+    "buyer_key",
+    "special_id",
+    "status",
+    "buyer_name",
+    "buyer_phone",
+    "buyer_address",
+    "total",
+    "payment_method",
+    "hold_expires_at",
+    "created_at",
+)
+_PG_INSERT = text(
+    "WITH new_order AS (INSERT INTO orders ("
+    + ", ".join(_ORDER_FIELDS)
+    + ") VALUES ("
+    + ", ".join(f":{name}" for name in _ORDER_FIELDS)
+    + ") RETURNING id) "
+    "INSERT INTO order_lines (order_id, product_id, quantity, unit_price, list_price, deal_id) "
+    "SELECT new_order.id, l.product_id, l.quantity, l.unit_price, l.list_price, l.deal_id "
+    "FROM new_order, unnest(CAST(:product_ids AS integer[]), CAST(:quantities AS integer[]), "
+    "CAST(:unit_prices AS integer[]), CAST(:list_prices AS integer[]), "
+    "CAST(:deal_ids AS integer[])) AS l(product_id, quantity, unit_price, list_price, deal_id) "
+    "RETURNING order_id"
+).bindparams(
+    bindparam("hold_expires_at", type_=UTCDateTime()),
+    bindparam("created_at", type_=UTCDateTime()),
+)
 
 
 async def _insert_order(
     conn: AsyncConnection, draft: dict[str, Any], lines: Sequence[PricedLine]
 ) -> int:
-    """Write the order and its lines: one round trip on PostgreSQL (a data-modifying CTE)."""
+    """Write the order and its lines (one round trip on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
-        head = insert(orders).values(**draft).returning(orders.c.id).cte("new_order")
-        rows = [
-            select(
-                head.c.id,
-                literal(line.product_id, Integer),
-                literal(line.quantity, Integer),
-                literal(line.unit_price, Integer),
-                literal(line.list_price, Integer),
-                literal(line.deal_id, Integer),
-            )
-            for line in lines
-        ]
-        columns = ["order_id", "product_id", "quantity", "unit_price", "list_price", "deal_id"]
-        source = rows[0] if len(rows) == 1 else union_all(*rows)
         written = await conn.execute(
-            insert(order_lines).from_select(columns, source).returning(order_lines.c.order_id)
+            _PG_INSERT,
+            {
+                **draft,
+                "product_ids": [line.product_id for line in lines],
+                "quantities": [line.quantity for line in lines],
+                "unit_prices": [line.unit_price for line in lines],
+                "list_prices": [line.list_price for line in lines],
+                "deal_ids": [line.deal_id for line in lines],
+            },
         )
-        return int(written.scalars().first())
+        first = written.scalars().first()
+        if first is None:  # an order has at least one line, so a row always comes back
+            raise RuntimeError("order insert returned no line")
+        return int(first)
     order_id = (
         await conn.execute(insert(orders).values(**draft).returning(orders.c.id))
     ).scalar_one()
@@ -222,83 +251,114 @@ async def place_order(
         raise DomainError("payment_method_invalid", f"pay by {', '.join(ctx.payments.methods)}")
     key = f"{buyer_key}:{idempotency_key}"
     now = ctx.clock()
-    hold_expires_at = now + timedelta(minutes=ctx.settings.order_hold_minutes)
-    # One connection for the read and the write, taken before the SQLite writers' lock
-    # (always connection first, then lock: the other order deadlocks a full pool). The
-    # usual path makes no idempotency lookup: a retry either fails the unique key on
+    # The usual path makes no idempotency lookup: a retry either fails the unique key on
     # insert or is refused for stock, and only then is the earlier order looked up.
-    # Nothing below opens a second connection while this one is held.
-    failure: Exception | None = None
     earlier: int | None = None
-    taken = False
-    async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(_price_query([item.product_id for item in merged]))).all()
+    product_ids = [item.product_id for item in merged]
+    lines: list[PricedLine] = []
+    draft: dict[str, Any] = {}
+
+    def plan(rows: Sequence[Any]) -> WritePlan:
+        nonlocal lines, draft
+        lines = _price_lines(rows, merged, now)
+        if ctx.ledger.transactional:
+            _refuse_if_short(rows, lines)  # a sold-out item costs no write
+        sid = special_id or next((ln.deal_special_id for ln in lines if ln.deal_special_id), None)
+        draft = _draft(ctx, key, buyer_key, buyer, sid, lines, payment_method, now)
+        return WritePlan([ln.hold() for ln in lines], draft, [ln.row() for ln in lines])
+
+    if ctx.order_writer is not None and ctx.ledger.transactional:
+        # SQLite: read, plan, take and write in one transaction on the writer thread.
         try:
-            lines = _price_lines(rows, merged, now)
-            if ctx.ledger.transactional:
-                _refuse_if_short(rows, lines)  # a sold-out item costs no write transaction
-        except DomainError as exc:
-            failure = exc
-        else:
-            if ctx.write_lock is not None:
-                await conn.commit()  # SQLite: the read stays outside the writers' lock
-            special_id = special_id or next(
-                (ln.deal_special_id for ln in lines if ln.deal_special_id), None
-            )
-            total = sum(line.unit_price * line.quantity for line in lines)
-            holds = [line.hold() for line in lines]
-            draft = {
-                "idempotency_key": key,
-                "buyer_key": buyer_key,
-                "special_id": special_id,
-                "status": RESERVED,
-                "buyer_name": buyer.name,
-                "buyer_phone": buyer.phone,
-                "buyer_address": buyer.address,
-                "total": total,
-                "payment_method": payment_method,
-                "hold_expires_at": hold_expires_at,
-                "created_at": now,
-            }
             async with ctx.exclusive():
-                if ctx.order_writer is not None and ctx.ledger.transactional:
-                    try:  # SQLite: the same statements, one thread hop (see sqlite_writer)
-                        remaining, order_id = await ctx.order_writer.place(
-                            buyer_key, holds, now, draft, [line.row() for line in lines]
-                        )
-                    except (IntegrityError, DomainError) as exc:
-                        failure = exc
-                else:
-                    try:
-                        if not conn.in_transaction():
-                            await conn.begin()
-                        remaining = await ctx.ledger.reserve(conn, buyer_key, holds, now)
-                        taken = True
-                        order_id = await _insert_order(conn, draft, lines)
-                        await conn.commit()
-                    except (IntegrityError, DomainError) as exc:
-                        failure = exc
-                        await conn.rollback()  # inside the lock: SQLite's lock goes with it
-                    except BaseException:
-                        if taken and not ctx.ledger.transactional:
-                            await asyncio.shield(_give_back(ctx, buyer_key, holds))
+                outcome = await ctx.order_writer.order(product_ids, key, buyer_key, now, plan)
+        except IntegrityError as exc:
+            raise NotFound("special_not_found", f"No special {special_id}.") from exc
+        if isinstance(outcome, Earlier):
+            earlier = outcome.order_id
+        else:
+            remaining, order_id = outcome.remaining, outcome.order_id
+    else:
+        # One connection for the read and the write, and no second one while it is held.
+        async with ctx.engine.connect() as conn:
+            rows = (await conn.execute(_PRICES, {"ids": product_ids})).all()
+            try:
+                written = plan(rows)
+                remaining, order_id = await _write(ctx, conn, buyer_key, now, written, lines)
+            except (IntegrityError, DomainError) as exc:
+                if isinstance(exc, IntegrityError):
+                    await conn.rollback()  # PostgreSQL aborted the transaction
+                earlier = await _existing(conn, key)
+                await conn.rollback()
+                if earlier is None:
+                    if isinstance(exc, DomainError):
                         raise
-        if failure is not None:
-            earlier = await _existing(conn, key)
-            await conn.rollback()
-    if failure is not None:
-        if taken and not ctx.ledger.transactional:
-            await _give_back(ctx, buyer_key, holds)
-        if earlier is not None:  # a retry (or a concurrent twin) of an accepted order
-            return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)
-        if isinstance(failure, DomainError):
-            raise failure
-        raise NotFound("special_not_found", f"No special {special_id}.") from failure
-    await _after_reservation(ctx, special_id, lines, remaining)
-    view = {
-        "id": int(order_id),
-        "status": RESERVED,
+                    raise NotFound("special_not_found", f"No special {special_id}.") from exc
+    if earlier is not None:  # a retry (or a concurrent twin) of an accepted order
+        return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)
+    await _after_reservation(ctx, draft["special_id"], lines, remaining)
+    payment = ctx.payments.instructions(PaymentRequest(order_id, draft["total"], payment_method))
+    return PlacedOrder(_new_order_view(order_id, draft, lines, payment), created=True)
+
+
+def _draft(
+    ctx: CheckoutContext,
+    key: str,
+    buyer_key: str,
+    buyer: Buyer,
+    special_id: int | None,
+    lines: Sequence[PricedLine],
+    payment_method: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``orders`` row to insert."""
+    return {
+        "idempotency_key": key,
+        "buyer_key": buyer_key,
         "special_id": special_id,
+        "status": RESERVED,
+        "buyer_name": buyer.name,
+        "buyer_phone": buyer.phone,
+        "buyer_address": buyer.address,
+        "total": sum(line.unit_price * line.quantity for line in lines),
+        "payment_method": payment_method,
+        "hold_expires_at": now + timedelta(minutes=ctx.settings.order_hold_minutes),
+        "created_at": now,
+    }
+
+
+async def _write(
+    ctx: CheckoutContext,
+    conn: AsyncConnection,
+    buyer_key: str,
+    now: datetime,
+    plan: WritePlan,
+    lines: Sequence[PricedLine],
+) -> tuple[list[Remaining], int]:
+    """Take the stock and insert the order, all or nothing (the Core-statement path)."""
+    if not conn.in_transaction():
+        await conn.begin()
+    # A refusal leaves the rollback to the caller (it looks the key up first).
+    remaining = await ctx.ledger.reserve(conn, buyer_key, plan.holds, now)
+    try:
+        order_id = await _insert_order(conn, plan.order, lines)
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        if not ctx.ledger.transactional:  # Redis took the units already: give them back
+            await asyncio.shield(ctx.ledger.release(conn, buyer_key, plan.holds))
+        raise
+    return remaining, order_id
+
+
+def _new_order_view(
+    order_id: int, draft: dict[str, Any], lines: Sequence[PricedLine], payment: dict[str, str]
+) -> dict[str, Any]:
+    """The contract's order shape for an order just written (no second read)."""
+    return {
+        "id": order_id,
+        "status": RESERVED,
+        "special_id": draft["special_id"],
         "lines": [
             {
                 "product_id": line.product_id,
@@ -309,15 +369,19 @@ async def place_order(
             }
             for line in lines
         ],
-        "total": total,
-        "buyer": {"name": buyer.name, "phone": buyer.phone, "address": buyer.address},
-        "hold_expires_at": iso_utc(hold_expires_at),
-        "created_at": iso_utc(now),
+        "total": draft["total"],
+        "buyer": {
+            "name": draft["buyer_name"],
+            "phone": draft["buyer_phone"],
+            "address": draft["buyer_address"],
+        },
+        "hold_expires_at": iso_utc(draft["hold_expires_at"]),
+        "created_at": iso_utc(draft["created_at"]),
         "paid_at": None,
-        "payment": ctx.payments.instructions(PaymentRequest(int(order_id), total, payment_method)),
+        "payment": payment,
+        "payment_ref": None,
         "notes": [],
     }
-    return PlacedOrder(view, created=True)
 
 
 async def _same_request(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -30,6 +32,7 @@ from livemarket.checkout.ledger import (
     limit_reached,
     sold_out,
 )
+from livemarket.errors import DomainError
 
 _TAKE_DEAL = (
     "UPDATE flash_deals SET sold = sold + ? WHERE id = ? AND ended_at IS NULL "
@@ -64,6 +67,59 @@ _INSERT_LINE = (
     "INSERT INTO order_lines (order_id, product_id, quantity, unit_price, list_price, deal_id) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+_EXISTING = "SELECT id FROM orders WHERE idempotency_key = ?"
+# Same columns and names as ``orders._price_query`` (products and their open deal).
+_PRICES = (
+    "SELECT p.id AS product_id, p.price AS list_price, p.stock AS stock, d.id AS id, "
+    "d.special_id AS special_id, d.discount_pct AS discount_pct, "
+    "d.original_price AS original_price, d.price AS price, d.starts_at AS starts_at, "
+    "d.ends_at AS ends_at, d.quantity AS quantity, d.sold AS sold, "
+    "d.per_buyer_limit AS per_buyer_limit, d.ended_at AS ended_at, "
+    "d.ended_reason AS ended_reason "
+    "FROM products p LEFT JOIN flash_deals d ON d.product_id = p.id AND d.ended_at IS NULL "
+    "WHERE p.id IN ({marks})"
+)
+_TIMES = ("starts_at", "ends_at", "ended_at")
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What to write for one order, decided by the caller from the rows it was shown."""
+
+    holds: Sequence[Hold]
+    order: dict[str, Any]
+    #: ``(product_id, quantity, unit_price, list_price, deal_id)`` per line.
+    lines: Sequence[tuple[int, int, int, int, int | None]]
+
+
+#: Called in the writer thread with the price rows; pure (no I/O); may raise a refusal.
+Planner = Callable[[Sequence[Any]], WritePlan]
+
+
+@dataclass(frozen=True)
+class Written:
+    remaining: list[Remaining]
+    order_id: int
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """The request's idempotency key already has an order (a retry): this one."""
+
+    order_id: int
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _row(raw: sqlite3.Row) -> SimpleNamespace:
+    values = dict(zip(raw.keys(), tuple(raw), strict=True))
+    for name in _TIMES:
+        values[name] = _parse_time(values[name])
+    return SimpleNamespace(**values)
+
 
 # The exact text SQLAlchemy stores for a DateTime on SQLite, so comparisons agree.
 _DATETIME = sqlite_dialect.DATETIME().bind_processor(sqlite_dialect.dialect())
@@ -126,48 +182,51 @@ class SqliteOrderWriter:
             self._conn = conn
         return self._conn
 
-    def _place(
-        self,
-        buyer_key: str,
-        holds: Sequence[Hold],
-        now: datetime,
-        draft: dict[str, Any],
-        lines: Sequence[tuple[int, int, int, int, int | None]],
-    ) -> tuple[list[Remaining], int]:
+    def _order(
+        self, product_ids: Sequence[int], key: str, buyer_key: str, now: datetime, plan: Planner
+    ) -> Written | Earlier:
         conn = self._connection()
-        values = [
-            stored(draft[c]) if isinstance(draft[c], datetime) else draft[c] for c in _ORDER_COLUMNS
-        ]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            remaining = _take(conn, buyer_key, holds, stored(now))
+            cursor = conn.execute(
+                _PRICES.format(marks=", ".join("?" for _ in product_ids)), tuple(product_ids)
+            )
+            cursor.row_factory = sqlite3.Row
+            written = plan([_row(raw) for raw in cursor.fetchall()])
+            remaining = _take(conn, buyer_key, written.holds, stored(now))
+            values = [
+                stored(written.order[c])
+                if isinstance(written.order[c], datetime)
+                else written.order[c]
+                for c in _ORDER_COLUMNS
+            ]
             order_id = int(_one(conn, _INSERT_ORDER, values))
-            conn.executemany(_INSERT_LINE, [(order_id, *line) for line in lines])
-        except sqlite3.IntegrityError as exc:
+            conn.executemany(_INSERT_LINE, [(order_id, *line) for line in written.lines])
+        except (DomainError, sqlite3.IntegrityError) as exc:
             conn.execute("ROLLBACK")
-            raise IntegrityError(_INSERT_ORDER, values, exc) from exc
+            earlier = _one(conn, _EXISTING, (key,))
+            if earlier is not None:
+                return Earlier(int(earlier))
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise IntegrityError(_INSERT_ORDER, None, exc) from exc
+            raise
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return remaining, order_id
+        return Written(remaining, order_id)
 
-    async def place(
-        self,
-        buyer_key: str,
-        holds: Sequence[Hold],
-        now: datetime,
-        draft: dict[str, Any],
-        lines: Sequence[tuple[int, int, int, int, int | None]],
-    ) -> tuple[list[Remaining], int]:
-        """Take every hold and insert the order and its lines, or change nothing.
+    async def order(
+        self, product_ids: Sequence[int], key: str, buyer_key: str, now: datetime, plan: Planner
+    ) -> Written | Earlier:
+        """Read prices, plan, take the stock and insert the order: one transaction, one hop.
 
-        ``lines`` are ``(product_id, quantity, unit_price, list_price, deal_id)``.
-        Raises the ledger's refusals, or ``IntegrityError`` (a repeated idempotency key).
+        A refusal or a repeated key rolls back; when ``key`` already has an order that
+        order is returned (``Earlier``) instead of the refusal.
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, self._place, buyer_key, holds, now, draft, lines
+            self._executor, self._order, product_ids, key, buyer_key, now, plan
         )
 
     async def close(self) -> None:

@@ -56,6 +56,12 @@ logger = logging.getLogger(__name__)
 #: Relay states shown to viewers: no stream yet, streaming, publisher lost, host ended.
 OFFLINE, LIVE, RECONNECTING, ENDED = "offline", "live", "reconnecting", "ended"
 
+#: A peer that has not connected this long after its answer is dropped (a hostile or
+#: broken client must not hold a viewer slot).
+CONNECT_TIMEOUT_S = 20.0
+#: How long shutdown waits for peer connections to finish closing.
+CLOSE_TIMEOUT_S = 5.0
+
 RecorderFactory = Callable[[int, dict[str, CodecChoice]], Recorder]
 StateListener = Callable[[int, str], None]
 
@@ -106,8 +112,10 @@ class Relay:
         recorder_factory: RecorderFactory | None = None,
         on_state: StateListener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.special_id = special_id
+        self._connect_timeout_s = connect_timeout_s
         self.state = OFFLINE
         self._ice = ice
         self._limits = limits or RelayLimits()
@@ -122,6 +130,7 @@ class Relay:
         self._viewers: dict[str, _Viewer] = {}
         self._publish_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._deadlines: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recordings: list[dict[str, Any]] = []
 
@@ -224,6 +233,11 @@ class Relay:
     @property
     def viewer_count(self) -> int:
         return len(self._viewers)
+
+    @property
+    def viewer_sessions(self) -> list[str]:
+        """Session ids of the connected viewers (their WHEP Locations end in these)."""
+        return list(self._viewers)
 
     def codec(self, kind: str) -> CodecChoice:
         """The codec viewers negotiate for ``kind`` right now."""
@@ -353,10 +367,28 @@ class Relay:
     def _watch(
         self, pc: RTCPeerConnection, on_lost: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
+        """Call ``on_lost`` once when the peer fails, closes, or never connects."""
+        lost = False
+
+        def lose() -> None:
+            nonlocal lost
+            if not lost and not self._closed:
+                lost = True
+                self._spawn(on_lost())
+
         @pc.on("connectionstatechange")
         def _changed() -> None:
-            if pc.connectionState in ("failed", "closed") and not self._closed:
-                self._spawn(on_lost())
+            if pc.connectionState in ("failed", "closed"):
+                lose()
+
+        async def deadline() -> None:
+            await asyncio.sleep(self._connect_timeout_s)
+            if pc.connectionState != "connected":
+                lose()
+
+        task = asyncio.get_running_loop().create_task(deadline())
+        self._deadlines.add(task)
+        task.add_done_callback(self._deadlines.discard)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -377,16 +409,25 @@ class Relay:
     async def close(self) -> None:
         """Hang up everyone and finish the recording (server shutdown)."""
         self._closed = True
+        for task in list(self._deadlines):
+            task.cancel()
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
             await self._stop_publisher(publisher)
         for viewer in list(self._viewers.values()):
             await self._drop_viewer(viewer)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._deadlines, return_exceptions=True)
+        # Let the few remaining tasks (peer closes, keyframe requests) finish rather
+        # than cancel them: cancelling a task awaiting RTCPeerConnection.close() breaks
+        # aiortc's close of that connection for its other waiters.
+        pending = list(self._tasks)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # -- figures -----------------------------------------------------------------
 

@@ -18,13 +18,14 @@ from tests.conftest import PASSWORD
 async def test_host_starts_a_30_percent_deal_and_a_viewer_buys_at_the_deal_price(
     live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
 ) -> None:
-    """The viewer sees the pushed banner counting down, buys one, and pays 9,030 (30% off)."""
+    """A pinned product moves to the top; the viewer sees the pushed deal banner counting
+    down, buys one, and pays 9,030 (30% off)."""
     host = await create_user(
         live_server.app[SESSIONS_KEY], username="host", password=PASSWORD, role="host"
     )
     seed = await seed_special(live_server.app[ENGINE_KEY], host.id)
     product_id = await seed.product(stock=40, price=12_900)
-    await seed.product(stock=5, price=8_000)
+    other_id = await seed.product(stock=5, price=8_000)
 
     viewer = await new_page()
     await viewer.goto(live_server.url(f"/specials/{seed.special_id}"))
@@ -34,6 +35,14 @@ async def test_host_starts_a_30_percent_deal_and_a_viewer_buys_at_the_deal_price
 
     studio: Any = await new_page()
     await login_as(studio, live_server, "host", PASSWORD, next_path=f"/studio/{seed.special_id}")
+    # The host pins the second product: the viewer's shop puts it first (realtime "pin").
+    first_card = viewer.locator("#lm-shop-cards > li").first
+    assert await first_card.get_attribute("data-product-id") == str(product_id)
+    await studio.locator(f"[data-pin='{other_id}']").click()
+    await viewer.locator(
+        f"#lm-shop-cards > li:first-child.shop-card--pinned[data-product-id='{other_id}']"
+    ).wait_for()
+
     form = studio.locator("[data-deal-form]")
     await form.locator(f"select[name=product_id] option[value='{product_id}']").wait_for(
         state="attached"

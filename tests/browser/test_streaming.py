@@ -21,9 +21,16 @@ FRAMES_JS = """() => {
 
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
-    """Media on 127.0.0.1 only (Chromium runs with --allow-loopback-in-peer-connection)."""
+    """Media on 127.0.0.1 only (Chromium runs with --allow-loopback-in-peer-connection).
+
+    One viewer per special, so the second page of the cap test finds the room full.
+    """
     return load_settings(
-        {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=("127.0.0.1",)
+        {},
+        data_dir=tmp_path,
+        database_url=sqlite_url,
+        ice_host_addresses=("127.0.0.1",),
+        capacity_per_special=1,
     )
 
 
@@ -74,4 +81,27 @@ async def test_studio_publishes_and_watch_page_plays(
 
     await studio.locator("[data-lm-end]").click()
     await studio.locator("#lm-broadcast[data-state=ended]").wait_for()
+    assert page_errors.errors == []
+
+
+async def test_full_room_says_so_and_chat_still_works(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """Over the viewer cap the player explains the room is full; the chat panel still works."""
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    first = await new_page(locale="en-US")
+    await first.goto(live_server.url(f"/specials/{special_id}"))
+    await first.locator("#lm-player[data-state=waiting]").wait_for()
+
+    second = await new_page(locale="en-US")
+    await second.goto(live_server.url(f"/specials/{special_id}"))
+    await second.locator("#lm-player[data-state=full]").wait_for()
+    message = await second.locator("[data-lm-player-message]").text_content()
+    assert message is not None and "full" in message
+    box = second.locator("[data-lm-chat-input]")
+    await box.fill("still here")
+    await box.press("Enter")
+    await first.locator(".lm-chat__msg", has_text="still here").wait_for()
     assert page_errors.errors == []

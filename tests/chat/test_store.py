@@ -81,3 +81,17 @@ async def test_a_refused_row_does_not_lose_the_batch(
     assert await writer.flush()
     state = await store.load_room(sessions, special_id, limit=10)
     assert [m["text"] for m in state.recent] == ["kept", "kept too"]
+
+
+async def test_long_staff_names_are_stored_shortened(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A display name longer than the column is cut to fit rather than blocking the writer."""
+    special_id = await _special(sessions)
+    writer = store.ChatWriter(sessions)
+    event = _event(1, special_id, "hello")
+    event["nickname"] = "가" * 80
+    writer.add(event, utcnow())
+    assert await writer.flush()
+    state = await store.load_room(sessions, special_id, limit=10)
+    assert state.recent[0]["nickname"] == "가" * 40

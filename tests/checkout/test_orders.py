@@ -293,3 +293,19 @@ async def test_multi_line_order_records_each_line(ctx: CheckoutContext, seed: Se
         (second, 2, 8_000),
     ]
     assert view["total"] == 9_030 + 16_000
+
+
+async def test_failed_insert_takes_no_stock(ctx: CheckoutContext, seed: Seed) -> None:
+    """An order naming a special that does not exist is refused and its units stay."""
+    product_id = await seed.product(stock=4)
+    with pytest.raises(DomainError) as caught:
+        await place_order(
+            ctx,
+            buyer_key="v:1",
+            idempotency_key="no-such-special",
+            items=[OrderItem(product_id, 2)],
+            buyer=BUYER,
+            special_id=99_999,
+        )
+    assert caught.value.code == "special_not_found"
+    assert await stock(ctx, product_id) == 4

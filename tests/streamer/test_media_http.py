@@ -244,3 +244,22 @@ async def test_figures_are_for_the_host_only(
     mine = await client.get(url)
     assert mine.status == 200
     assert (await mine.json())["state"] == "offline"
+
+
+async def test_metrics_show_the_stream(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """/metrics carries each live relay's viewers and video rate for operators' dashboards."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    publisher = await start_publisher(_whip(client, special_id, await _key(app, host.id)))
+    viewer = await start_viewer(_whep(client, special_id))
+    try:
+        await viewer.wait_frames(10)
+        text = await (await client.get("/metrics")).text()
+        assert f'livemarket_stream_viewers{{special_id="{special_id}"}} 1.0' in text
+        assert f'livemarket_stream_publishing{{special_id="{special_id}"}} 1.0' in text
+        assert "livemarket_stream_video_fps" in text
+    finally:
+        await viewer.close()
+        await publisher.close()

@@ -185,3 +185,26 @@ async def test_recording_is_a_playable_file(
     assert audio_packets > 0
     sidecar = files[0].with_suffix(".json").read_text()
     assert '"ended_at": "20' in sidecar
+
+
+async def test_viewer_that_never_connects_frees_its_slot() -> None:
+    """A viewer that takes an answer but never connects is dropped after the deadline."""
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcconfiguration import RTCConfiguration
+
+    from livemarket.streamer.ice import host_addresses
+
+    relay = Relay(9, IceConfig(host_addresses=LOOPBACK), connect_timeout_s=0.3)
+    client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        client.addTransceiver("video", direction="recvonly")
+        with host_addresses(LOOPBACK):
+            await client.setLocalDescription(await client.createOffer())
+        await relay.play(client.localDescription.sdp)  # the answer is never applied
+        assert relay.viewer_count == 1
+        async with asyncio.timeout(5):
+            while relay.viewer_count:
+                await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+        await relay.close()

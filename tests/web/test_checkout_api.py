@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from livemarket.checkout.qr import qr_png, qr_svg
 from livemarket.web.typedefs import ENGINE_KEY
 from tests.checkout.checkout_seed import seed_special
-from tests.conftest import UserMaker, login
+from tests.conftest import PASSWORD, UserMaker, login
 from tests.web.realtime.conftest import Peer
 
 BUYER = {"name": "김민수", "phone": "010-1234-5678", "address": "서울특별시 중구 세종대로 110"}
@@ -206,6 +207,7 @@ async def test_qr_codes_open_the_pages(client: TestClient[Any, Any], shop: Shop)
     assert (await client.get("/api/v1/products/99999/qr.png")).status == 404
     page = await client.get(f"/products/{shop.product_id}")
     assert page.status == 200
+    assert (await client.get("/products/99999")).status == 404
 
 
 async def test_product_writes_are_for_operators(client: TestClient[Any, Any], shop: Shop) -> None:
@@ -303,3 +305,68 @@ async def test_watch_page_has_the_shop_panel(client: TestClient[Any, Any], shop:
     html = await (await client.get(f"/specials/{shop.special_id}")).text()
     assert 'id="lm-shop"' in html
     assert "/static/js/shop.js" in html
+
+
+async def test_calendar_runner_starts_a_planned_deal(
+    client: TestClient[Any, Any], app: web.Application, shop: Shop
+) -> None:
+    """The deal starter the calendar uses starts a deal ending at the planned end."""
+    from datetime import timedelta
+
+    from livemarket.scheduler.runner import DealStart
+    from livemarket.web.typedefs import CLOCK_KEY, DEAL_STARTER_KEY
+
+    now = app[CLOCK_KEY]()
+    start = DealStart(
+        planned_deal_id=1,
+        special_id=shop.special_id,
+        product_id=shop.product_id,
+        discount_pct=20,
+        quantity=5,
+        per_buyer_limit=1,
+        starts_at=now,
+        ends_at=now + timedelta(minutes=3),
+    )
+    deal_id = await app[DEAL_STARTER_KEY](start)
+    listed = await (await client.get(f"/api/v1/specials/{shop.special_id}/deals")).json()
+    [deal] = listed["items"]
+    assert (deal["id"], deal["price"], deal["quantity"]) == (deal_id, 10_320, 5)
+    assert abs(datetime.fromisoformat(deal["ends_at"]) - (now + timedelta(minutes=3))) < timedelta(
+        seconds=2
+    )
+
+
+async def test_scale_out_orders_use_the_redis_ledger(
+    aiohttp_client: Any,
+    make_settings: Any,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """On PostgreSQL + Redis a deal sells through the Lua ledger: deal price, retry, sell-out."""
+    from livemarket.accounts.service import create_user
+    from livemarket.web.app import create_app
+    from livemarket.web.typedefs import CHECKOUT_KEY, SESSIONS_KEY
+
+    app = create_app(
+        make_settings(database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
+    )
+    client = await aiohttp_client(app)
+    assert type(app[CHECKOUT_KEY].ledger).__name__ == "RedisLedger"
+    host = await create_user(app[SESSIONS_KEY], username="host", password=PASSWORD, role="host")
+    seed = await seed_special(app[ENGINE_KEY], host.id)
+    shop = Shop(seed.special_id, await seed.product(stock=3))
+    await start(client, await as_user(client, "host"), shop, quantity=2)
+    csrf = await viewer(client)
+    items = [{"product_id": shop.product_id, "quantity": 2, "price": 1}]
+    first = await buy(client, csrf, "scale-out-1", items)
+    again = await buy(client, csrf, "scale-out-1", items)
+    assert (first.status, again.status) == (201, 200)
+    order = await first.json()
+    assert order["lines"][0]["unit_price"] == 9_030
+    assert (await again.json())["id"] == order["id"]
+    refused = await buy(client, csrf, "scale-out-2", [{**items[0], "quantity": 2}])
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] in {"deal_sold_out", "deal_ended", "sold_out"}
+    last = await buy(client, csrf, "scale-out-3", [{**items[0], "quantity": 1}])
+    assert (await last.json())["lines"][0]["unit_price"] == 12_900  # deal sold out: list price

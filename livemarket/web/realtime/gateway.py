@@ -189,6 +189,10 @@ async def _handle(
             await _moderate(realtime, info, who, frame)
     except DomainError as error:
         realtime.send_error(info, connection, error)
+    except Exception:  # a lost Redis or database must cost this frame, not the socket
+        log.exception("realtime frame failed for special %s", info.special_id)
+        realtime.send_error(info, connection, DomainError(
+            "unavailable", "Could not do that just now; try again.", kind=ErrorKind.UNAVAILABLE))
 
 
 async def _moderate(

@@ -28,6 +28,7 @@ from livemarket.checkout.pricing import MAX_DURATION_S, MAX_PER_BUYER, MIN_DURAT
 from livemarket.checkout.push import StockPusher
 from livemarket.checkout.states import CANCELLED, FULFILLED, PAID, RESERVED
 from livemarket.checkout.sweeper import run_sweeper
+from livemarket.errors import NotFound
 from livemarket.scheduler.runner import DealStart
 from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, body_of, path_int
@@ -509,10 +510,17 @@ async def sales_page(request: web.Request) -> web.Response:
 
 async def product_page(request: web.Request) -> web.Response:
     """``/products/{id}`` (what a product's QR code opens): the product and where it is live."""
-    product_id = path_int(request, "product_id")
+    from livemarket.web.routes.pages import not_found_page
+
+    raw = request.match_info["product_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        return await not_found_page(request)
     async with request.app[SESSIONS_KEY]() as db:
-        product = await catalog.get_product(db, product_id)
-        specials = await catalog.specials_of_product(db, product_id)
+        try:
+            product = await catalog.get_product(db, int(raw))
+        except NotFound:
+            return await not_found_page(request)
+        specials = await catalog.specials_of_product(db, product.id)
     return await templating.render(
         request, "product.html", {"product": product, "specials": specials}
     )

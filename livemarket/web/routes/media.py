@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from livemarket.accounts.roles import Access, can_run_special
 from livemarket.accounts.service import user_by_stream_key
@@ -28,7 +29,14 @@ from livemarket.streamer.rules import check_publish_window, check_publisher
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.errors import ApiError
-from livemarket.web.typedefs import BUS_KEY, CLOCK_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
+from livemarket.web.typedefs import (
+    BUS_KEY,
+    CLOCK_KEY,
+    METRICS_KEY,
+    RELAYS_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +204,55 @@ async def stream_figures(request: web.Request) -> web.Response:
     return web.json_response(figures)
 
 
+class RelayCollector:
+    """Prometheus figures of every live relay, read from ``RelayRegistry.figures()``."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[Metric]:
+        registry = self._app.get(RELAYS_KEY)
+        if registry is None:
+            return
+        labels = ["special_id"]
+        gauges = {
+            "publishing": GaugeMetricFamily(
+                "livemarket_stream_publishing", "1 while a publisher is connected", labels=labels
+            ),
+            "viewers": GaugeMetricFamily(
+                "livemarket_stream_viewers", "Connected WHEP viewers", labels=labels
+            ),
+            "fps": GaugeMetricFamily(
+                "livemarket_stream_video_fps", "Video frames per second in", labels=labels
+            ),
+            "bitrate_bps": GaugeMetricFamily(
+                "livemarket_stream_video_bitrate_bps", "Video bits per second in", labels=labels
+            ),
+        }
+        counters = {
+            "keyframe_requests": CounterMetricFamily(
+                "livemarket_stream_keyframe_requests",
+                "Keyframe requests sent to the publisher",
+                labels=labels,
+            ),
+            "viewer_frames_dropped": CounterMetricFamily(
+                "livemarket_stream_viewer_frames_dropped",
+                "Frames dropped for slow or joining viewers (connected viewers)",
+                labels=labels,
+            ),
+        }
+        for special_id, figures in registry.figures().items():
+            label = [str(special_id)]
+            gauges["publishing"].add_metric(label, 1.0 if figures["publishing"] else 0.0)
+            gauges["viewers"].add_metric(label, figures["viewers"])
+            gauges["fps"].add_metric(label, figures["video"]["fps"])
+            gauges["bitrate_bps"].add_metric(label, figures["video"]["bitrate_bps"])
+            for name, family in counters.items():
+                family.add_metric(label, figures[name])
+        yield from gauges.values()
+        yield from counters.values()
+
+
 async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks: set[asyncio.Task[None]] = set()
 
@@ -218,6 +275,8 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """Routes for WHIP/WHEP and the stream status; the relay registry's owner."""
     app.cleanup_ctx.append(_relays_ctx)
+    if METRICS_KEY in app:
+        app[METRICS_KEY].register(RelayCollector(app))
     router = app.router
     router.add_post("/whip/{special_id}", whip_publish)
     router.add_delete("/whip/{special_id}/{session_id}", whip_end)

@@ -495,3 +495,64 @@ async def test_a_client_that_stops_reading_neither_delays_others_nor_stays(
         await slow.close()
     # Generous for a shared CI machine; a stall behind the stuck client would be unbounded.
     assert worst_delay < 5.0, worst_delay
+
+
+async def test_host_pins_a_message_and_a_product(
+    peers: Peers, live_special: int, app: web.Application
+) -> None:
+    """Pins reach every viewer and later snapshots; a product outside the line-up is refused."""
+    from livemarket.checkout.models import Product
+    from livemarket.scheduler.models import SpecialProduct
+    from livemarket.web.typedefs import SESSIONS_KEY
+
+    async with app[SESSIONS_KEY].begin() as db:
+        strawberry = Product(sku="s-1", name="설향 딸기", category="food", price=19000, stock=50)
+        soap = Product(sku="s-2", name="Soap", category="beauty", price=5000, stock=5)
+        db.add_all([strawberry, soap])
+        await db.flush()
+        db.add(SpecialProduct(special_id=live_special, product_id=strawberry.id))
+        ids = strawberry.id, soap.id
+    host = peers()
+    await host.login("host")
+    host_socket = await host.connect(live_special)
+    await host_socket.next("hello")
+    _, watcher = await viewer(peers, live_special)
+    await watcher.next("hello")
+
+    await host_socket.send({"type": "pin", "product_id": ids[0]})
+    pinned = await watcher.next("product.pinned")
+    assert pinned["product"]["name"] == "설향 딸기" and pinned["product"]["price"] == 19000
+    await host_socket.send({"type": "pin", "product_id": ids[1]})
+    assert (await host_socket.next("error"))["code"] == "product_not_in_special"
+    await host_socket.send({"type": "pin", "product_id": 99999})
+    assert (await host_socket.next("error"))["code"] == "product_not_found"
+
+    await watcher.send({"type": "chat", "text": "딸기 몇 kg인가요?"})
+    question = await host_socket.next("chat")
+    await host_socket.send({"type": "moderate", "action": "pin", "message_id": question["id"]})
+    assert (await watcher.next("chat.pinned"))["message"]["text"] == "딸기 몇 kg인가요?"
+
+    _, late = await viewer(peers, live_special)
+    hello = await late.next("hello")
+    assert hello["pinned_product"]["id"] == ids[0]
+    assert hello["pinned_message"]["id"] == question["id"]
+
+    await host_socket.send({"type": "moderate", "action": "delete", "message_id": question["id"]})
+    await watcher.next("chat.deleted", id=question["id"])
+    _, later = await viewer(peers, live_special)
+    assert (await later.next("hello"))["pinned_message"] is None
+
+
+async def test_moderating_a_message_that_does_not_exist(peers: Peers, live_special: int) -> None:
+    """Deleting, banning or pinning an unknown message id is refused with a reason."""
+    host = peers()
+    await host.login("host")
+    socket = await host.connect(live_special)
+    await socket.next("hello")
+    for action in ("delete", "ban", "pin"):
+        await socket.send({"type": "moderate", "action": action, "message_id": 123456})
+        assert (await socket.next("error"))["code"] == "chat_message_not_found"
+    await socket.send({"type": "chat", "text": "host line"})
+    mine = await socket.next("chat")
+    await socket.send({"type": "moderate", "action": "ban", "message_id": mine["id"]})
+    assert (await socket.next("error"))["code"] == "chat_ban_staff"

@@ -124,6 +124,14 @@
       if (peer.connectionState === "failed" || peer.connectionState === "closed") {
         setState("error");
         retryLater();
+      } else if (peer.connectionState === "disconnected") {
+        // a blip ICE may recover from; if it lasts (server hung up), start over
+        setTimeout(function () {
+          if (mine === generation && peer.connectionState === "disconnected") {
+            setState("error");
+            retryLater();
+          }
+        }, 4000);
       }
     };
     peer
@@ -158,7 +166,7 @@
           var after = parseInt(response.headers.get("Retry-After") || "10", 10);
           setState("full");
           scheduleRetry(Math.max(1, after) * 1000 + Math.random() * 2000);
-        } else if (response.status === 403) {
+        } else if (response.status === 403 || response.status === 404) {
           setState("ended");
         } else {
           setState("error");
@@ -214,6 +222,12 @@
     backoff = 1000;
     connect();
   });
+  if (navigator.connection && navigator.connection.addEventListener) {
+    navigator.connection.addEventListener("change", function () {
+      backoff = 1000;
+      connect();
+    });
+  }
   window.addEventListener("pagehide", hangUp);
 
   LM.player = {
