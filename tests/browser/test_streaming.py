@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from livemarket.accounts.service import create_user
 from livemarket.config import Settings, load_settings
+from livemarket.scheduler.models import Special
+from livemarket.storage.base import utcnow
 from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD
@@ -41,6 +44,12 @@ async def test_studio_publishes_and_watch_page_plays(
     sessions = live_server.app[SESSIONS_KEY]
     host = await create_user(sessions, username="host", password=PASSWORD, role="host")
     special_id = await add_special(sessions, host.id)
+    # Five minutes before its slot: the host may go live early from the studio.
+    async with sessions.begin() as db:
+        special = await db.get(Special, special_id)
+        assert special is not None
+        special.status = "scheduled"
+        special.starts_at = utcnow() + timedelta(minutes=5)
 
     viewer = await new_page(locale="en-US")
     await viewer.goto(live_server.url(f"/specials/{special_id}"))
@@ -61,6 +70,10 @@ async def test_studio_publishes_and_watch_page_plays(
     # chat sits beside the video on the same page
     assert await viewer.locator("[data-lm-chat]").count() == 1
 
+    # Going live from the studio is recorded in the calendar.
+    special = await studio.evaluate(f"() => LM.api('/api/v1/specials/{special_id}')")
+    assert special["status"] == "live"
+
     figures = live_server.app[RELAYS_KEY].get(special_id).figures()
     assert figures["state"] == "live"
     assert figures["viewers"] == 1
@@ -79,8 +92,13 @@ async def test_studio_publishes_and_watch_page_plays(
     )
     assert await viewer.locator("#lm-player[data-state=playing]").count() == 1
 
+    # Ending from the studio asks first, then closes the show in the calendar too.
+    studio.once("dialog", lambda dialog: dialog.accept())
     await studio.locator("[data-lm-end]").click()
     await studio.locator("#lm-broadcast[data-state=ended]").wait_for()
+    await studio.wait_for_function(
+        f"() => LM.api('/api/v1/specials/{special_id}').then(s => s.status === 'ended')"
+    )
     assert page_errors.errors == []
 
 

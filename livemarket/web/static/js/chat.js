@@ -160,8 +160,11 @@
       likes.textContent = String(likeCount);
     }
 
+    var slowSeconds = 0;
     function slowNotice(seconds) {
       if (slow) slow.value = String(seconds);
+      if (seconds === slowSeconds) return; // a snapshot repeating it leaves other notices
+      slowSeconds = seconds;
       say(seconds ? tr("chat.slow_on", { s: seconds }) : "");
     }
 

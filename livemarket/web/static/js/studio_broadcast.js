@@ -232,11 +232,26 @@
     }
   }
 
+  var specialPath = "/api/v1/specials/" + specialId;
+
+  /* The calendar records what happened: a host who goes live before the slot's start
+     (up to the allowed early window) opens the show now, and "end" closes it early. */
+  function openShow() {
+    return LM.api(specialPath).then(function (special) {
+      if (special.status !== "scheduled") return special;
+      return LM.api(specialPath + "/go-live", { method: "POST" });
+    });
+  }
+
   function goLive() {
     showError("");
     wantLive = true;
     remember(true);
     backoff = 1000;
+    openShow().catch(function (err) {
+      /* The stream endpoint enforces the same window; show why and try anyway. */
+      if (err && err.message) showError(err.message);
+    });
     (media ? Promise.resolve(media) : openMedia()).then(publish, function () {
       wantLive = false;
       setState("offline");
@@ -245,6 +260,7 @@
   }
 
   function end() {
+    if (!window.confirm(text("confirm_end"))) return;
     wantLive = false;
     remember(false);
     clearTimeout(retryTimer);
@@ -255,6 +271,9 @@
     }
     closePeer();
     setState("ended");
+    LM.api(specialPath + "/end", { method: "POST" }).catch(function (err) {
+      if (err && err.message) showError(err.message);
+    });
   }
 
   function pollStats() {
