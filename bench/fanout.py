@@ -215,7 +215,7 @@ class _Viewer(asyncio.Protocol):
         for event in self.protocol.events_received():
             if not isinstance(event, Frame) or event.opcode is not Opcode.TEXT:
                 continue
-            text = event.data.decode()
+            text = bytes(event.data).decode()
             if not self.ready.done():
                 if self.kind == "sio" and text.startswith("0"):
                     self.protocol.send_text(b"40")  # join the default namespace

@@ -1,10 +1,12 @@
 """Orders: reserve stock at the server's price, idempotently; pay, fulfil, cancel, expire.
 
-The hot path (:func:`place_order`) uses Core statements, not the ORM: one read
-(idempotency key, list prices and open deals together), then one transaction
-that takes the stock and writes the order. With the SQL ledger the stock moves
-inside that transaction; with the Redis ledger it is taken first and given
-back if the order cannot be written, so a failure never loses stock.
+The hot path (:func:`place_order`) reads prices and open deals in one statement,
+prices the lines with :mod:`pricing` (pure), then takes the stock and writes the
+order in one transaction. On a SQLite file all of it runs on the one-hop writer
+thread (:mod:`sqlite_writer`); otherwise it uses prebuilt Core statements, not the
+ORM. With the SQL ledger the stock moves inside the order's transaction; with the
+Redis ledger it is taken first and given back if the order cannot be written, so
+a failure never loses stock.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@
     var order = [];
     var dealList = [];
     var pinnedId = null;
+    var live = false; // the realtime socket is open (pinning goes through it)
 
     function el(tag, cls, text) {
       var node = document.createElement(tag);
@@ -49,7 +50,7 @@
           LM.t("shop.in_stock", { count: product.stock })));
         var pin = el("button", "btn btn--small", id === pinnedId ? LM.t("deals.pinned") : LM.t("deals.pin"));
         pin.type = "button";
-        pin.disabled = id === pinnedId;
+        pin.disabled = id === pinnedId || !live;
         pin.setAttribute("data-pin", String(id));
         li.appendChild(pin);
         lineupList.appendChild(li);
@@ -143,13 +144,19 @@
           showError(err.message);
         });
       } else if (target.hasAttribute("data-pin") && LM.realtime) {
-        LM.realtime.send({ type: "pin", product_id: Number(target.getAttribute("data-pin")) });
+        var sent = LM.realtime.send({ type: "pin", product_id: Number(target.getAttribute("data-pin")) });
+        if (!sent) showError(LM.t("common.network_error"));
       }
     });
 
     if (LM.realtime && typeof LM.realtime.on === "function") {
       LM.realtime.on("hello", function (snap) {
+        live = true;
         if (snap.pinned_product) pinnedId = snap.pinned_product.id;
+        renderLineup();
+      });
+      LM.realtime.on("close", function () {
+        live = false;
         renderLineup();
       });
       LM.realtime.on("product.pinned", function (ev) {
