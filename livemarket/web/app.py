@@ -21,9 +21,17 @@ from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.errors import error_middleware
 from livemarket.web.realtime import gateway as realtime_gateway
-from livemarket.web.routes import calendar, console, health, pages, products, session, specials
+from livemarket.web.routes import (
+    calendar,
+    console,
+    health,
+    media,
+    pages,
+    products,
+    session,
+    specials,
+)
 from livemarket.web.routes import checkout as checkout_routes
-from livemarket.web.routes import media
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
