@@ -69,6 +69,19 @@ async def _admin(url: str, statement: str) -> None:
         await conn.close()
 
 
+async def _forget(redis_url: str, prefix: str) -> None:
+    """Delete the run's Redis keys."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 async def seed(database_url: str, units: int) -> tuple[int, int]:
     """Accounts, a live special and one product of ``units``; returns (special, product)."""
     from datetime import timedelta
@@ -301,6 +314,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             if dropped:
                 asyncio.run(_admin(args.postgres_url,
                                    f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
+                asyncio.run(_forget(args.redis_url, env["LIVEMARKET_REDIS_PREFIX"]))
 
 
 def main() -> None:
@@ -328,6 +342,11 @@ def main() -> None:
         "cpus": os.cpu_count(), "modes": {},
     }
     if args.url:
+        needed = ("special_id", "product_id", "host_user", "host_password", "operator_user",
+                  "operator_password")
+        missing = [name for name in needed if getattr(args, name) is None]
+        if missing:
+            parser.error("--url needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
         target = Target(args.url.rstrip("/"), args.special_id, args.product_id,
                         (args.host_user, args.host_password),
                         (args.operator_user, args.operator_password))

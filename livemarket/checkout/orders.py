@@ -29,7 +29,7 @@ from livemarket.checkout.deals import deal_from_row, end_deal
 from livemarket.checkout.ledger import Hold, Remaining, deal_sold_out, sold_out
 from livemarket.checkout.payment import PaymentRequest
 from livemarket.checkout.pricing import iso_utc, unit_price
-from livemarket.checkout.sqlite_writer import Earlier, WritePlan
+from livemarket.checkout.sqlite_writer import ORDER_COLUMNS, Earlier, WritePlan
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
 from livemarket.checkout.tables import deals, order_lines, orders, products
 from livemarket.errors import Conflict, DomainError, NotFound
@@ -154,24 +154,11 @@ _PRICES = (
 )
 
 # PostgreSQL: the order and all its lines in one round trip (a data-modifying CTE).
-_ORDER_FIELDS = (
-    "idempotency_key",
-    "buyer_key",
-    "special_id",
-    "status",
-    "buyer_name",
-    "buyer_phone",
-    "buyer_address",
-    "total",
-    "payment_method",
-    "hold_expires_at",
-    "created_at",
-)
 _PG_INSERT = text(
     "WITH new_order AS (INSERT INTO orders ("
-    + ", ".join(_ORDER_FIELDS)
+    + ", ".join(ORDER_COLUMNS)
     + ") VALUES ("
-    + ", ".join(f":{name}" for name in _ORDER_FIELDS)
+    + ", ".join(f":{name}" for name in ORDER_COLUMNS)
     + ") RETURNING id) "
     "INSERT INTO order_lines (order_id, product_id, quantity, unit_price, list_price, deal_id) "
     "SELECT new_order.id, l.product_id, l.quantity, l.unit_price, l.list_price, l.deal_id "
@@ -283,6 +270,10 @@ async def place_order(
     else:
         # One connection for the read and the write, and no second one while it is held.
         async with ctx.engine.connect() as conn:
+            if not ctx.ledger.transactional and conn.dialect.name == "postgresql":
+                # Stock lives in Redis and the order with its lines is one statement (a
+                # CTE), atomic alone: no BEGIN/COMMIT round trips needed.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             rows = (await conn.execute(_PRICES, {"ids": product_ids})).all()
             try:
                 written = plan(rows)

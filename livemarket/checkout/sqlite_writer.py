@@ -47,7 +47,8 @@ _TAKE_BUYER = (
 )
 _BUYER_UNITS = "SELECT units FROM deal_buyers WHERE deal_id = ? AND buyer_key = ?"
 _TAKE_STOCK = "UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ? RETURNING stock"
-_ORDER_COLUMNS = (
+#: The ``orders`` columns an order insert writes (both write paths use this list).
+ORDER_COLUMNS = (
     "idempotency_key",
     "buyer_key",
     "special_id",
@@ -61,8 +62,8 @@ _ORDER_COLUMNS = (
     "created_at",
 )
 _INSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)}) RETURNING id"
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ORDER_COLUMNS)}) RETURNING id"
 )
 _INSERT_LINE = (
     "INSERT INTO order_lines (order_id, product_id, quantity, unit_price, list_price, deal_id) "
@@ -199,7 +200,7 @@ class SqliteOrderWriter:
                 stored(written.order[c])
                 if isinstance(written.order[c], datetime)
                 else written.order[c]
-                for c in _ORDER_COLUMNS
+                for c in ORDER_COLUMNS
             ]
             order_id = int(_one(conn, _INSERT_ORDER, values))
             conn.executemany(_INSERT_LINE, [(order_id, *line) for line in written.lines])

@@ -12,11 +12,16 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
+OP_BINARY = 0x2
 OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked, final frame (a server's: the same bytes for every receiver)."""
     first = 0x80 | opcode  # FIN set: one frame per message
     length = len(payload)
     if length < 126:
@@ -28,12 +33,12 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 
 def text_frame(text: str) -> bytes:
     """An unmasked, final text frame carrying ``text``."""
-    return _frame(OP_TEXT, text.encode())
+    return frame(OP_TEXT, text.encode())
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
     """A close frame with ``code`` and a reason of at most 123 bytes."""
-    return _frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    return frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
 
 
 def encode(event: Mapping[str, Any]) -> str:

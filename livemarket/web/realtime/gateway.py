@@ -1,25 +1,39 @@
 """``GET /ws/specials/{special_id}``: the one WebSocket of each viewer page.
 
-The handler is thin: check the origin, open the room, send ``hello``, then read
-frames, parse them (``protocol.py``) and call the chat or realtime service;
-refusals go back as ``error`` frames and the socket stays open. Writes never go
-through here: the fan-out core writes frames straight to the transport.
+The handler is thin: check the origin and the upgrade, open the room, answer the
+handshake, then hand the socket to a :class:`ViewerSocket` and return. From then
+on aiohttp has let go of the connection: no request, headers, session, parser,
+middleware frames or handler task stay alive per viewer (they cost ~12 KB each);
+what is left is the transport, this protocol object and the fan-out's
+``Connection``. Writes never go through here: the fan-out core writes frames
+straight to the transport.
+
+Incoming frames are parsed (``reader.py``, ``protocol.py``) as they arrive; those
+that need the chat or the database run in order on a short-lived task per socket
+that exists only while it has frames to work on. Refusals go back as ``error``
+frames and the socket stays open.
 
 Limits: frames over ``protocol.MAX_FRAME_CHARS`` get ``frame_too_large``;
 frames over ``MAX_MSG_BYTES`` are not even buffered: the socket is closed with
-1009 (message too big). Heartbeat pings every ``HEARTBEAT_S`` close a socket
-whose peer vanished. Shutdown closes every socket with 1001 (going away).
+1009 (message too big). One heartbeat sweep per ``HEARTBEAT_S`` pings every
+socket and drops those silent since the sweep before. Shutdown closes every
+socket with 1001 (going away).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from livemarket.accounts.roles import Principal
 from livemarket.chat.ids import MAX_NODE, MessageIds
@@ -33,7 +47,16 @@ from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
-from livemarket.web.realtime.frames import encode
+from livemarket.web.realtime.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    encode,
+    frame,
+)
+from livemarket.web.realtime.reader import FrameReader, ProtocolViolation
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
@@ -49,16 +72,85 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 25.0
 MAX_MSG_BYTES = 64 * 1024
+#: Frames waiting for the chat path per socket before reading from it pauses.
+INBOX_MAX = 64
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_PING = frame(OP_PING, b"")
 
 
-class TransportSink:
-    """The fan-out core's view of a socket: non-blocking writes to its transport."""
+class Sockets:
+    """What the gateway owns besides the sockets: their frame tasks and the heartbeat."""
 
-    __slots__ = ("_transport",)
+    def __init__(self, realtime: RealtimeService) -> None:
+        self.realtime = realtime
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def spawn(self, socket: ViewerSocket) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(socket.work())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.get_running_loop().create_task(
+            self._beat(), name="realtime-heartbeat"
+        )
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.sweep(time.monotonic())
+
+    def sweep(self, now: float) -> None:
+        """Ping every socket; drop those that sent nothing (not even a pong) for two beats."""
+        for room in list(self.realtime.hub.rooms.values()):
+            for connection in list(room.connections):
+                sink = connection.sink
+                if not isinstance(sink, ViewerSocket):
+                    continue
+                if now - sink.seen > 2 * HEARTBEAT_S:
+                    connection.drop("no_heartbeat")
+                else:
+                    sink.write(_PING)
+
+    async def close(self) -> None:
+        for task in [*self.tasks, self._heartbeat]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat = None
+
+
+SOCKETS_KEY = web.AppKey("realtime_sockets", Sockets)
+
+
+class ViewerSocket(asyncio.Protocol):
+    """One viewer's socket after the handshake, and the fan-out core's sink for it."""
+
+    __slots__ = (
+        "_budget", "_inbox", "_paused", "_reader", "_sockets", "_transport", "_worker",
+        "connection", "done", "info", "seen",
+    )
+
+    def __init__(
+        self, transport: asyncio.Transport, sockets: Sockets, info: RoomInfo, who: Principal
+    ) -> None:
         self._transport = transport
+        self._sockets = sockets
+        self._reader = FrameReader(MAX_MSG_BYTES)
+        # Staff are logged-in people running the show; the budget is for anonymous floods.
+        self._budget = None if who.is_staff else protocol.FrameBudget()
+        self._inbox: deque[str] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._paused = False
+        self.info = info
+        self.connection = Connection(self, Viewer(who))
+        self.done = False
+        self.seen = time.monotonic()
 
+    # -- Sink: what the fan-out core writes through -----------------------------
     def write(self, data: bytes) -> None:
         if not self._transport.is_closing():
             self._transport.write(data)
@@ -72,6 +164,80 @@ class TransportSink:
 
     def abort(self) -> None:
         self._transport.abort()
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self.seen = time.monotonic()
+        try:
+            messages = self._reader.feed(data)
+        except ProtocolViolation as violation:
+            self.connection.close(violation.code, violation.reason)
+            return
+        for opcode, payload in messages:
+            if self.connection.closed:
+                return
+            if opcode in (OP_TEXT, OP_BINARY):
+                self._take(opcode, payload)
+            elif opcode == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
+                self.connection.close(code if 1000 <= code < 5000 else 1000)
+            elif opcode != OP_PONG:  # a ping: answer with its payload
+                self.write(frame(OP_PONG, payload))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.connection.closed = True
+        self._inbox = None
+        realtime = self._sockets.realtime
+        realtime.leave(self.info, self.connection)
+        realtime.release(self.info)
+
+    # -- frames ----------------------------------------------------------------------
+    def _take(self, opcode: int, payload: bytes) -> None:
+        realtime, info, connection = self._sockets.realtime, self.info, self.connection
+        verdict = "ok" if self._budget is None else self._budget.take(time.monotonic())
+        if verdict == "close":
+            connection.close(1008, "flood", last=error_event(
+                "too_many_frames", "Far too many frames: disconnected."))
+            return
+        if verdict == "refuse":
+            realtime.send_error(info, connection, DomainError(
+                "too_many_frames", "Too many frames; slow down.", kind=ErrorKind.LIMITED))
+            return
+        if opcode == OP_BINARY:
+            realtime.send_error(
+                info, connection, DomainError("malformed_frame", "Frames are JSON text.")
+            )
+            return
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            connection.close(1007, "invalid UTF-8")
+            return
+        if self._inbox is None:
+            self._inbox = deque()
+        self._inbox.append(text)
+        if len(self._inbox) >= INBOX_MAX and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        if self._worker is None:
+            self._worker = self._sockets.spawn(self)
+
+    async def work(self) -> None:
+        """Act on the waiting frames in order, then end (idle sockets hold no task)."""
+        try:
+            while self._inbox and not self.connection.closed:
+                raw = self._inbox.popleft()
+                if self._paused and len(self._inbox) < INBOX_MAX // 2:
+                    self._paused = False
+                    self._transport.resume_reading()
+                await _handle(self._sockets.realtime, self.info, self.connection, raw)
+        finally:
+            self._worker = None
+            if not self._inbox:
+                self._inbox = None
 
 
 def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
@@ -101,52 +267,74 @@ def _author(who: Principal) -> Author:
     return Author(key=who.viewer_key, nickname=who.nickname, role=who.role.value)
 
 
+def _handshake(request: web.Request) -> bytes | None:
+    """The ``101`` answer to a valid WebSocket upgrade (no extensions, no subprotocol)."""
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        return None
+    key = request.headers["Sec-WebSocket-Key"].encode()
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())  # noqa: S324 (RFC 6455)
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+class _Detached(web.StreamResponse):
+    """What aiohttp gets back for a socket it no longer owns: nothing left to write."""
+
+    def __init__(self) -> None:
+        super().__init__(status=101)
+
+    @property
+    def keep_alive(self) -> bool:
+        return False
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+def _take_over(request: web.Request, transport: asyncio.Transport, socket: ViewerSocket) -> None:
+    """Move the connection from aiohttp's request handler to ``socket``.
+
+    aiohttp is told the connection is gone (with no transport left to close), so it
+    drops its per-connection state and ends its task once the handler returns.
+    """
+    handler = request.protocol
+    transport.set_protocol(socket)
+    handler.transport = None
+    handler.connection_lost(None)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     special_id = path_int(request, "special_id")
     settings = request.app[SETTINGS_KEY]
     if not origin_allowed(request, settings.allowed_origins):
         raise ApiError(403, "origin_forbidden", "This origin may not open the realtime socket.")
-    realtime = request.app[REALTIME_KEY]
+    answer = _handshake(request)
+    if answer is None:
+        raise ApiError(400, "not_websocket", "This address takes WebSocket upgrades only.")
+    sockets = request.app[SOCKETS_KEY]
+    realtime = sockets.realtime
     who = await principal(request)
     info = await realtime.open(special_id)  # NotFound -> 404 before the upgrade
-    connection: Connection | None = None
     try:
-        ws = web.WebSocketResponse(
-            heartbeat=HEARTBEAT_S, max_msg_size=MAX_MSG_BYTES, compress=False
-        )
-        await ws.prepare(request)
-        transport = request.transport
-        if transport is None:
-            return ws
         deals = await _active_deals(request.app, special_id)
-        connection = Connection(TransportSink(transport), Viewer(who))
-        realtime.hello(info, connection, deals, _resume_of(request))
-        # Staff are logged-in people running the show; the budget is for anonymous floods.
-        budget = None if who.is_staff else protocol.FrameBudget()
-        loop = asyncio.get_running_loop()
-        async for message in ws:
-            verdict = "ok" if budget is None else budget.take(loop.time())
-            if verdict == "close":
-                connection.close(1008, "flood", last=error_event(
-                    "too_many_frames", "Far too many frames: disconnected."))
-                break
-            if verdict == "refuse":
-                realtime.send_error(info, connection, DomainError(
-                    "too_many_frames", "Too many frames; slow down.", kind=ErrorKind.LIMITED))
-                continue
-            if message.type is WSMsgType.TEXT:
-                await _handle(realtime, info, connection, message.data)
-            elif message.type is WSMsgType.BINARY:
-                realtime.send_error(
-                    info, connection, DomainError("malformed_frame", "Frames are JSON text.")
-                )
-            if connection.closed:
-                break
-        return ws
-    finally:
-        if connection is not None:
-            realtime.leave(info, connection)
+    except BaseException:
         realtime.release(info)
+        raise
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        realtime.release(info)
+        return web.Response(status=499)
+    # From here to the end nothing awaits: the socket joins the room in one step.
+    socket = ViewerSocket(transport, sockets, info, who)
+    _take_over(request, transport, socket)
+    transport.write(answer)
+    realtime.hello(info, socket.connection, deals, _resume_of(request))
+    return _Detached()
 
 
 async def _active_deals(app: web.Application, special_id: int) -> list[dict[str, Any]]:
@@ -244,10 +432,13 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK_KEY],
     )
     app[REALTIME_KEY] = realtime
+    sockets = app[SOCKETS_KEY] = Sockets(realtime)
     writer.start()
     realtime.start()
+    sockets.start()
     yield
     await realtime.close()
+    await sockets.close()
     await writer.close()
     await presence.close()
 
