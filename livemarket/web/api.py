@@ -97,7 +97,10 @@ def require(principal_: Principal, access: Access) -> None:
     """401 when there is no login and one is needed; 403 when the role is not enough."""
     if allows(access, principal_):
         return
-    if access is Access.VIEWER or principal_.user_id is None:
+    # No session at all: say who you are first. A known viewer (anonymous session)
+    # or a user without the role is refused outright: the viewer calling a host's
+    # endpoint is a 403, not an invitation to log in.
+    if not principal_.viewer_key:
         raise ApiError(401, "unauthenticated", "Log in (or open a session) first.")
     raise ApiError(403, "forbidden", "Your role may not do this.")
 

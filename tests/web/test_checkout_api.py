@@ -181,8 +181,8 @@ async def test_sales_totals_and_csv(client: TestClient[Any, Any], shop: Shop) ->
     await start(client, await as_user(client, "host"), shop)
     csrf = await viewer(client)  # the host's session is a different buyer: fine
     await buy(client, csrf, "deal-price-1", [{**item, "quantity": 2}])
-    # A viewer has no login: operator-only routes answer 401 (api.require's rule).
-    assert (await client.get(f"/api/v1/specials/{shop.special_id}/sales")).status == 401
+    # A viewer is known by their session but has no role here: 403.
+    assert (await client.get(f"/api/v1/specials/{shop.special_id}/sales")).status == 403
     await as_user(client, "op")
     summary = await (await client.get(f"/api/v1/specials/{shop.special_id}/sales")).json()
     totals = summary["totals"]
@@ -215,7 +215,7 @@ async def test_product_writes_are_for_operators(client: TestClient[Any, Any], sh
     body = {"name": "한라봉", "category": "food", "price": 25_000, "stock": 30}
     csrf = await viewer(client)
     refused = await client.post("/api/v1/products", json=body, headers={"X-CSRF-Token": csrf})
-    assert refused.status == 401
+    assert refused.status == 403
     csrf = await as_user(client, "op")
     created = await client.post("/api/v1/products", json=body, headers={"X-CSRF-Token": csrf})
     assert created.status == 201

@@ -1,4 +1,4 @@
-"""Role enforcement on a sample of routes: 401 without a login, 403 without the role."""
+"""Role enforcement on a sample of routes: 401 without a session, 403 without the role."""
 
 from __future__ import annotations
 
@@ -31,12 +31,19 @@ def test_only_the_specials_own_host_or_an_operator_runs_it() -> None:
     assert not can_run_special(Principal(Role.VIEWER, "v:1", "v"), host_id=2)
 
 
-async def test_viewer_calling_a_host_route_gets_401(client: Client) -> None:
-    """An anonymous viewer asking for a stream key is told to log in; none is issued."""
+async def test_viewer_calling_a_host_route_gets_403(client: Client) -> None:
+    """A viewer (anonymous session) asking for a stream key is refused; none is issued."""
     session = await (await client.get("/api/v1/session")).json()
     response = await client.post(
         "/api/v1/me/stream-key", headers={"X-CSRF-Token": session["csrf_token"]}
     )
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
+
+
+async def test_no_session_at_all_gets_401(client: Client) -> None:
+    """Without any session cookie a host route answers 401: identify yourself first."""
+    response = await client.get("/api/v1/me/stream-key")
     assert response.status == 401
     assert (await response.json())["error"]["code"] == "unauthenticated"
 

@@ -30,7 +30,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -321,7 +320,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     who = await principal(request)
     info = await realtime.open(special_id)  # NotFound -> 404 before the upgrade
     try:
-        deals = await _active_deals(request.app, special_id)
+        deals = await realtime.active_deals(info, request.app.get(ACTIVE_DEALS_KEY, no_deals))
     except BaseException:
         realtime.release(info)
         raise
@@ -335,16 +334,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     transport.write(answer)
     realtime.hello(info, socket.connection, deals, _resume_of(request))
     return _Detached()
-
-
-async def _active_deals(app: web.Application, special_id: int) -> list[dict[str, Any]]:
-    """The checkout's active deals for ``hello``; a failing provider costs only the list."""
-    provider = app.get(ACTIVE_DEALS_KEY, no_deals)
-    try:
-        return await provider(special_id)
-    except Exception:
-        log.exception("active deals provider failed for special %s", special_id)
-        return []
 
 
 async def _handle(

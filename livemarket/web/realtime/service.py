@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 ActiveDeals = Callable[[int], Awaitable[list[dict[str, Any]]]]
 COUNTS_INTERVAL_S = 1.0
 LIKES_INTERVAL_S = 0.5
+#: How long one answer of the active-deals provider serves the viewers joining a room.
+DEALS_TTL_S = 1.0
 
 
 async def no_deals(_special_id: int) -> list[dict[str, Any]]:
@@ -69,6 +71,10 @@ class RoomInfo:
     likes: int = 0
     likes_sent: int = -1
     ready: asyncio.Future[None] | None = field(default=None, repr=False)
+    deals: list[dict[str, Any]] | None = field(default=None, repr=False)
+    deals_until: float = 0.0
+    deals_generation: int = 0
+    deals_loading: asyncio.Task[list[dict[str, Any]]] | None = field(default=None, repr=False)
 
 
 def _product_view(product: Product) -> dict[str, Any]:
@@ -147,10 +153,41 @@ class RealtimeService:
         if info.users > 0 or self.rooms.get(info.special_id) is not info:
             return
         del self.rooms[info.special_id]
+        if info.deals_loading is not None:
+            info.deals_loading.cancel()
         if info.subscription is not None:
             info.subscription.close()
         self.chat.close_room(info.special_id)
         self.hub.discard_if_empty(info.special_id)
+
+    async def active_deals(self, info: RoomInfo, provider: ActiveDeals) -> list[dict[str, Any]]:
+        """The room's active deals for ``hello``.
+
+        Viewers join in waves (a special starts, a link is shared): one provider query
+        answers everyone joining within ``DEALS_TTL_S``, and a ``deal.*`` or ``stock``
+        event on the room drops the answer, so a snapshot is never older than the
+        events the room already fanned out. A failing provider costs only the list.
+        """
+        loop = asyncio.get_running_loop()
+        if info.deals is not None and loop.time() < info.deals_until:
+            return info.deals
+        if info.deals_loading is None:
+            info.deals_loading = loop.create_task(self._load_deals(info, provider))
+        return await asyncio.shield(info.deals_loading)
+
+    async def _load_deals(self, info: RoomInfo, provider: ActiveDeals) -> list[dict[str, Any]]:
+        generation = info.deals_generation
+        try:
+            deals = await provider(info.special_id)
+        except Exception:
+            log.exception("active deals provider failed for special %s", info.special_id)
+            return []
+        finally:
+            info.deals_loading = None
+        if generation == info.deals_generation:
+            info.deals = deals
+            info.deals_until = asyncio.get_running_loop().time() + DEALS_TTL_S
+        return deals
 
     # -- connections ----------------------------------------------------------
     def hello(
@@ -219,6 +256,9 @@ class RealtimeService:
             return
         kind = event.get("type")
         self.chat.observe(special_id, event)
+        if kind == "stock" or (isinstance(kind, str) and kind.startswith("deal.")):
+            info.deals = None
+            info.deals_generation += 1
         if kind == "special.status" and isinstance(event.get("status"), str):
             info.status = event["status"]
         elif kind == "product.pinned":

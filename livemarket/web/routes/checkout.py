@@ -158,11 +158,11 @@ def _origin(request: web.Request) -> str:
 # --- deals -----------------------------------------------------------------------------
 
 
-# Deal routes are declared VIEWER (a session is needed) and checked per special in
-# ``_may_run``: a viewer with a session is known and refused with 403, as the contract says.
+# Deal routes need a host or operator (a viewer gets 403 from the declaration) and are
+# checked per special in ``_may_run`` (another special's host gets 403 too).
 @routes.post(
     "/api/v1/specials/{special_id}/deals",
-    access=Access.VIEWER,
+    access=Access.HOST,
     body=DealBody,
     tags=TAGS,
     status=201,
@@ -188,7 +188,7 @@ async def start_deal(request: web.Request) -> web.Response:
 
 @routes.delete(
     "/api/v1/specials/{special_id}/deals/{deal_id}",
-    access=Access.VIEWER,
+    access=Access.HOST,
     tags=TAGS,
     errors=(403, 404),
     summary="End a flash deal early (idempotent)",
