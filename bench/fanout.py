@@ -10,11 +10,13 @@ aiohttp broadcasting to a room); viewers are ``websockets`` clients spread over
 (b) chat rate: ``--chat-viewers`` viewers in one room, ``--senders`` host
     sessions posting chat through the full path (rules, batched persistence,
     bus) at increasing rates; reports the highest delivered messages/s whose
-    p99 stayed under 300 ms;
+    p99 stayed under 300 ms (every viewer counts its messages; one in
+    ``--sample-every`` records their latencies);
 (c) server memory per connection: RSS growth over the N connections.
 
 Client processes run at nice 10, below the server (see ``client_process``); the
-JSON line records the machine's load when the run started.
+JSON line records the machine's load when the run started and at each stage, and
+the CPU the server and the client processes used, to tell a client-bound run.
 Quick run: ``python bench/fanout.py --viewers 1000 --chat-viewers 500``.
 """
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"
+NICE = 10  # the client processes' niceness (``--client-nice``)
 
 
 # --- servers -------------------------------------------------------------------------------
@@ -114,7 +117,7 @@ def serve_livemarket(port: int, data_dir: str) -> None:
     app.router.add_post("/bench/push", push)
     app.router.add_get("/bench/stats", stats)
     app.on_startup.append(seed)
-    web.run_app(app, host=HOST, port=port, print=None, access_log=None, backlog=4096)
+    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
 
 
 def serve_socketio(port: int) -> None:
@@ -153,7 +156,7 @@ def serve_socketio(port: int) -> None:
 
     app.router.add_post("/bench/push", push)
     app.router.add_get("/bench/stats", stats)
-    web.run_app(app, host=HOST, port=port, print=None, access_log=None, backlog=4096)
+    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
 
 
 # --- clients -------------------------------------------------------------------------------
@@ -165,7 +168,7 @@ def serve_socketio(port: int) -> None:
 # and never JSON-decoded. Every viewer counts its messages by a byte search; the receipt
 # stamps are pulled out by a regular expression on the viewers that sample latencies.
 _STAMPS = {"bench": re.compile(rb'"t":\s*([0-9.]+)'), "chat": re.compile(rb'"text":\s*"([0-9.]+) ')}
-_MARKS = {"bench": b'"bench"', "chat": b'"chat"'}
+_MARKS = {"bench": b'"t":', "chat": b'"chat"'}  # once per event, in either server's frames
 
 
 class _Tally:
@@ -200,8 +203,7 @@ class _Viewer(asyncio.Protocol):
         self.buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         request = self.protocol.connect()
         if self.cookie:
             request.headers["Cookie"] = self.cookie
@@ -279,14 +281,14 @@ async def _connect_viewer(kind: str, port: int, cookie: str | None, tally: _Tall
 
 
 def client_process(kind: str, port: int, n: int, cookie: str | None, what: str,
-                   sample_every: int, conn: Any) -> None:
+                   sample_every: int, niceness: int, conn: Any) -> None:
     """Hold ``n`` viewers; report 'ready', then on 'stop' send back what they received.
 
-    Client processes run at a lower CPU priority (nice 10) than the server: on one
+    Client processes run at a lower CPU priority (``--client-nice``, 10) than the server: on one
     shared 2-core machine this approximates clients on other machines, for either
     server alike, instead of measuring the server's fight with its own load generator.
     """
-    os.nice(10)
+    os.nice(niceness)
 
     async def main() -> None:
         tally = _Tally(what)
@@ -307,15 +309,22 @@ def client_process(kind: str, port: int, n: int, cookie: str | None, what: str,
                 await asyncio.sleep(0.05)
         await asyncio.gather(*pending)
         conn.send(("ready", len(failed)))
+        cpu_at_ready = time.process_time()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, conn.recv)
-        received = (list(tally.latencies), tally.count)  # what arrived before "stop"
+        # What arrived before "stop", and the CPU seconds the process used receiving it.
+        received = (list(tally.latencies), tally.count, time.process_time() - cpu_at_ready)
         for transport in transports:
             transport.close()
         await asyncio.sleep(0.5)
         conn.send(received)
 
-    asyncio.run(main())
+    try:  # libuv's loop: a cheaper load generator per received frame
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 # --- orchestration -------------------------------------------------------------------------
@@ -366,7 +375,7 @@ def _start_clients(kind: str, port: int, n: int, procs: int, what: str,
             continue
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=client_process, args=(kind, port, count, cookie, what,
-                                                                sample_every, child))
+                                                                sample_every, NICE, child))
         proc.start()
         started.append((proc, parent))
     failures = 0
@@ -379,18 +388,21 @@ def _start_clients(kind: str, port: int, n: int, procs: int, what: str,
     return started
 
 
-def _stop_clients(started: list[tuple[Any, Any]]) -> tuple[list[float], int]:
-    """The sampled latencies and the count of messages received, over all processes."""
+def _stop_clients(started: list[tuple[Any, Any]]) -> tuple[list[float], int, float]:
+    """The sampled latencies, the count of messages received and the CPU seconds the
+    client processes used since they were ready, over all processes."""
     out: list[float] = []
     count = 0
+    cpu = 0.0
     for _, pipe in started:
         pipe.send("stop")
     for proc, pipe in started:
-        latencies, received = pipe.recv()
+        latencies, received, cpu_s = pipe.recv()
         out.extend(latencies)
         count += received
+        cpu += cpu_s
         proc.join(30)
-    return out, count
+    return out, count, cpu
 
 
 def _pcts(values: list[float]) -> dict[str, float]:
@@ -409,12 +421,14 @@ def measure_push(kind: str, port: int, n: int, procs: int, pushes: int) -> dict[
     clients = _start_clients(kind, port, n, procs, "bench")
     time.sleep(2)
     after = _http("GET", port, "/bench/stats")[0]
+    started = time.monotonic()
     for _ in range(pushes):
         _http("POST", port, "/bench/push")
         time.sleep(0.5)
     time.sleep(2)
     server_side = _http("GET", port, "/bench/stats")[0]
-    latencies, receipts = _stop_clients(clients)
+    latencies, receipts, clients_cpu = _stop_clients(clients)
+    elapsed = time.monotonic() - started
     return {
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "server_max_flush_ms": server_side.get("max_flush_ms"),
@@ -424,6 +438,8 @@ def measure_push(kind: str, port: int, n: int, procs: int, pushes: int) -> dict[
         "expected": n * pushes,
         **_pcts(latencies),
         "bytes_per_conn": round((after["rss"] - base["rss"]) / max(n, 1)),
+        "server_cpu_pct": round(100 * (server_side["cpu_s"] - after["cpu_s"]) / elapsed),
+        "clients_cpu_pct": round(100 * clients_cpu / elapsed),
     }
 
 
@@ -470,32 +486,48 @@ async def _senders(kind: str, port: int, cookie: str | None, rate: float, second
     return sent
 
 
+def chat_step(kind: str, port: int, n: int, procs: int, rate: float, seconds: float,
+              senders: int, cookie: str | None, sample_every: int) -> dict[str, Any]:
+    """One chat rate for ``seconds``, with fresh viewers."""
+    clients = _start_clients(kind, port, n, procs, "chat", sample_every=sample_every)
+    cpu_before = _http("GET", port, "/bench/stats")[0]["cpu_s"]
+    started = time.monotonic()
+    sent = asyncio.run(_senders(kind, port, cookie, rate, seconds, senders))
+    time.sleep(1.5)
+    server_side = _http("GET", port, "/bench/stats")[0]
+    cpu_used = server_side["cpu_s"] - cpu_before
+    latencies, delivered, clients_cpu = _stop_clients(clients)
+    elapsed = time.monotonic() - started
+    return {"rate": rate, "sent": sent, "delivered": delivered,
+            "delivered_per_s": round(delivered / seconds), "sampled": len(latencies),
+            **_pcts(latencies),
+            "complete": delivered >= 0.99 * sent * n,
+            "elapsed_s": round(elapsed, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "server_cpu_pct": round(100 * cpu_used / elapsed),
+            "clients_cpu_pct": round(100 * clients_cpu / elapsed),
+            "server_max_flush_ms": server_side.get("max_flush_ms"),
+            "server_max_gc_ms": server_side.get("max_gc_ms")}
+
+
 def measure_chat(kind: str, port: int, n: int, procs: int, rates: list[float],
                  seconds: float, senders: int, cookie: str | None,
-                 sample_every: int) -> dict[str, Any]:
+                 sample_every: int, retries: int) -> dict[str, Any]:
+    """Rates in increasing order until one fails (p99 >= 300 ms or messages lost) after
+    ``retries`` more tries: on a shared machine one noisy second can fail a step. Every
+    try is listed in ``steps``."""
     best: dict[str, Any] = {"delivered_per_s": 0}
     steps = []
     for rate in rates:
-        clients = _start_clients(kind, port, n, procs, "chat", sample_every=sample_every)
-        cpu_before = _http("GET", port, "/bench/stats")[0]["cpu_s"]
-        started = time.monotonic()
-        sent = asyncio.run(_senders(kind, port, cookie, rate, seconds, senders))
-        time.sleep(1.5)
-        cpu_used = _http("GET", port, "/bench/stats")[0]["cpu_s"] - cpu_before
-        latencies, delivered = _stop_clients(clients)
-        elapsed = time.monotonic() - started
-        step = {"rate": rate, "sent": sent, "delivered": delivered,
-                "delivered_per_s": round(delivered / seconds), "sampled": len(latencies),
-                **_pcts(latencies),
-                "elapsed_s": round(elapsed, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
-                "server_cpu_pct": round(100 * cpu_used / elapsed)}
-        steps.append(step)
-        complete = delivered >= 0.99 * sent * n
-        if step["p99_ms"] < 300 and complete and step["delivered_per_s"] > best[
-                "delivered_per_s"]:
-            best = step
-        if step["p99_ms"] >= 300 or not complete:
+        for _ in range(1 + retries):
+            step = chat_step(kind, port, n, procs, rate, seconds, senders, cookie, sample_every)
+            steps.append(step)
+            passed = step["p99_ms"] < 300 and step["complete"]
+            if passed:
+                break
+        if not passed:
             break
+        if step["delivered_per_s"] > best["delivered_per_s"]:
+            best = step
     return {"viewers": n, "best": best, "steps": steps}
 
 
@@ -520,7 +552,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                                   {"username": "benchhost", "password": "bench password 1"})
             result["chat"] = measure_chat(kind, port, args.chat_viewers, args.procs, args.rates,
                                           args.seconds, args.senders, cookie,
-                                          args.sample_every)
+                                          args.sample_every, args.retries)
             print(kind, json.dumps(result["chat"]), file=sys.stderr, flush=True)
             return result
         finally:
@@ -529,13 +561,14 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    global NICE
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--viewers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[5000, 10000])
     parser.add_argument("--chat-viewers", type=int, default=2000)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        default=[10, 25, 50, 100, 250, 500, 1000])
+                        default=[10, 25, 50, 100, 250, 500, 750, 1000])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--pushes", type=int, default=10)
@@ -543,7 +576,11 @@ def main() -> None:
     parser.add_argument("--sample-every", type=int, default=10,
                         help="chat: one viewer in this many records latencies (all count)")
     parser.add_argument("--only", choices=["lm", "sio"], default=None)
+    parser.add_argument("--client-nice", type=int, default=NICE)
+    parser.add_argument("--retries", type=int, default=1,
+                        help="chat: tries more of a failing rate before the ladder stops")
     args = parser.parse_args()
+    NICE = args.client_nice
     if args.serve:
         kind, port, data_dir = args.serve
         if kind == "lm":
@@ -558,6 +595,7 @@ def main() -> None:
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         "cpu_percent_at_start": psutil.cpu_percent(interval=1.0),
         "client_procs": args.procs,
+        "client_nice": args.client_nice,
     }
     results: dict[str, Any] = {"conditions": conditions}
     for kind in ("lm", "sio"):

@@ -32,6 +32,7 @@ REDIS_ENV = "LIVEMARKET_TEST_REDIS_URL"
 BROWSER_ENV = "LIVEMARKET_TEST_BROWSER"
 
 PASSWORD = "correct horse battery"
+LOOPBACK_ONLY = ("127.0.0.1",)
 
 
 # --- databases -------------------------------------------------------------------------
@@ -124,8 +125,13 @@ def redis_prefix() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
-    """Embedded-mode settings on a migrated SQLite file in a temporary data folder."""
-    return load_settings({}, data_dir=tmp_path, database_url=sqlite_url)
+    """Embedded-mode settings on a migrated SQLite file in a temporary data folder.
+
+    WebRTC media stays on 127.0.0.1: no test offers another interface's address.
+    """
+    return load_settings(
+        {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=LOOPBACK_ONLY
+    )
 
 
 @pytest.fixture
@@ -134,6 +140,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
     def build(**overrides: Any) -> Settings:
         overrides.setdefault("data_dir", tmp_path)
+        overrides.setdefault("ice_host_addresses", LOOPBACK_ONLY)
         return load_settings({}, **overrides)
 
     return build

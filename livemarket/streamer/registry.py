@@ -53,6 +53,7 @@ class RelayRegistry:
         self._on_state = on_state
         self._relays: dict[int, Relay] = {}
         self._joining: dict[int, int] = {}
+        self._closed = False
 
     @classmethod
     def from_settings(
@@ -67,9 +68,15 @@ class RelayRegistry:
         )
 
     def get(self, special_id: int) -> Relay:
-        """The special's relay, created when first needed."""
+        """The special's relay, created when first needed (never after ``close``)."""
         relay = self._relays.get(special_id)
         if relay is None:
+            if self._closed:
+                # A request still in flight at shutdown must not open a relay that
+                # nothing would close (its peer connections' sockets would leak).
+                raise DomainError(
+                    "relay_closed", "the server is shutting down", kind=ErrorKind.UNAVAILABLE
+                )
             relay = Relay(
                 special_id,
                 self.ice,
@@ -128,6 +135,7 @@ class RelayRegistry:
 
     async def close(self) -> None:
         """Close every relay (server shutdown)."""
+        self._closed = True
         relays, self._relays = list(self._relays.values()), {}
         for relay in relays:
             try:

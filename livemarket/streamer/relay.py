@@ -31,7 +31,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from livemarket.errors import Conflict, DomainError, NotFound
+from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
 from livemarket.storage.base import utcnow
 from livemarket.streamer.codecs import (
     KINDS,
@@ -171,6 +171,11 @@ class Relay:
                 if kind == "video":
                     publisher.video_receiver = transceiver.receiver
             answer = await self._answer(pc, offer_sdp)
+            if self._closed:  # closed while the answer was gathered (see ``play``)
+                for tap in publisher.taps:
+                    tap.close()
+                await pc.close()
+                self._check_open()
             old, self._publisher = self._publisher, publisher
             self._watch(pc, lambda: self._publisher_lost(publisher))
             if old is not None:
@@ -266,8 +271,11 @@ class Relay:
                 setattr(transceiver.sender, "_send_keyframe", self.request_keyframe)  # noqa: B010
                 tracks[kind] = track
             answer = await self._answer(pc, offer_sdp)
-        except BaseException:
-            await pc.close()
+            # The relay may have closed while the answer was gathered: a viewer added
+            # now would never be hung up, and its sockets would outlive the server.
+            self._check_open()
+        except BaseException as error:
+            await self._close_unless_cancelled(pc, error)
             raise
         viewer = _Viewer(session_id, pc, tracks)
         self._viewers[session_id] = viewer
@@ -353,6 +361,35 @@ class Relay:
         return kinds
 
     async def _answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
+        """Negotiate, letting ICE gathering finish even if the request is cancelled.
+
+        aioice binds each host candidate's socket before it records it in the
+        connection; a cancellation in between (a client hanging up mid-request, or
+        the server stopping) leaves a socket that ``pc.close()`` cannot see. So the
+        negotiation runs to its end and the cancellation is passed on afterwards,
+        when the caller's ``pc.close()`` closes everything.
+        """
+        negotiation = asyncio.ensure_future(self._negotiate(pc, offer_sdp))
+        try:
+            return await asyncio.shield(negotiation)
+        except asyncio.CancelledError:
+            # The caller is gone and will not close ``pc`` (see ``_close_unless_cancelled``);
+            # an owned task closes it once the negotiation is over.
+            self._spawn(self._close_after(negotiation, pc))
+            raise
+
+    @staticmethod
+    async def _close_after(negotiation: asyncio.Future[str], pc: RTCPeerConnection) -> None:
+        await asyncio.wait([negotiation])
+        await pc.close()
+
+    @staticmethod
+    async def _close_unless_cancelled(pc: RTCPeerConnection, error: BaseException) -> None:
+        """Close a peer whose setup failed; a cancelled one is closed by ``_answer``."""
+        if not isinstance(error, asyncio.CancelledError):
+            await pc.close()
+
+    async def _negotiate(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
         try:
             with host_addresses(self._ice.host_addresses):
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -404,7 +441,9 @@ class Relay:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise DomainError("relay_closed", "the server is shutting down")
+            raise DomainError(
+                "relay_closed", "the server is shutting down", kind=ErrorKind.UNAVAILABLE
+            )
 
     async def close(self) -> None:
         """Hang up everyone and finish the recording (server shutdown)."""

@@ -208,3 +208,4 @@ async def test_viewer_that_never_connects_frees_its_slot() -> None:
     finally:
         await client.close()
         await relay.close()
+
