@@ -449,6 +449,9 @@
   function openForm(special, preset) {
     state.editing = special || null;
     fillForm(state.editing, preset);
+    var sales = el.dialog.querySelector("[data-console-sales]");
+    sales.hidden = !special;
+    if (special) sales.setAttribute("href", "/console/specials/" + special.id + "/sales");
     if (!el.dialog.open) el.dialog.showModal();
     field("title").focus();
   }
