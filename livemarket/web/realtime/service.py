@@ -28,6 +28,7 @@ from livemarket.chat.presence import LikeCounter, Presence
 from livemarket.chat.service import ChatService, public
 from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
+from livemarket.scheduler.events import viewer_topic
 from livemarket.scheduler.models import Special, SpecialProduct
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
 from livemarket.web.realtime.frames import encode
@@ -106,6 +107,9 @@ class RealtimeService:
         self.tally = LikeTally()
         self.rooms: dict[int, RoomInfo] = {}
         self._timer: asyncio.Task[None] | None = None
+        #: Per viewer key: one bus subscription for events meant only for that person
+        #: (a reminder), and the (special, socket) pairs it reaches on this instance.
+        self._personal: dict[str, tuple[Subscription, set[tuple[int, Connection]]]] = {}
 
     # -- rooms ----------------------------------------------------------------
     async def open(self, special_id: int) -> RoomInfo:
@@ -229,12 +233,45 @@ class RealtimeService:
         for text in missed or ():
             room.send_to(connection, text)
         self.presence.join(info.special_id)
+        self._follow_person(info.special_id, connection)
 
     def leave(self, info: RoomInfo, connection: Connection) -> None:
         room = self.hub.rooms.get(info.special_id)
         if room is not None:
             room.remove(connection)
         self.presence.leave(info.special_id)
+        self._unfollow_person(info.special_id, connection)
+
+    # -- events for one person ----------------------------------------------------
+    def _follow_person(self, special_id: int, connection: Connection) -> None:
+        key = connection.info.key
+        if not key:
+            return
+        entry = self._personal.get(key)
+        if entry is None:
+            subscription = self.bus.subscribe(viewer_topic(key), self._on_personal_event)
+            entry = self._personal[key] = (subscription, set())
+        entry[1].add((special_id, connection))
+
+    def _unfollow_person(self, special_id: int, connection: Connection) -> None:
+        key = connection.info.key
+        entry = self._personal.get(key) if key else None
+        if entry is None:
+            return
+        entry[1].discard((special_id, connection))
+        if not entry[1]:
+            entry[0].close()
+            del self._personal[key]
+
+    def _on_personal_event(self, topic: str, event: Mapping[str, Any]) -> None:
+        entry = self._personal.get(topic.removeprefix(viewer_topic("")))
+        if entry is None:
+            return
+        text = encode(public(event))
+        for special_id, connection in list(entry[1]):
+            room = self.hub.rooms.get(special_id)
+            if room is not None:
+                room.send_to(connection, text)
 
     def can_moderate(self, info: RoomInfo, who: Principal) -> bool:
         return can_run_special(who, info.host_id)
@@ -365,3 +402,6 @@ class RealtimeService:
         for info in self.rooms.values():
             if info.subscription is not None:
                 info.subscription.close()
+        for subscription, _ in self._personal.values():
+            subscription.close()
+        self._personal.clear()

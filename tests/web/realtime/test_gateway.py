@@ -556,3 +556,24 @@ async def test_moderating_a_message_that_does_not_exist(peers: Peers, live_speci
     mine = await socket.next("chat")
     await socket.send({"type": "moderate", "action": "ban", "message_id": mine["id"]})
     assert (await socket.next("error"))["code"] == "chat_ban_staff"
+
+
+async def test_personal_events_reach_only_that_viewers_sockets(
+    peers: Peers, live_special: int, client: TestClient[Any, Any]
+) -> None:
+    """A reminder published for one viewer reaches that viewer's socket, not anyone else's."""
+    from livemarket.scheduler.events import viewer_topic
+
+    asker = peers()
+    asker_key = (await asker.open_session())["viewer"]["key"]
+    asker_socket = await asker.connect(live_special)
+    await asker_socket.next("hello")
+    _, other_socket = await viewer(peers, live_special)
+    await other_socket.next("hello")
+    reminder = {"type": "reminder", "special_id": live_special, "title": "곧 시작"}
+    await client.app[BUS_KEY].publish(viewer_topic(asker_key), reminder)
+    assert (await asker_socket.next("reminder"))["title"] == "곧 시작"
+    # The other viewer sees the next room event without any reminder before it.
+    await asker_socket.send({"type": "chat", "text": "marker"})
+    await other_socket.next("chat")
+    assert all(event["type"] != "reminder" for event in other_socket.seen)
