@@ -327,8 +327,35 @@
     });
   }
 
+  /* A reminder frame ("starts in ten minutes") may come for this special or, for a viewer
+     who asked, for another one: show it once per special, with a link to its page. */
+  function wireReminderFrames() {
+    var realtime = LM.realtime;
+    if (!realtime || typeof realtime.on !== "function") return;
+    var shown = {};
+    realtime.on("reminder", function (frame) {
+      if (shown[frame.special_id]) return;
+      shown[frame.special_id] = true;
+      var text = LM.t("watch.reminder_toast", { title: frame.title || "" });
+      var toast = document.createElement("p");
+      toast.className = "notice notice--toast";
+      toast.setAttribute("role", "status");
+      toast.setAttribute("data-lm-reminder", String(frame.special_id));
+      toast.appendChild(document.createTextNode(text + " "));
+      if (typeof frame.url === "string" && frame.url.charAt(0) === "/") {
+        var link = document.createElement("a");
+        link.href = frame.url;
+        link.textContent = LM.t("watch.reminder_open");
+        toast.appendChild(link);
+      }
+      (document.querySelector("main") || document.body).prepend(toast);
+      LM.announce(text);
+    });
+  }
+
   document.documentElement.classList.add("js");
   LM.onReady(function () {
+    wireReminderFrames();
     wireLogout();
     wireLogin();
     wireReminders();
