@@ -166,6 +166,22 @@
     }, 50);
   };
 
+  /* WHIP/WHEP send one offer with the candidates in it: resolve when ICE gathering is
+     complete, or after two seconds with what was gathered so far. */
+  LM.waitForIce = function (peer) {
+    if (peer.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise(function (resolve) {
+      var done = function () {
+        if (peer.iceGatheringState === "complete") {
+          peer.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      peer.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 2000);
+    });
+  };
+
   LM.onReady = function (fn) {
     if (document.readyState === "loading") {
       document.addEventListener("DOMContentLoaded", fn);

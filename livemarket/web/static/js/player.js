@@ -53,19 +53,6 @@
     return video.webkitDecodedFrameCount || 0;
   }
 
-  function waitForIce(peer) {
-    if (peer.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise(function (resolve) {
-      var done = function () {
-        if (peer.iceGatheringState === "complete") {
-          peer.removeEventListener("icegatheringstatechange", done);
-          resolve();
-        }
-      };
-      peer.addEventListener("icegatheringstatechange", done);
-      setTimeout(resolve, 2000); // use what was gathered so far
-    });
-  }
 
   function hangUp() {
     if (location_) {
@@ -140,7 +127,7 @@
         return peer.setLocalDescription(offer);
       })
       .then(function () {
-        return waitForIce(peer);
+        return LM.waitForIce(peer);
       })
       .then(function () {
         return fetch("/whep/" + specialId, {

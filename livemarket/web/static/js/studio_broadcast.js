@@ -112,16 +112,6 @@
     if (vp8.length) transceiver.setCodecPreferences(vp8.concat(rest));
   }
 
-  function waitForIce(peer) {
-    if (peer.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise(function (resolve) {
-      var done = function () {
-        if (peer.iceGatheringState === "complete") resolve();
-      };
-      peer.addEventListener("icegatheringstatechange", done);
-      setTimeout(resolve, 2000);
-    });
-  }
 
   function closePeer() {
     if (pc) {
@@ -174,7 +164,7 @@
             return peer.setLocalDescription(offer);
           })
           .then(function () {
-            return waitForIce(peer);
+            return LM.waitForIce(peer);
           })
           .then(function () {
             return fetch("/whip/" + specialId, {
