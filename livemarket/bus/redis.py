@@ -16,27 +16,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livemarket.bus.events import Event, Handler
+from livemarket.bus.local import HandlerSubscription, LocalHandlers
 
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S = 1.0
-
-
-class _RedisSubscription:
-    def __init__(self, bus: RedisBus, topic: str, handler: Handler) -> None:
-        self._bus = bus
-        self._topic = topic
-        self._handler = handler
-
-    def close(self) -> None:
-        self._bus._remove(self._topic, self._handler)
 
 
 class RedisBus:
@@ -45,7 +35,7 @@ class RedisBus:
     def __init__(self, client: Redis, *, prefix: str = "livemarket:") -> None:
         self._client = client
         self._channel_prefix = f"{prefix}bus:"
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._handlers = LocalHandlers()
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closed = False
@@ -54,10 +44,10 @@ class RedisBus:
         payload = json.dumps(dict(event), ensure_ascii=False, separators=(",", ":"))
         await self._client.publish(self._channel_prefix + topic, payload.encode())
 
-    def subscribe(self, topic: str, handler: Handler) -> _RedisSubscription:
-        self._handlers[topic].append(handler)
+    def subscribe(self, topic: str, handler: Handler) -> HandlerSubscription:
+        subscription = self._handlers.add(topic, handler)
         self._start()
-        return _RedisSubscription(self, topic, handler)
+        return subscription
 
     async def ready(self) -> None:
         """Return once the pattern subscription is confirmed by Redis."""
@@ -69,13 +59,6 @@ class RedisBus:
             self._reader = asyncio.get_running_loop().create_task(
                 self._read_forever(), name="redis-bus-reader"
             )
-
-    def _remove(self, topic: str, handler: Handler) -> None:
-        handlers = self._handlers.get(topic)
-        if handlers and handler in handlers:
-            handlers.remove(handler)
-            if not handlers:
-                del self._handlers[topic]
 
     async def _read_forever(self) -> None:
         while True:
@@ -109,19 +92,14 @@ class RedisBus:
         topic = (channel.decode() if isinstance(channel, bytes) else channel)[
             len(self._channel_prefix) :
         ]
-        handlers = self._handlers.get(topic)
-        if not handlers:
+        if not self._handlers.wanted(topic):
             return
         try:
             event = json.loads(message["data"])
         except (ValueError, TypeError):
             log.warning("dropping a malformed bus event on %s", topic)
             return
-        for handler in list(handlers):
-            try:
-                handler(topic, event)
-            except Exception:  # one bad subscriber must not stop the others
-                log.exception("event handler failed for %s", topic)
+        self._handlers.deliver(topic, event)
 
     async def close(self) -> None:
         self._closed = True
