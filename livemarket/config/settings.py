@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -62,7 +62,15 @@ class Settings(BaseModel):
     #: Public address announced in ICE candidates behind NAT.
     ice_public_address: str = ""
     recordings: bool = True
+    #: This instance's public base URL (scale-out: WHEP viewers on other instances are
+    #: redirected to it); empty means the WHIP request's own origin.
+    instance_url: str = ""
+    #: Lifetime of an instance's Redis claim on a special's relay (refreshed every third).
+    relay_claim_ttl_s: float = Field(15.0, gt=0)
     log_level: str = "INFO"
+    #: ``uvloop`` runs ``serve`` on uvloop (installed with the ``bench`` extra): cheaper
+    #: socket writes and callbacks, measured in the checkout benchmark.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     @field_validator("timezone")
     @classmethod
@@ -86,6 +94,13 @@ class Settings(BaseModel):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("instance_url")
+    @classmethod
+    def _instance_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("log_level")
     @classmethod

@@ -64,3 +64,9 @@ CHECKOUT_KEY = web.AppKey("checkout", CheckoutContext)
 from livemarket.streamer.registry import RelayRegistry  # noqa: E402
 
 RELAYS_KEY = web.AppKey("relays", RelayRegistry)
+
+# Which instance holds each special's relay (livemarket/streamer/directory.py; owned by the
+# same cleanup_ctx): a Redis directory in scale-out mode, "always here" when embedded.
+from livemarket.streamer.directory import RelayDirectory  # noqa: E402
+
+DIRECTORY_KEY: web.AppKey[RelayDirectory] = web.AppKey("relay_directory")

@@ -7,13 +7,18 @@ offer. Both answer ``201 Created`` with the SDP answer and a ``Location`` whose
 the contract's JSON shape. The relays are owned by a ``cleanup_ctx`` and closed
 on shutdown; their state changes go to the special's realtime topic as
 ``stream.status`` frames.
+
+Scale-out: the instance holding a special's publisher claims it in the relay
+directory (``livemarket/streamer/directory.py``, which documents the rules);
+elsewhere WHIP answers 409 ``stream_elsewhere`` and WHEP ``307`` to the owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +29,9 @@ from livemarket.accounts.service import user_by_stream_key
 from livemarket.bus.events import special_topic
 from livemarket.errors import DomainError
 from livemarket.scheduler.queries import get_special
+from livemarket.streamer.directory import LocalDirectory, RedisDirectory, RelayDirectory
 from livemarket.streamer.registry import RelayRegistry, RoomFull
+from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
@@ -32,7 +39,9 @@ from livemarket.web.errors import ApiError
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
+    DIRECTORY_KEY,
     METRICS_KEY,
+    REDIS_KEY,
     RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
@@ -114,8 +123,20 @@ async def whip_publish(request: web.Request) -> web.Response:
         )
         user_id = user.id
     relay = request.app[RELAYS_KEY].get(special_id)
-    session_id, answer = await relay.publish(offer, user_id)
-    return _created(answer, f"/whip/{special_id}/{session_id}")
+    directory = request.app[DIRECTORY_KEY]
+    base_url = settings.instance_url or f"{request.scheme}://{request.host}"
+    elsewhere = await directory.claim(special_id, base_url)
+    if elsewhere is not None:
+        raise ApiError(
+            409, "stream_elsewhere", "This special is already live on another server."
+        )
+    try:
+        session_id, answer = await relay.publish(offer, user_id)
+    except BaseException:
+        if relay.publisher_owner is None:  # nothing live here: do not keep the claim
+            await directory.release(special_id)
+        raise
+    return _created(answer, f"{settings.instance_url}/whip/{special_id}/{session_id}")
 
 
 @csrf_exempt
@@ -125,6 +146,7 @@ async def whip_end(request: web.Request) -> web.Response:
     if relay is None:
         raise ApiError(404, "session_not_found", "No such publishing session.")
     await relay.end_publisher(request.match_info["session_id"])
+    await request.app[DIRECTORY_KEY].release(relay.special_id)
     return web.Response(status=200)
 
 
@@ -137,13 +159,25 @@ async def whep_play(request: web.Request) -> web.Response:
         special = await get_special(db, special_id)
         if special.status in ("ended", "cancelled"):
             raise ApiError(403, "special_not_live", f"This special is {special.status}.")
+    owner = await request.app[DIRECTORY_KEY].owner(special_id)
+    if owner is not None:
+        # Another instance holds the relay (RFC 9725 allows redirecting WHEP).
+        return web.Response(
+            status=307,
+            headers={
+                "Location": f"{owner}/whep/{special_id}",
+                "Access-Control-Expose-Headers": "Location",
+            },
+        )
     try:
         session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer)
     except RoomFull as exc:
         raise ApiError(
             503, exc.code, exc.message, headers={"Retry-After": str(exc.details["retry_after"])}
         ) from exc
-    return _created(answer, f"/whep/{special_id}/{session_id}")
+    # Absolute when this instance has its own URL: a redirected viewer's DELETE reaches it.
+    instance_url = request.app[SETTINGS_KEY].instance_url
+    return _created(answer, f"{instance_url}/whep/{special_id}/{session_id}")
 
 
 @csrf_exempt
@@ -253,23 +287,70 @@ class RelayCollector:
         yield from counters.values()
 
 
+def _directory(app: web.Application) -> RelayDirectory:
+    settings = app[SETTINGS_KEY]
+    if REDIS_KEY in app:
+        return RedisDirectory(
+            app[REDIS_KEY], settings.redis_prefix, ttl_s=settings.relay_claim_ttl_s
+        )
+    return LocalDirectory()
+
+
+async def _move_strays(registry: RelayRegistry, directory: RelayDirectory) -> None:
+    """Hang up local viewers of a special whose relay another instance now holds.
+
+    Their players reconnect and follow the 307 to the owner (see the directory).
+    """
+    for special_id in list(registry.figures()):
+        relay = registry.find(special_id)
+        if relay is None or not relay.viewer_count or directory.holds(special_id):
+            continue
+        if await directory.owner(special_id) is None:
+            continue
+        for session_id in relay.viewer_sessions:
+            with contextlib.suppress(DomainError):
+                await relay.end_viewer(session_id)
+
+
+async def _heartbeat(registry: RelayRegistry, directory: RelayDirectory) -> None:
+    while True:
+        await asyncio.sleep(directory.refresh_interval_s)
+        try:
+            await directory.refresh()
+            await _move_strays(registry, directory)
+        except Exception:  # Redis down for a moment: try again next beat
+            logger.exception("relay directory heartbeat failed")
+
+
 async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks: set[asyncio.Task[None]] = set()
+    directory = _directory(app)
+    app[DIRECTORY_KEY] = directory
 
-    def announce(special_id: int, state: str) -> None:
-        event = {"type": "stream.status", "special_id": special_id, "state": state}
-        task = asyncio.get_running_loop().create_task(
-            app[BUS_KEY].publish(special_topic(special_id), event)
-        )
+    def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def announce(special_id: int, state: str) -> None:
+        event = {"type": "stream.status", "special_id": special_id, "state": state}
+        spawn(app[BUS_KEY].publish(special_topic(special_id), event))
+        if state == RECONNECTING:
+            # The host may come back on any instance: free the special for it. (An
+            # ended publisher is released by ``whip_end`` itself, before it answers.)
+            spawn(directory.release(special_id))
+
     registry = RelayRegistry.from_settings(app[SETTINGS_KEY], on_state=announce)
     app[RELAYS_KEY] = registry
+    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(registry, directory))
     yield
+    heartbeat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heartbeat
     await registry.close()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+    await directory.close()
 
 
 def setup(app: web.Application) -> None:
