@@ -151,55 +151,103 @@ async def wait_ready(base: str, within_s: float = 60.0) -> None:
 
 
 # --- the race --------------------------------------------------------------------------
+#
+# The load generator shares the machine with the server, so each request must cost the
+# client as little as possible: one raw keep-alive HTTP/1.1 connection per buyer over
+# asyncio streams (uvloop when installed), the order body encoded once, and only the
+# status line, Set-Cookie and Content-Length read from each answer.
 
 
-async def _buyer(http: Any, base: str, special_id: int, product_id: int, extra: int,
-                 start_at: float, out: list[tuple[float, str]]) -> None:
-    async with http.get(base + "/api/v1/session") as response:
-        csrf = (await response.json())["csrf_token"]
-    await asyncio.sleep(max(0.0, start_at - time.time()))
-    out.append((time.time(), "start"))
-    refusals_left = extra + 1
-    body = {"special_id": special_id, "items": [{"product_id": product_id, "quantity": 1}],
-            "buyer": BUYER}
-    while refusals_left > 0:
-        headers = {"X-CSRF-Token": csrf, "Idempotency-Key": uuid.uuid4().hex}
-        async with http.post(base + "/api/v1/orders", json=body, headers=headers) as response:
-            data = await response.json()
-        now = time.time()
-        if response.status == 201:
-            out.append((now, "ok"))
-        else:
-            code = data.get("error", {}).get("code", f"http_{response.status}")
-            out.append((now, code))
-            refusals_left -= 1
+class Connection:
+    """One buyer's keep-alive HTTP/1.1 connection with its session cookie."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+        self.cookie = b""
+
+    @classmethod
+    async def open(cls, base: str) -> Connection:
+        hostport = base.split("://", 1)[1].rstrip("/")
+        host, port = hostport.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer, hostport)
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: bytes = b"") -> tuple[int, bytes]:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n").encode()
+        if body:
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        if self.cookie:
+            head += b"Cookie: " + self.cookie + b"\r\n"
+        self.writer.write(head + headers + b"\r\n" + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(raw[9:12])
+        length = 0
+        for line in raw.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            lowered = name.lower()
+            if lowered == b"content-length":
+                length = int(value)
+            elif lowered == b"set-cookie":
+                self.cookie = value.strip().split(b";", 1)[0]
+            elif lowered == b"transfer-encoding":
+                raise RuntimeError("chunked answers are not expected from the API")
+        return status, await self.reader.readexactly(length) if length else b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _error_code(status: int, data: bytes) -> str:
+    try:
+        return str(json.loads(data)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{status}"
+
+
+async def _buyer(base: str, body: bytes, extra: int, start_at: float,
+                 out: list[tuple[float, str]]) -> None:
+    conn = await Connection.open(base)
+    try:
+        status, data = await conn.request("GET", "/api/v1/session")
+        assert status == 200, data
+        csrf = json.loads(data)["csrf_token"]
+        fixed = f"X-CSRF-Token: {csrf}\r\nIdempotency-Key: ".encode()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        out.append((time.time(), "start"))
+        refusals_left = extra + 1
+        while refusals_left > 0:
+            headers = fixed + uuid.uuid4().hex.encode() + b"\r\n"
+            status, data = await conn.request("POST", "/api/v1/orders", body, headers)
+            if status == 201:
+                out.append((time.time(), "ok"))
+            else:
+                out.append((time.time(), _error_code(status, data)))
+                refusals_left -= 1
+    finally:
+        conn.close()
 
 
 def client_process(base: str, special_id: int, product_id: int, buyers: int, extra: int,
                    start_at: float, conn: Any) -> None:
-    """Run ``buyers`` buyers (each its own cookie jar) and send back every outcome."""
+    """Run ``buyers`` buyers (each its own connection and session) and send back outcomes."""
+    body = json.dumps({"special_id": special_id,
+                       "items": [{"product_id": product_id, "quantity": 1}],
+                       "buyer": BUYER}, ensure_ascii=False).encode()
 
     async def main() -> list[tuple[float, str]]:
-        import aiohttp
-
         out: list[tuple[float, str]] = []
-        connector = aiohttp.TCPConnector(limit=0)
-        sessions = [
-            aiohttp.ClientSession(connector=connector, connector_owner=False,
-                                  cookie_jar=aiohttp.CookieJar(unsafe=True))
-            for _ in range(buyers)
-        ]
-        try:
-            await asyncio.gather(*(
-                _buyer(s, base, special_id, product_id, extra, start_at, out) for s in sessions
-            ))
-        finally:
-            for s in sessions:
-                await s.close()
-            await connector.close()
+        await asyncio.gather(*(_buyer(base, body, extra, start_at, out)
+                               for _ in range(buyers)))
         return out
 
-    conn.send(asyncio.run(main()))
+    try:
+        import uvloop
+    except ImportError:
+        conn.send(asyncio.run(main()))
+    else:
+        conn.send(uvloop.run(main()))
     conn.close()
 
 
@@ -285,7 +333,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     from livemarket.storage.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="lm-bench-") as data_dir:
-        env = {"LIVEMARKET_DATA_DIR": data_dir, "LIVEMARKET_LOG_LEVEL": "WARNING"}
+        env = {"LIVEMARKET_DATA_DIR": data_dir, "LIVEMARKET_LOG_LEVEL": "WARNING",
+               "LIVEMARKET_EVENT_LOOP": args.server_loop}
         dropped = None
         if mode == "embedded":
             url = f"sqlite+aiosqlite:///{Path(data_dir) / 'livemarket.sqlite3'}"
@@ -325,6 +374,8 @@ def main() -> None:
                         help="orders each buyer sends after its first refusal")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--modes", default="embedded,scaleout")
+    parser.add_argument("--server-loop", choices=("asyncio", "uvloop"), default="uvloop",
+                        help="the spawned server's event_loop setting")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "LIVEMARKET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get(
@@ -339,7 +390,7 @@ def main() -> None:
     args = parser.parse_args()
     result: dict[str, Any] = {
         "bench": "checkout", "buyers": args.buyers, "units": args.units, "procs": args.procs,
-        "cpus": os.cpu_count(), "modes": {},
+        "cpus": os.cpu_count(), "server_loop": args.server_loop, "modes": {},
     }
     if args.url:
         needed = ("special_id", "product_id", "host_user", "host_password", "operator_user",

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import (
 
 from livemarket.config import Settings
 
+#: Age (seconds) after which a pooled PostgreSQL connection is replaced on checkout.
+POOL_RECYCLE_S = 600
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout queues writers
@@ -32,7 +35,11 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No ping before every checkout (a round trip per request): connections are
+    # replaced after POOL_RECYCLE_S instead, and a dropped one (server restart) raises
+    # a disconnect error that invalidates the whole pool, so only the statements in
+    # flight fail and the next checkout opens a fresh connection.
+    return create_async_engine(url, pool_size=30, max_overflow=10, pool_recycle=POOL_RECYCLE_S)
 
 
 def engine_for(settings: Settings) -> AsyncEngine:

@@ -117,6 +117,17 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
 
 
+def _new_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """The event loop ``serve`` runs on (uvloop when the settings ask for it)."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise SystemExit("livemarket: event_loop: uvloop is not installed") from exc
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from livemarket.web.app import create_app
 
@@ -128,6 +139,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     print(f"LiveMarket on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,
+        loop=_new_loop(settings),
         host=settings.host,
         port=settings.port,
         access_log_class=JsonAccessLogger,
