@@ -344,6 +344,17 @@ async def _write(
     return remaining, order_id
 
 
+def _line_view(line: Any) -> dict[str, Any]:
+    """The contract's order line, from a just-priced line or a stored row (same fields)."""
+    return {
+        "product_id": line.product_id,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "list_price": line.list_price,
+        "deal_id": line.deal_id,
+    }
+
+
 def _new_order_view(
     order_id: int, draft: dict[str, Any], lines: Sequence[PricedLine], payment: dict[str, str]
 ) -> dict[str, Any]:
@@ -352,16 +363,7 @@ def _new_order_view(
         "id": order_id,
         "status": RESERVED,
         "special_id": draft["special_id"],
-        "lines": [
-            {
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "list_price": line.list_price,
-                "deal_id": line.deal_id,
-            }
-            for line in lines
-        ],
+        "lines": [_line_view(line) for line in lines],
         "total": draft["total"],
         "buyer": {
             "name": draft["buyer_name"],
@@ -450,16 +452,7 @@ def order_view(
         "id": row.id,
         "status": row.status,
         "special_id": row.special_id,
-        "lines": [
-            {
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "list_price": line.list_price,
-                "deal_id": line.deal_id,
-            }
-            for line in lines
-        ],
+        "lines": [_line_view(line) for line in lines],
         "total": row.total,
         "buyer": {"name": row.buyer_name, "phone": row.buyer_phone, "address": row.buyer_address},
         "hold_expires_at": iso_utc(row.hold_expires_at),
