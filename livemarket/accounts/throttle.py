@@ -1,9 +1,9 @@
-"""Login throttling: after repeated failures a username (or address) waits before trying again.
+"""Sliding-window throttles: after repeated attempts a key (a username, an address) waits.
 
-A plain sliding-window counter with no I/O; the web layer keeps one per process.
-In scale-out each instance counts on its own, which still bounds guessing to
-``max_failures × instances`` per window — acceptable for password logins that
-are Argon2-hashed anyway.
+A plain counter with no I/O; the web layer keeps one per process and per purpose
+(failed logins, reminder changes). In scale-out each instance counts on its own,
+which still bounds a key to ``max_events × instances`` per window: enough for
+password guessing (Argon2-hashed anyway) and for cheap writes such as reminders.
 """
 
 from __future__ import annotations
@@ -13,30 +13,30 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class LoginThrottle:
-    """Allows ``max_failures`` failed logins per key within ``window_s`` seconds."""
+class SlidingWindow:
+    """Allows ``max_events`` recorded events per key within ``window_s`` seconds."""
 
-    max_failures: int = 5
+    max_events: int = 5
     window_s: float = 60.0
     max_keys: int = 10_000
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _events: dict[str, deque[float]] = field(default_factory=dict)
 
     def retry_after(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may try again; 0 when it may try now."""
-        failures = self._failures.get(key)
-        if not failures:
+        """Seconds until ``key`` may act again; 0 when it may act now."""
+        events = self._events.get(key)
+        if not events:
             return 0.0
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if len(failures) < self.max_failures:
+        while events and events[0] <= now - self.window_s:
+            events.popleft()
+        if len(events) < self.max_events:
             return 0.0
-        return failures[0] + self.window_s - now
+        return events[0] + self.window_s - now
 
-    def failed(self, key: str, now: float) -> None:
-        """Record a failed attempt (memory stays bounded: the oldest keys are forgotten)."""
-        if key not in self._failures and len(self._failures) >= self.max_keys:
-            self._failures.pop(next(iter(self._failures)))
-        self._failures.setdefault(key, deque(maxlen=self.max_failures)).append(now)
+    def record(self, key: str, now: float) -> None:
+        """Count one event (memory stays bounded: the oldest keys are forgotten)."""
+        if key not in self._events and len(self._events) >= self.max_keys:
+            self._events.pop(next(iter(self._events)))
+        self._events.setdefault(key, deque(maxlen=self.max_events)).append(now)
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def forget(self, key: str) -> None:
+        self._events.pop(key, None)

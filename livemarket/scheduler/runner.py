@@ -67,8 +67,11 @@ class DealStart:
 class DealStarter(Protocol):
     """Starts a flash deal (the checkout domain's job); returns the new deal's id.
 
-    Called at most once per planned deal across all instances (the runner claims
-    it first). Raising releases the claim, so a later re-plan may try again.
+    Called once per planned deal across all instances (the runner claims it first).
+    Raising releases the claim, so a later re-plan may try again; a claim whose
+    instance died before recording the deal is taken over after
+    :data:`~livemarket.scheduler.transitions.CLAIM_LEASE`. ``None`` means "too late
+    to start": the window is all but over, so no later claim can find it open.
     """
 
     async def __call__(self, start: DealStart) -> int | None: ...
@@ -176,12 +179,14 @@ class Runner:
             await self.sync(special_id)
 
     async def _timing(self, special_id: int) -> SpecialTiming | None:
+        now = self._clock()
         async with self._sessions() as db:
             special = await db.get(Special, special_id)
             if special is None:
                 return None
             deals = await db.scalars(
-                select(PlannedDeal).where(PlannedDeal.special_id == special_id)
+                select(PlannedDeal)
+                .where(PlannedDeal.special_id == special_id)
                 .order_by(PlannedDeal.offset_s, PlannedDeal.id)
             )
             return SpecialTiming(
@@ -191,7 +196,12 @@ class Runner:
                 ends_at=special.ends_at,
                 reminder_sent=special.reminder_sent_at is not None,
                 deals=[
-                    PlannedDealTiming(p.id, p.offset_s, p.duration_s, p.started_at is not None)
+                    PlannedDealTiming(
+                        p.id,
+                        p.offset_s,
+                        p.duration_s,
+                        transitions.planned_deal_settled(p.started_at, p.deal_id, now),
+                    )
                     for p in deals
                 ],
             )
@@ -265,8 +275,7 @@ class Runner:
 
     async def _start_deal(self, planned_deal_id: int, now: datetime) -> bool:
         if self._deal_starter is None:
-            log.warning("planned deal %s is due but no deal starter is configured",
-                        planned_deal_id)
+            log.warning("planned deal %s is due but no deal starter is configured", planned_deal_id)
             return False
         async with self._sessions() as db:
             planned = await transitions.claim_planned_deal(db, planned_deal_id, now)

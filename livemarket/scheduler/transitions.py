@@ -12,11 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livemarket.scheduler.lifecycle import Status
 from livemarket.scheduler.models import PlannedDeal, Special, SpecialReminder
+
+#: How long a claim on a planned deal may stay without the deal it became. Starting
+#: a deal takes milliseconds; a claim older than this was left by an instance that
+#: crashed between claiming and recording, and may be claimed again.
+CLAIM_LEASE = timedelta(seconds=60)
+
+
+def planned_deal_settled(started_at: datetime | None, deal_id: int | None, now: datetime) -> bool:
+    """Whether a planned deal needs no (more) starting: it became a deal, or a claim is fresh."""
+    if deal_id is not None:
+        return True
+    return started_at is not None and now - started_at < CLAIM_LEASE
 
 
 async def _apply(
@@ -132,7 +144,11 @@ async def claim_reminder(db: AsyncSession, special_id: int, now: datetime) -> li
 async def claim_planned_deal(
     db: AsyncSession, planned_deal_id: int, now: datetime
 ) -> PlannedDeal | None:
-    """Claim a planned deal for starting (once), if its special is live and its window is open."""
+    """Claim a planned deal for starting (once), if its special is live and its window is open.
+
+    A claim left without a deal for :data:`CLAIM_LEASE` (its instance crashed
+    mid-start) is taken over, so a crash never loses a planned deal.
+    """
     planned = await db.get(PlannedDeal, planned_deal_id, populate_existing=True)
     if planned is None:
         return None
@@ -143,9 +159,11 @@ async def claim_planned_deal(
     if special.status != Status.LIVE.value or now >= window_end:
         await db.rollback()
         return None
+    unclaimed = PlannedDeal.started_at.is_(None)
+    abandoned = and_(PlannedDeal.deal_id.is_(None), PlannedDeal.started_at <= now - CLAIM_LEASE)
     result = await db.execute(
         update(PlannedDeal)
-        .where(and_(PlannedDeal.id == planned_deal_id, PlannedDeal.started_at.is_(None)))
+        .where(and_(PlannedDeal.id == planned_deal_id, or_(unclaimed, abandoned)))
         .values(started_at=now)
         .execution_options(synchronize_session=False)
     )

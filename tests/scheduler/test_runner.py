@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.bus.events import special_topic
 from livemarket.bus.memory import InProcessBus
+from livemarket.scheduler import transitions
 from livemarket.scheduler.calendar import PlannedDealDraft, SpecialDraft
 from livemarket.scheduler.driver import APSchedulerDriver, ManualDriver
 from livemarket.scheduler.events import viewer_topic
@@ -120,6 +121,36 @@ async def test_planned_deal_starts_at_its_offset(
         async with sessions() as db:
             planned = await db.scalar(select(PlannedDeal))
             assert planned is not None and planned.started_at is not None
+    finally:
+        await runner.stop()
+
+
+async def test_planned_deal_claimed_by_a_crashed_instance_is_started_later(
+    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
+    service: CalendarService, seed: Seed,
+) -> None:
+    """A claim left without a deal (its instance died mid-start) is taken over after the lease."""
+    start = T0 + timedelta(hours=1)
+    deal = PlannedDealDraft(product_id=seed.products[0], offset_s=0, discount_pct=30,
+                            duration_s=1800, quantity=20)
+    special = await service.create(draft(seed, start, deals=(deal,)))
+    async with sessions() as db:
+        planned_id = await db.scalar(select(PlannedDeal.id))
+        assert planned_id is not None
+        await transitions.go_live(db, special["id"], start)
+        claimed = await transitions.claim_planned_deal(db, planned_id, start)
+    assert claimed is not None  # the crashed instance claimed it and never recorded a deal
+    deals = FakeDeals()
+    runner, driver = make_runner(sessions, bus, clock, deals)
+    clock.now = start + timedelta(seconds=30)
+    await runner.start()
+    try:
+        await driver.run_due(clock())
+        assert deals.started == []  # a fresh claim may still be starting elsewhere
+        clock.now = start + transitions.CLAIM_LEASE + timedelta(seconds=1)
+        await runner.sync(special["id"])
+        await driver.run_due(clock())
+        assert [d.special_id for d in deals.started] == [special["id"]]
     finally:
         await runner.stop()
 

@@ -13,10 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from icalendar import Calendar
+from sqlalchemy import select
 
 from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import Settings
-from livemarket.scheduler.models import Platform
+from livemarket.scheduler.models import Platform, SpecialReminder
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY
 from tests.conftest import UserMaker, login
@@ -381,6 +382,28 @@ async def test_reminders_need_a_session(world: World, another: Callable[[], Any]
     missing = await viewer.post("/api/v1/specials/999999/reminders",
                                 headers={"X-CSRF-Token": session["csrf_token"]})
     await error_of(missing, 404)
+
+
+async def test_reminder_flood_is_refused_and_changes_nothing(
+    world: World, another: Callable[[], Any], app: web.Application
+) -> None:
+    """Past 30 reminder changes a minute a viewer gets 429 with Retry-After; nothing is written."""
+    special = await create(world)
+    url = f"/api/v1/specials/{special['id']}/reminders"
+    viewer = await another()
+    session = await (await viewer.get("/api/v1/session")).json()
+    headers = {"X-CSRF-Token": session["csrf_token"]}
+    for turn in range(30):
+        call = viewer.post if turn % 2 == 0 else viewer.delete
+        assert (await call(url, headers=headers)).status == 200
+    refused = await viewer.post(url, headers=headers)
+    assert (await error_of(refused, 429))["code"] == "too_many_reminders"
+    assert int(refused.headers["Retry-After"]) >= 1
+    async with app[SESSIONS_KEY]() as db:
+        rows = await db.scalars(
+            select(SpecialReminder).where(SpecialReminder.special_id == special["id"])
+        )
+        assert rows.all() == []
 
 
 async def test_ics_exports(world: World, another: Callable[[], Any]) -> None:

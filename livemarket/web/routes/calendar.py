@@ -9,6 +9,7 @@ calendar into timed jobs is started and stopped here, in a ``cleanup_ctx``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from livemarket.accounts.roles import Access, Role
+from livemarket.accounts.throttle import SlidingWindow
 from livemarket.scheduler.calendar import CalendarRules, PlannedDealDraft, SpecialDraft
 from livemarket.scheduler.driver import APSchedulerDriver
 from livemarket.scheduler.ics import MEDIA_TYPE, CalendarEntry, build_calendar
@@ -28,6 +30,7 @@ from livemarket.scheduler.service import Actor, CalendarService
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
     BUS_KEY,
     CALENDAR_KEY,
@@ -39,6 +42,9 @@ from livemarket.web.typedefs import (
 )
 
 routes = ApiRoutes()
+#: Reminder changes per viewer and per address: plenty for a person ticking a season's
+#: specials, a wall for a script filling the reminders table from fresh sessions.
+REMINDER_THROTTLE_KEY = web.AppKey("reminder_throttle", SlidingWindow)
 SEASON_LIMIT = 1000
 #: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
 RESYNC_SECONDS = 300.0
@@ -198,23 +204,37 @@ async def end(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
-             tags=("specials",), errors=(401, 404, 409),
+             tags=("specials",), errors=(401, 404, 409, 429),
              summary="Remind me over the realtime socket ten minutes before the start")
 async def remind_me(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     who = await principal(request)
+    _count_reminder_change(request, who.viewer_key)
     await _service(request).remind(special_id, who.viewer_key)
     return web.json_response({"special_id": special_id, "reminder": True})
 
 
 @routes.delete("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
-               tags=("specials",), errors=(401, 404),
+               tags=("specials",), errors=(401, 404, 429),
                summary="Stop the reminder for this special")
 async def forget_me(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     who = await principal(request)
+    _count_reminder_change(request, who.viewer_key)
     await _service(request).remind(special_id, who.viewer_key, on=False)
     return web.json_response({"special_id": special_id, "reminder": False})
+
+
+def _count_reminder_change(request: web.Request, viewer_key: str) -> None:
+    """Refuse with 429 past the limit, else count this change against viewer and address."""
+    throttle = request.app[REMINDER_THROTTLE_KEY]
+    keys = (f"viewer:{viewer_key}", f"addr:{request.remote}")
+    now = time.monotonic()
+    refuse_if_throttled(
+        throttle, keys, now, "too_many_reminders", "Too many reminder changes; try again shortly."
+    )
+    for key in keys:
+        throttle.record(key, now)
 
 
 def _base_url(request: web.Request) -> str:
@@ -298,5 +318,6 @@ async def _calendar_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    app[REMINDER_THROTTLE_KEY] = SlidingWindow(max_events=30, window_s=60.0, max_keys=50_000)
     routes.install(app)
     app.cleanup_ctx.append(_calendar_ctx)

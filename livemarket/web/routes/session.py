@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
-from livemarket.accounts.throttle import LoginThrottle
+from livemarket.accounts.throttle import SlidingWindow
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -23,10 +22,11 @@ from livemarket.web.auth import (
     start_user_session,
 )
 from livemarket.web.errors import ApiError
+from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import SESSIONS_KEY
 
 routes = ApiRoutes()
-THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
+THROTTLE_KEY = web.AppKey("login_throttle", SlidingWindow)
 
 
 class LoginBody(BaseModel):
@@ -75,20 +75,17 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[THROTTLE_KEY]
     keys = (f"user:{body.username.casefold()}", f"addr:{request.remote}")
     now = time.monotonic()
-    wait = max(throttle.retry_after(key, now) for key in keys)
-    if wait > 0:
-        raise ApiError(
-            429, "too_many_attempts", "Too many failed logins; try again shortly.",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    refuse_if_throttled(
+        throttle, keys, now, "too_many_attempts", "Too many failed logins; try again shortly."
+    )
     async with request.app[SESSIONS_KEY]() as db:
         user = await accounts.authenticate(db, body.username, body.password)
     if user is None:
         for key in keys:
-            throttle.failed(key, now)
+            throttle.record(key, now)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
     for key in keys:
-        throttle.succeeded(key)
+        throttle.forget(key)
     session = await start_user_session(
         request, user_id=user.id, role=user.role, display_name=user.display_name
     )
@@ -136,5 +133,5 @@ async def renew_stream_key(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app[THROTTLE_KEY] = LoginThrottle()
+    app[THROTTLE_KEY] = SlidingWindow(max_events=5, window_s=60.0)
     routes.install(app)
