@@ -53,7 +53,8 @@ class Settings(BaseModel):
     public_url: str = ""
     #: Send the session cookie only over HTTPS (turn on behind TLS).
     secure_cookies: bool = False
-    #: Extra origins allowed to open the realtime WebSocket (the page's own always is).
+    #: Extra page origins allowed to open the realtime WebSocket and to call /whip and /whep
+    #: cross-origin (scale-out: every instance's origin; the page's own always is).
     allowed_origins: tuple[str, ...] = ()
     #: STUN/TURN server URLs offered to WebRTC peers; none by default.
     ice_servers: tuple[str, ...] = ()

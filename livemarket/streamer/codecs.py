@@ -5,6 +5,11 @@ negotiate *exactly* the publisher's codec (aiortc's sender packetizes for the
 first negotiated codec), and must start at a keyframe. Frames here are what
 aiortc's depayloaders produce: a bare VP8 frame, an Annex B H.264 access unit,
 or an Opus packet.
+
+H.264 codecs match as aiortc's own negotiation matches them: same profile
+(constrained baseline, baseline, main, high, constrained high) and same
+packetization-mode; the level is not compared (each side states the level it
+receives, ``level-asymmetry-allowed``, and the relay never decodes).
 """
 
 from __future__ import annotations
@@ -12,13 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiortc import RTCRtpReceiver
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.sdp import SessionDescription
+from aiortc.codecs import CODECS
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.sdp import H264Profile, SessionDescription, parse_h264_profile_level_id
 
 #: Media kinds the relay carries.
 KINDS = ("audio", "video")
 #: The codec a relay offers viewers before any publisher has connected.
 DEFAULT_VIDEO_MIME = "video/VP8"
+
+#: H.264 profiles carried besides aiortc's own baseline and constrained baseline
+#: (42001f, 42e01f): main, high and constrained high, which Chromium, Safari and
+#: encoders such as OBS offer. One entry per profile, since matching ignores the level.
+EXTRA_H264_PROFILES = ("4d001f", "64001f", "640c1f")
+#: Readable names of the H.264 profiles, for messages.
+H264_PROFILE_NAMES = {
+    H264Profile.PROFILE_CONSTRAINED_BASELINE: "Constrained Baseline",
+    H264Profile.PROFILE_BASELINE: "Baseline",
+    H264Profile.PROFILE_MAIN: "Main",
+    H264Profile.PROFILE_HIGH: "High",
+    H264Profile.PROFILE_CONSTRAINED_HIGH: "Constrained High",
+    H264Profile.PROFILE_PREDICTIVE_HIGH_444: "High 4:4:4 Predictive",
+}
 
 _H264_IDR = 5
 _H264_SPS = 7
@@ -66,22 +86,94 @@ def is_keyframe(mime_type: str, frame: bytes) -> bool:
     return not mime.startswith("video/")
 
 
-def _h264_params(params: dict[str, object]) -> tuple[str, str]:
-    # An absent profile-level-id means constrained baseline 3.1 (RFC 6184 §8.1).
-    profile = str(params.get("profile-level-id", "42e01f")).lower()
-    return profile, str(params.get("packetization-mode", "0"))
+Codec = RTCRtpCodecParameters | RTCRtpCodecCapability
 
 
-def same_codec(
-    a: RTCRtpCodecParameters | RTCRtpCodecCapability,
-    b: RTCRtpCodecParameters | RTCRtpCodecCapability,
-) -> bool:
+def h264_profile(codec: Codec) -> H264Profile:
+    """The H.264 profile a codec's ``profile-level-id`` names; ValueError if unknown.
+
+    An absent profile-level-id means constrained baseline 3.1 (RFC 6184 §8.1).
+    """
+    return parse_h264_profile_level_id(str(codec.parameters.get("profile-level-id", "42e01f")))[0]
+
+
+def _h264_mode(codec: Codec) -> str:
+    return str(codec.parameters.get("packetization-mode", "0"))
+
+
+def same_codec(a: Codec, b: Codec) -> bool:
     """Whether two codecs are interchangeable byte for byte (H.264: same profile and mode)."""
     if a.mimeType.lower() != b.mimeType.lower() or a.clockRate != b.clockRate:
         return False
     if a.mimeType.lower() == "video/h264":
-        return _h264_params(dict(a.parameters)) == _h264_params(dict(b.parameters))
+        try:
+            return h264_profile(a) == h264_profile(b) and _h264_mode(a) == _h264_mode(b)
+        except ValueError:  # a profile-level-id nobody can decode
+            return False
     return True
+
+
+def describe(codec: Codec) -> str:
+    """``video/H264 (High, profile-level-id 64001f, packetization-mode 1)`` or the MIME type."""
+    if codec.mimeType.lower() != "video/h264":
+        return codec.mimeType
+    try:
+        profile = H264_PROFILE_NAMES.get(h264_profile(codec), "unknown")
+    except ValueError:
+        profile = "unknown"
+    level_id = codec.parameters.get("profile-level-id", "42e01f")
+    return (
+        f"{codec.mimeType} ({profile}, profile-level-id {level_id}, "
+        f"packetization-mode {_h264_mode(codec)})"
+    )
+
+
+def register_h264_profiles(profiles: tuple[str, ...] = EXTRA_H264_PROFILES) -> None:
+    """Add H.264 profiles (packetization-mode 1) to aiortc's codec registry; idempotent.
+
+    aiortc registers only baseline and constrained baseline, and both its
+    ``setCodecPreferences`` and its answers read that process-wide registry, so a
+    publisher sending High profile (Chromium, OBS) would be refused. The relay never
+    decodes nor encodes video, so carrying a profile needs nothing but the entry:
+    the depayloader and ``H264Encoder.pack`` work on any Annex B stream. Side
+    effect: aiortc peers in this process that encode H.264 themselves (tests, the
+    benchmark) also offer these profiles; their encoder still produces baseline,
+    which every High decoder accepts.
+    """
+    video = CODECS["video"]
+    for profile_level_id in profiles:
+        parameters: dict[str, str | int | None] = {
+            "level-asymmetry-allowed": "1",
+            "packetization-mode": "1",
+            "profile-level-id": profile_level_id,
+        }
+        wanted = RTCRtpCodecParameters(
+            mimeType="video/H264", clockRate=90000, parameters=parameters
+        )
+        if any(same_codec(codec, wanted) for codec in video):
+            continue
+        payload_type = max(codec.payloadType or 0 for codec in video) + 1
+        if payload_type + 1 > 127:  # the dynamic range is full
+            raise RuntimeError("no dynamic RTP payload type left for H.264")
+        wanted.payloadType = payload_type
+        wanted.rtcpFeedback = [
+            RTCRtcpFeedback(type="nack"),
+            RTCRtcpFeedback(type="nack", parameter="pli"),
+            RTCRtcpFeedback(type="goog-remb"),
+        ]
+        video.append(wanted)
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx",
+                clockRate=90000,
+                payloadType=payload_type + 1,
+                parameters={"apt": payload_type},
+            )
+        )
+
+
+# Before any peer connection negotiates: the relay's transceivers prefer these entries.
+register_h264_profiles()
 
 
 @dataclass(frozen=True)
@@ -95,12 +187,17 @@ class CodecChoice:
     def mime_type(self) -> str:
         return self.codec.mimeType
 
+    @property
+    def label(self) -> str:
+        """The codec for people: the MIME type, with profile and mode for H.264."""
+        return describe(self.codec)
+
     def preferences(self) -> list[RTCRtpCodecCapability]:
         """The list to hand to ``setCodecPreferences``."""
         return [self.codec] if self.rtx is None else [self.codec, self.rtx]
 
 
-def choose_capability(codec: RTCRtpCodecParameters | RTCRtpCodecCapability) -> CodecChoice:
+def choose_capability(codec: Codec) -> CodecChoice:
     """The local capability matching ``codec``; ValueError when aiortc cannot carry it."""
     kind = codec.mimeType.split("/")[0].lower()
     capabilities = RTCRtpReceiver.getCapabilities(kind)
@@ -109,7 +206,7 @@ def choose_capability(codec: RTCRtpCodecParameters | RTCRtpCodecCapability) -> C
     for capability in capabilities.codecs:
         if same_codec(capability, codec):
             return CodecChoice(capability, rtx if kind == "video" else None)
-    raise ValueError(f"codec {codec.mimeType} is not supported")
+    raise ValueError(f"codec {describe(codec)} is not supported")
 
 
 def default_choice(kind: str) -> CodecChoice:

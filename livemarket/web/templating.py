@@ -18,9 +18,17 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from livemarket.config import Settings
 from livemarket.web import i18n
 from livemarket.web.auth import csrf_token_of, ensure_viewer_session, principal
-from livemarket.web.typedefs import I18N_KEY, JINJA_KEY, SETTINGS_KEY, STATIC_VERSIONS_KEY
+from livemarket.web.cors import CorsPolicy
+from livemarket.web.typedefs import (
+    CSP_KEY,
+    I18N_KEY,
+    JINJA_KEY,
+    SETTINGS_KEY,
+    STATIC_VERSIONS_KEY,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -35,13 +43,23 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
 }
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+    "connect-src {connect}; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP: scripts may connect to this origin and the instances CORS allows.
+
+    Scale-out's WHEP ``307`` sends the player to another instance's origin, which
+    the browser may only fetch when ``connect-src`` names it.
+    """
+    connect = " ".join(["'self'", *sorted(CorsPolicy.from_settings(settings).origins)])
+    return _CSP.format(connect=connect)
 
 
 def static_versions(directory: Path = STATIC_DIR) -> dict[str, str]:
@@ -75,6 +93,7 @@ def setup(app: web.Application) -> None:
     app[JINJA_KEY] = create_environment()
     app[I18N_KEY] = i18n.load_catalogs()
     app[STATIC_VERSIONS_KEY] = static_versions()
+    app[CSP_KEY] = content_security_policy(app[SETTINGS_KEY])
 
 
 def language(request: web.Request) -> str:
@@ -153,5 +172,6 @@ async def render(
     body = request.app[JINJA_KEY].get_template(template).render(values)
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     response.headers.update(PAGE_HEADERS)
+    response.headers["Content-Security-Policy"] = request.app[CSP_KEY]
     response.headers["Content-Language"] = t.lang
     return response

@@ -34,6 +34,8 @@ REDIS_KEY = web.AppKey("redis", Redis)
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 I18N_KEY = web.AppKey("i18n_catalogs", dict[str, dict[str, str]])
 STATIC_VERSIONS_KEY = web.AppKey("static_versions", dict[str, str])
+#: The pages' Content-Security-Policy, built once from the settings (see templating).
+CSP_KEY = web.AppKey("content_security_policy", str)
 
 # Realtime gateway (livemarket/web/realtime): the service owning rooms, chat and counters,
 # and the provider of a special's active deals for the ``hello`` snapshot, which checkout

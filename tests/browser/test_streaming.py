@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer, unused_port
 
-from livemarket.accounts.service import create_user
+from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.config import Settings, load_settings
 from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
+from livemarket.web.app import create_app
+from livemarket.web.i18n import load_catalogs
 from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD
+from tests.streamer.peers import start_publisher
 from tests.web.realtime.conftest import add_special
 
 FRAMES_JS = """() => {
@@ -122,4 +128,106 @@ async def test_full_room_says_so_and_chat_still_works(
     await box.fill("still here")
     await box.press("Enter")
     await first.locator(".lm-chat__msg", has_text="still here").wait_for()
+    assert page_errors.errors == []
+
+
+async def test_studio_and_watch_pages_speak_korean(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """In a Korean browser the player's and the studio's texts, set by their scripts, are Korean."""
+    ko = load_catalogs()["ko"]
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+
+    viewer = await new_page(locale="ko-KR")
+    await viewer.goto(live_server.url(f"/specials/{special_id}"))
+    await viewer.locator("#lm-player[data-state=waiting]").wait_for()
+    message = viewer.locator("[data-lm-player-message]")
+    assert await message.text_content() == ko["player.waiting"]
+
+    studio = await new_page(locale="ko-KR")
+    await login_as(studio, live_server, "host", PASSWORD, next_path=f"/studio/{special_id}")
+    await studio.locator("[data-lm-camera] option").first.wait_for(state="attached")
+    state = studio.locator("[data-lm-broadcast-state]")
+    assert await state.text_content() == ko["broadcast.offline"]
+    assert await studio.locator("[data-lm-go-live]").text_content() == ko["broadcast.go_live"]
+    # LM.t in the page's script reads the Korean catalog the server embedded
+    assert await studio.evaluate("() => LM.t('broadcast.live')") == ko["broadcast.live"]
+    assert page_errors.errors == []
+
+
+async def test_watch_page_follows_the_307_to_another_origin(
+    new_page: NewPage,
+    page_errors: PageErrors,
+    make_settings: Callable[..., Settings],
+    sqlite_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> None:
+    """Page on instance B, stream on A (another port, so another origin): it plays from A.
+
+    Chromium's fetch follows WHEP's 307, preflights A, reads the exposed Location,
+    and its DELETE goes to A.
+    """
+    ports = {"a": unused_port(), "b": unused_port()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    apps = {}
+    for name, other in (("a", "b"), ("b", "a")):
+        settings = make_settings(
+            database_url=sqlite_url,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            instance_url=urls[name],
+            allowed_origins=(urls[other],),
+        )
+        apps[name] = create_app(settings)
+        await aiohttp_server(apps[name], host="127.0.0.1", port=ports[name])
+    sessions = apps["a"][SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    async with sessions.begin() as db:
+        key = await stream_key_of(db, host.id)
+
+    async with aiohttp.ClientSession() as http:
+
+        async def whip(offer: str) -> str:
+            response = await http.post(
+                f"{urls['a']}/whip/{special_id}",
+                data=offer,
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
+            )
+            assert response.status == 201, await response.text()
+            return await response.text()
+
+        publisher = await start_publisher(whip)
+        try:
+            viewer = await new_page(locale="en-US")
+            await viewer.goto(f"{urls['b']}/specials/{special_id}")
+            await viewer.locator("#lm-player[data-state=playing]").wait_for(timeout=20_000)
+            first = await viewer.evaluate(FRAMES_JS)
+            await viewer.wait_for_function(
+                f"() => LM.player.frames() > {first + 10}", timeout=10_000
+            )
+            session = await viewer.evaluate("() => LM.player.session()")
+            assert session.startswith(f"{urls['a']}/whep/{special_id}/")
+            assert apps["a"][RELAYS_KEY].get(special_id).viewer_count == 1
+            relay_b = apps["b"][RELAYS_KEY].find(special_id)
+            assert relay_b is None or relay_b.viewer_count == 0
+
+            # leaving sends the DELETE to A, where the session lives
+            async with viewer.expect_response(
+                lambda r: r.url == session and r.request.method == "DELETE"
+            ) as deleted:
+                await viewer.evaluate("() => LM.player.reconnect()")
+            response = await deleted.value
+            # 404 when the closed peer connection ended the session first (the DELETE's
+            # preflight makes it the slower of the two); either way A answered the page.
+            assert response.status in (200, 404)
+            assert (await response.all_headers())["access-control-allow-origin"] == urls["b"]
+            old = session.rsplit("/", 1)[1]
+            assert old not in apps["a"][RELAYS_KEY].get(special_id).viewer_sessions
+        finally:
+            await publisher.close()
     assert page_errors.errors == []

@@ -16,6 +16,7 @@ from livemarket.streamer.codecs import (
     is_keyframe,
     is_vp8_keyframe,
     offer_accepts,
+    offered_kinds,
     pick_publisher_codec,
     same_codec,
     vp8_dimensions,
@@ -91,8 +92,10 @@ def test_viewer_must_offer_the_streams_codec() -> None:
     assert offer_accepts([VP8, _h264("42e01f")], h264)
     assert not offer_accepts([VP8, _h264("42001f")], h264)
     assert not offer_accepts([VP8], h264)
+    with pytest.raises(ValueError, match="High 4:4:4"):
+        choose_capability(_h264("f4001f"))  # a profile the relay does not carry
     with pytest.raises(ValueError):
-        choose_capability(_h264("640032"))  # High profile: aiortc cannot carry it
+        choose_capability(_h264("640c1f", "0"))  # single-NAL mode is not carried
 
 
 def test_publisher_codec_keeps_the_viewers_codec_when_offered() -> None:
@@ -103,4 +106,85 @@ def test_publisher_codec_keeps_the_viewers_codec_when_offered() -> None:
     assert chosen.mime_type == "video/H264"
     assert [c.mimeType for c in chosen.preferences()] == ["video/H264", "video/rtx"]
     with pytest.raises(ValueError):
-        pick_publisher_codec([_h264("640032")], vp8)
+        pick_publisher_codec([_h264("f4001f"), _h264("64001f", "0")], vp8)
+
+
+def test_high_profile_publishers_are_carried() -> None:
+    """Chromium's and OBS's High (64001f) and constrained High (640c1f) are accepted.
+
+    Any level of a profile maps to that profile's one entry; the two High variants
+    and main stay distinct from each other and from baseline.
+    """
+    high = pick_publisher_codec([_h264("64001f")], None)
+    assert high.codec.parameters["profile-level-id"] == "64001f"
+    assert high.codec.parameters["packetization-mode"] == "1"
+    assert high.label == "video/H264 (High, profile-level-id 64001f, packetization-mode 1)"
+    assert choose_capability(_h264("640028")) == high  # level 4.0, same profile
+    constrained = choose_capability(_h264("640c1f"))
+    main = choose_capability(_h264("4d001f"))
+    baseline = choose_capability(_h264("42e01f"))
+    labels = {choice.label for choice in (high, constrained, main, baseline)}
+    assert len(labels) == 4
+    assert [c.mimeType for c in constrained.preferences()] == ["video/H264", "video/rtx"]
+
+
+# What Chromium 13x offers for video in a recvonly WHEP offer (trimmed to the codecs).
+CHROMIUM_VIEWER_VIDEO = """\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107 108 109 127 125 39 40 112 113
+a=mid:0
+a=recvonly
+a=rtcp-mux
+a=rtpmap:96 VP8/90000
+a=rtcp-fb:96 nack
+a=rtcp-fb:96 nack pli
+a=rtpmap:97 rtx/90000
+a=fmtp:97 apt=96
+a=rtpmap:102 H264/90000
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f
+a=rtpmap:103 rtx/90000
+a=fmtp:103 apt=102
+a=rtpmap:104 H264/90000
+a=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f
+a=rtpmap:105 rtx/90000
+a=fmtp:105 apt=104
+a=rtpmap:106 H264/90000
+a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f
+a=rtpmap:107 rtx/90000
+a=fmtp:107 apt=106
+a=rtpmap:108 H264/90000
+a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f
+a=rtpmap:109 rtx/90000
+a=fmtp:109 apt=108
+a=rtpmap:127 H264/90000
+a=fmtp:127 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f
+a=rtpmap:125 rtx/90000
+a=fmtp:125 apt=127
+a=rtpmap:39 H264/90000
+a=fmtp:39 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=4d001f
+a=rtpmap:40 rtx/90000
+a=fmtp:40 apt=39
+a=rtpmap:112 H264/90000
+a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f
+a=rtpmap:113 rtx/90000
+a=fmtp:113 apt=112
+"""
+SESSION = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+def _offer(video: str) -> str:
+    return SESSION + video.replace("\n", "\r\n")
+
+
+def test_viewer_offers_are_matched_to_the_publishers_exact_profile() -> None:
+    """A Chromium viewer offering High gets High; constrained High it does not offer is refused."""
+    video = offered_kinds(_offer(CHROMIUM_VIEWER_VIDEO))["video"]
+    high = choose_capability(_h264("64001f"))
+    assert offer_accepts(video, high)
+    # the payload type aiortc will answer with is the viewer's own High entry, not another
+    matching = [c for c in video if same_codec(c, high.codec)]
+    assert [(c.payloadType, c.parameters["profile-level-id"]) for c in matching] == [
+        (112, "64001f")
+    ]
+    assert not offer_accepts(video, choose_capability(_h264("640c1f")))
+    baseline_only = CHROMIUM_VIEWER_VIDEO.split("a=rtpmap:127")[0]
+    assert not offer_accepts(offered_kinds(_offer(baseline_only))["video"], high)

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
 from livemarket.accounts.service import stream_key_of
 from livemarket.bus.events import special_topic
 from livemarket.config import Settings, load_settings
 from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
-from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SESSIONS_KEY
+from livemarket.streamer.ice import host_addresses
+from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from tests.conftest import UserMaker
-from tests.streamer.peers import start_publisher, start_viewer
+from tests.streamer.peers import LOOPBACK, start_publisher, start_viewer
 
 Client = TestClient[Any, Any]
 SDP = {"Content-Type": "application/sdp"}
@@ -109,9 +122,10 @@ async def test_whip_refuses_missing_wrong_and_foreign_keys(
     )
     assert foreign.status == 401
     assert await _error(foreign) == "stream_key_wrong"
-    assert app[RELAYS_KEY].find(special_id) is None or not app[RELAYS_KEY].get(
-        special_id
-    ).figures()["publishing"]
+    assert (
+        app[RELAYS_KEY].find(special_id) is None
+        or not app[RELAYS_KEY].get(special_id).figures()["publishing"]
+    )
 
 
 async def test_whip_checks_body_and_special_window(
@@ -263,3 +277,121 @@ async def test_metrics_show_the_stream(
     finally:
         await viewer.close()
         await publisher.close()
+
+
+class HighProfileCamera(MediaStreamTrack):
+    """Sends H.264 High profile packets, as Chromium or OBS would (libx264, no B-frames).
+
+    ``recv`` returns encoded ``av.Packet``s, so aiortc only packetizes them: the
+    stream really is High profile, not aiortc's own baseline encoder output.
+    """
+
+    kind = "video"
+    FPS = 30
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context = av.CodecContext.create("libx264", "w")
+        self.context.width, self.context.height, self.context.pix_fmt = 160, 120, "yuv420p"
+        self.context.time_base = Fraction(1, 90000)
+        self.context.framerate = Fraction(self.FPS)
+        self.context.options = {"profile": "high", "tune": "zerolatency", "g": "15"}
+        self.count = 0
+        self.start = 0.0
+        self.first_packet = b""
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if not self.count:
+            self.start = time.monotonic()
+        await asyncio.sleep(max(0.0, self.start + self.count / self.FPS - time.monotonic()))
+        frame = av.VideoFrame(160, 120, "yuv420p")
+        for index, plane in enumerate(frame.planes):
+            plane.update(bytes([(self.count * 5 + index * 60) % 256]) * plane.buffer_size)
+        frame.pts = self.count * 90000 // self.FPS
+        frame.time_base = self.context.time_base
+        self.count += 1
+        packets = self.context.encode(frame)
+        assert len(packets) == 1  # zerolatency: one packet per frame, in order
+        packet = packets[0]
+        packet.pts, packet.time_base = frame.pts, frame.time_base
+        if not self.first_packet:
+            self.first_packet = bytes(packet)
+        return packet
+
+
+def _video_fmtp(sdp: str) -> list[dict[str, Any]]:
+    media = next(m for m in SessionDescription.parse(sdp).media if m.kind == "video")
+    return [dict(codec.parameters) for codec in media.rtp.codecs if codec.name == "H264"]
+
+
+async def test_h264_high_profile_publisher_reaches_viewers_in_high(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """A High (64001f) publisher is accepted and recorded; viewers offering it play, others: 422."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    camera = HighProfileCamera()
+    transceiver = pc.addTransceiver(camera, direction="sendonly")
+    high = [
+        c
+        for c in RTCRtpSender.getCapabilities("video").codecs
+        if c.mimeType == "video/H264" and c.parameters["profile-level-id"] == "64001f"
+    ]
+    transceiver.setCodecPreferences(high)
+    viewer = None
+    try:
+        with host_addresses(LOOPBACK):
+            await pc.setLocalDescription(await pc.createOffer())
+        whip = _whip(client, special_id, await _key(app, host.id))
+        answer = await whip(pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        assert [p["profile-level-id"] for p in _video_fmtp(answer)] == ["64001f"]
+        relay = app[RELAYS_KEY].get(special_id)
+        assert relay.codec("video").label == (
+            "video/H264 (High, profile-level-id 64001f, packetization-mode 1)"
+        )
+
+        viewer = await start_viewer(_whep(client, special_id), audio=False)
+        await viewer.wait_frames(10)
+        assert viewer.video_codec() == "video/H264"
+        assert [p["profile-level-id"] for p in _video_fmtp(viewer.answer)] == ["64001f"]
+        # what went through was High profile (SPS profile_idc 100), decoded by the viewer
+        sps = camera.first_packet.index(b"\x00\x00\x01\x67") + 4
+        assert camera.first_packet[sps] == 100
+        assert viewer.frames[-1][1].width == 160
+
+        # a viewer that cannot receive High is refused, saying what the stream is
+        baseline_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            receiver = baseline_only.addTransceiver("video", direction="recvonly")
+            receiver.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpReceiver.getCapabilities("video").codecs
+                    if c.mimeType == "video/VP8" or c.parameters.get("profile-level-id") == "42e01f"
+                ]
+            )
+            with host_addresses(LOOPBACK):
+                await baseline_only.setLocalDescription(await baseline_only.createOffer())
+            refused = await client.post(
+                f"/whep/{special_id}", data=baseline_only.localDescription.sdp, headers=SDP
+            )
+            assert refused.status == 422
+            assert await _error(refused) == "codec_unsupported"
+        finally:
+            await baseline_only.close()
+
+        # the recording is an MP4 of the High stream, as sent (no re-encoding)
+        assert (await client.delete(whip.location)).status == 200
+        recording = relay.recordings[-1]
+        path = app[SETTINGS_KEY].data_dir / "recordings" / recording["file"]
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert (stream.codec_context.name, stream.codec_context.profile) == ("h264", "High")
+            frames = sum(1 for _ in container.decode(stream))
+        assert frames >= 10
+    finally:
+        if viewer is not None:
+            await viewer.close()
+        await pc.close()

@@ -16,6 +16,7 @@ from livemarket.config import Settings
 from livemarket.scheduler.models import Platform, Special
 from livemarket.web.app import create_app
 from livemarket.web.routes.pages import reminders_available
+from livemarket.web.templating import content_security_policy
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY
 from tests.conftest import PASSWORD, UserMaker
 
@@ -281,3 +282,19 @@ async def test_unknown_page_is_an_html_404_and_unknown_api_path_json(client: Any
     api = await client.get("/api/v1/no-such-thing")
     assert api.status == 404
     assert (await api.json())["error"]["code"] == "not_found"
+
+
+def test_pages_may_connect_to_the_instances_cors_allows(make_settings: Any) -> None:
+    """The pages' CSP lets scripts reach the other instances' origins and nothing else."""
+    settings = make_settings(
+        allowed_origins=("https://i2.shop.example:8443/",),
+        instance_url="https://i1.shop.example/whep-root",
+    )
+    policy = content_security_policy(settings)
+    (connect,) = [part.strip() for part in policy.split(";") if "connect-src" in part]
+    assert connect.split()[1:] == [
+        "'self'",
+        "https://i1.shop.example",
+        "https://i2.shop.example:8443",
+    ]
+    assert "script-src 'self';" in policy

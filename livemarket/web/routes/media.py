@@ -11,6 +11,9 @@ on shutdown; their state changes go to the special's realtime topic as
 Scale-out: the instance holding a special's publisher claims it in the relay
 directory (``livemarket/streamer/directory.py``, which documents the rules);
 elsewhere WHIP answers 409 ``stream_elsewhere`` and WHEP ``307`` to the owner.
+That redirect is cross-origin when instances have their own public hosts, so
+every ``/whip`` and ``/whep`` answer carries CORS headers for the allowed page
+origins (:class:`CorsPolicy`), and ``OPTIONS`` answers preflights (RFC 9725 §4.1).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +38,7 @@ from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
+from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.typedefs import (
     BUS_KEY,
@@ -55,7 +59,8 @@ MAX_SDP_BYTES = 64 * 1024
 
 routes = ApiRoutes()
 
-
+#: Paths whose answers carry CORS headers.
+MEDIA_PATHS = ("/whip/", "/whep/")
 async def _read_offer(request: web.Request) -> str:
     if request.content_type != SDP_TYPE:
         raise ApiError(415, "unsupported_media_type", "Send the SDP offer as application/sdp.")
@@ -87,10 +92,7 @@ def _bearer(request: web.Request) -> str:
 
 def _created(answer: str, location: str) -> web.Response:
     return web.Response(
-        status=201,
-        text=answer,
-        content_type=SDP_TYPE,
-        headers={"Location": location, "Access-Control-Expose-Headers": "Location"},
+        status=201, text=answer, content_type=SDP_TYPE, headers={"Location": location}
     )
 
 
@@ -127,9 +129,7 @@ async def whip_publish(request: web.Request) -> web.Response:
     base_url = settings.instance_url or f"{request.scheme}://{request.host}"
     elsewhere = await directory.claim(special_id, base_url)
     if elsewhere is not None:
-        raise ApiError(
-            409, "stream_elsewhere", "This special is already live on another server."
-        )
+        raise ApiError(409, "stream_elsewhere", "This special is already live on another server.")
     try:
         session_id, answer = await relay.publish(offer, user_id)
     except BaseException:
@@ -162,13 +162,7 @@ async def whep_play(request: web.Request) -> web.Response:
     owner = await request.app[DIRECTORY_KEY].owner(special_id)
     if owner is not None:
         # Another instance holds the relay (RFC 9725 allows redirecting WHEP).
-        return web.Response(
-            status=307,
-            headers={
-                "Location": f"{owner}/whep/{special_id}",
-                "Access-Control-Expose-Headers": "Location",
-            },
-        )
+        return web.Response(status=307, headers={"Location": f"{owner}/whep/{special_id}"})
     try:
         session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer)
     except RoomFull as exc:
@@ -193,9 +187,38 @@ async def whep_end(request: web.Request) -> web.Response:
 async def _not_allowed(request: web.Request) -> web.Response:
     # Trickle ICE and ICE restarts (PATCH) are not offered: offers carry their candidates.
     raise ApiError(
-        405, "method_not_allowed", "Only POST and DELETE are supported.",
-        headers={"Allow": "POST, DELETE"},
+        405,
+        "method_not_allowed",
+        "A session only supports DELETE.",
+        headers={"Allow": "DELETE, OPTIONS"},
     )
+
+
+async def endpoint_options(request: web.Request) -> web.Response:
+    """``OPTIONS`` on a WHIP/WHEP endpoint (RFC 9725 §4.1): what it takes; CORS preflights."""
+    return web.Response(status=200, headers={"Allow": "POST, OPTIONS", "Accept-Post": SDP_TYPE})
+
+
+async def session_options(request: web.Request) -> web.Response:
+    """``OPTIONS`` on a session's Location: the preflight of a cross-origin DELETE."""
+    return web.Response(status=204, headers={"Allow": "DELETE, OPTIONS"})
+
+
+def _cors_hook(
+    policy: CorsPolicy,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+        # A signal, not a middleware: error answers (401, 409, 503 with Retry-After)
+        # and redirects need the headers too, or a browser script cannot read them.
+        if not request.path.startswith(MEDIA_PATHS):
+            return
+        preflight = (
+            request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        )
+        response.headers.update(policy.headers(request.headers.get("Origin"), preflight=preflight))
+        response.headers.add("Vary", "Origin")
+
+    return add_cors_headers
 
 
 @routes.get(
@@ -358,11 +381,15 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_relays_ctx)
     if METRICS_KEY in app:
         app[METRICS_KEY].register(RelayCollector(app))
+    app.on_response_prepare.append(_cors_hook(CorsPolicy.from_settings(app[SETTINGS_KEY])))
     router = app.router
     router.add_post("/whip/{special_id}", whip_publish)
     router.add_delete("/whip/{special_id}/{session_id}", whip_end)
     router.add_post("/whep/{special_id}", whep_play)
     router.add_delete("/whep/{special_id}/{session_id}", whep_end)
-    for path in ("/whip/{special_id}/{session_id}", "/whep/{special_id}/{session_id}"):
-        router.add_route("PATCH", path, _not_allowed)
+    for endpoint in ("/whip/{special_id}", "/whep/{special_id}"):
+        router.add_route("OPTIONS", endpoint, endpoint_options)
+        session = endpoint + "/{session_id}"
+        router.add_route("PATCH", session, _not_allowed)
+        router.add_route("OPTIONS", session, session_options)
     routes.install(app)

@@ -182,6 +182,18 @@
     });
   };
 
+  /* A WHIP/WHEP session URL: the answer's Location resolved against the URL that
+     answered (after any 307 to another instance), so DELETE reaches that instance. */
+  LM.sessionUrl = function (response) {
+    var location = response.headers.get("Location");
+    if (!location) return null;
+    try {
+      return new URL(location, response.url || window.location.href).href;
+    } catch (err) {
+      return null;
+    }
+  };
+
   LM.onReady = function (fn) {
     if (document.readyState === "loading") {
       document.addEventListener("DOMContentLoaded", fn);

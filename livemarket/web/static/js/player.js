@@ -1,10 +1,16 @@
 /* LiveMarket watch-page player: WHEP playback of the special's stream.
  *
  * POST /whep/{id} with a recvonly offer (all ICE candidates gathered first: no
- * trickle), 201 with the answer and a Location to DELETE when leaving. States
- * (#lm-player[data-state]): connecting, waiting (no host yet), playing,
+ * trickle), 201 with the answer and a Location to DELETE when leaving. With several
+ * server instances the POST may be answered 307 to the instance holding the stream,
+ * possibly another origin: fetch follows it (a 307 keeps the method and body; that
+ * server answers CORS), and the session's Location is resolved against the final
+ * response URL, so the DELETE reaches the instance that holds the session.
+ * States (#lm-player[data-state]): connecting, waiting (no host yet), playing,
  * reconnecting (host dropped: the connection stays, frames resume), full (503:
- * retried after Retry-After; chat keeps working), ended, error. Autoplay rules:
+ * retried after Retry-After; chat keeps working), unsupported (this browser cannot
+ * receive the stream's codec: retried slowly, the host may switch), ended, error.
+ * Texts come from the page's catalog (LM.t, keys "player.*"). Autoplay rules:
  * the video starts muted with an "Unmute" button; if even muted playback is
  * refused a "Play" button shows. Reconnects on connection failure and when the
  * network comes back. window.LM.player exposes state() and the current session.
@@ -33,19 +39,23 @@
   var lastProgress = Date.now();
   var generation = 0;
 
-  function text(key) {
-    return root.getAttribute("data-text-" + key) || key;
-  }
+  /* One message per state; literal keys, so tests/web/test_i18n.py can check them. */
+  var MESSAGES = {
+    connecting: LM.t("player.connecting"),
+    waiting: LM.t("player.waiting"),
+    reconnecting: LM.t("player.reconnecting"),
+    full: LM.t("player.full"),
+    unsupported: LM.t("player.unsupported"),
+    ended: LM.t("player.ended"),
+    error: LM.t("player.error"),
+  };
 
   function setState(state) {
     root.setAttribute("data-state", state);
     var showOverlay = state !== "playing";
     overlay.hidden = !showOverlay;
     liveBadge.hidden = state !== "playing";
-    if (showOverlay) {
-      var key = state === "full" ? "full" : state;
-      message.textContent = text(key);
-    }
+    if (showOverlay) message.textContent = MESSAGES[state] || MESSAGES.error;
   }
 
   function frameCount() {
@@ -54,9 +64,20 @@
   }
 
 
+  function errorCode(response) {
+    return response.json().then(
+      function (data) {
+        return (data && data.error && data.error.code) || "";
+      },
+      function () {
+        return "";
+      }
+    );
+  }
+
   function hangUp() {
     if (location_) {
-      fetch(location_, { method: "DELETE", keepalive: true }).catch(function () {});
+      fetch(location_, { method: "DELETE", keepalive: true, mode: "cors" }).catch(function () {});
       location_ = null;
     }
     if (pc) {
@@ -135,12 +156,13 @@
           headers: { "Content-Type": "application/sdp" },
           body: peer.localDescription.sdp,
           credentials: "same-origin",
+          redirect: "follow",
         });
       })
       .then(function (response) {
         if (mine !== generation) return null;
         if (response.status === 201) {
-          location_ = response.headers.get("Location");
+          location_ = LM.sessionUrl(response);
           backoff = 1000;
           return response.text().then(function (answer) {
             lastProgress = Date.now();
@@ -156,8 +178,17 @@
         } else if (response.status === 403 || response.status === 404) {
           setState("ended");
         } else {
-          setState("error");
-          retryLater();
+          return errorCode(response).then(function (code) {
+            if (mine !== generation) return null;
+            if (code === "codec_unsupported") {
+              setState("unsupported");
+              backoff = Math.max(backoff, 8000);
+            } else {
+              setState("error");
+            }
+            retryLater();
+            return null;
+          });
         }
         return null;
       })
@@ -171,7 +202,7 @@
   /* Playback progress decides "playing"; the server's stream.status says why it stalled. */
   setInterval(function () {
     var state = root.getAttribute("data-state");
-    if (!pc || state === "full" || state === "ended") return;
+    if (!pc || state === "full" || state === "ended" || state === "unsupported") return;
     var frames = frameCount();
     if (frames > lastFrames) {
       lastFrames = frames;
@@ -222,6 +253,10 @@
       return root.getAttribute("data-state");
     },
     frames: frameCount,
+    /* the session's URL (on the instance holding the stream), or null */
+    session: function () {
+      return location_;
+    },
     reconnect: connect,
   };
   connect();

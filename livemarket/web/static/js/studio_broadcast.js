@@ -9,6 +9,8 @@
  * and shows "reconnecting" meanwhile; viewers stay connected. Upstream bitrate
  * and fps come from getStats, viewers from the relay's figures.
  * States (#lm-broadcast[data-state]): offline, connecting, live, reconnecting, ended.
+ * Texts come from the page's catalog (LM.t, keys "broadcast.*"); a refusal names its
+ * reason from the catalog when the error code is known, else shows the server's message.
  */
 (function () {
   "use strict";
@@ -38,13 +40,30 @@
   var lastBytes = null;
   var generation = 0;
 
-  function text(key) {
-    return root.getAttribute("data-text-" + key) || key;
+  /* Literal keys, so tests/web/test_i18n.py can check every one exists. */
+  var STATES = {
+    offline: LM.t("broadcast.offline"),
+    connecting: LM.t("broadcast.connecting"),
+    live: LM.t("broadcast.live"),
+    reconnecting: LM.t("broadcast.reconnecting"),
+    ended: LM.t("broadcast.ended"),
+  };
+  var REFUSALS = {
+    stream_key_missing: LM.t("broadcast.refusal.stream_key"),
+    stream_key_wrong: LM.t("broadcast.refusal.stream_key"),
+    special_not_live: LM.t("broadcast.refusal.special_not_live"),
+    stream_busy: LM.t("broadcast.refusal.stream_busy"),
+    stream_elsewhere: LM.t("broadcast.refusal.stream_elsewhere"),
+    codec_unsupported: LM.t("broadcast.refusal.codec_unsupported"),
+  };
+
+  function refusal(code, message) {
+    return LM.t("broadcast.refused") + ": " + (REFUSALS[code] || message);
   }
 
   function setState(state) {
     root.setAttribute("data-state", state);
-    stateLabel.textContent = text(state);
+    stateLabel.textContent = STATES[state] || state;
     goLiveButton.hidden = wantLive;
     endButton.hidden = !wantLive;
   }
@@ -57,8 +76,8 @@
     if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
     navigator.mediaDevices.enumerateDevices().then(function (devices) {
       [
-        [cameraSelect, "videoinput"],
-        [micSelect, "audioinput"],
+        [cameraSelect, "videoinput", LM.t("broadcast.device_camera")],
+        [micSelect, "audioinput", LM.t("broadcast.device_microphone")],
       ].forEach(function (pair) {
         var select = pair[0];
         var current = select.value;
@@ -70,7 +89,7 @@
           .forEach(function (d, index) {
             var option = document.createElement("option");
             option.value = d.deviceId;
-            option.textContent = d.label || pair[1] + " " + (index + 1);
+            option.textContent = d.label || pair[2].replace("{number}", String(index + 1));
             select.appendChild(option);
           });
         if (current) select.value = current;
@@ -178,7 +197,7 @@
       .then(function (response) {
         if (mine !== generation) return null;
         if (response.status === 201) {
-          location_ = response.headers.get("Location");
+          location_ = LM.sessionUrl(response);
           showError("");
           return response.text().then(function (answer) {
             return peer.setRemoteDescription({ type: "answer", sdp: answer });
@@ -191,7 +210,7 @@
             remember(false);
             closePeer();
             setState("offline");
-            showError(text("refused") + ": " + (problem.message || response.status));
+            showError(refusal(problem.code, problem.message || String(response.status)));
           },
           function () {
             scheduleRetry();
@@ -204,7 +223,7 @@
           wantLive = false;
           closePeer();
           setState("offline");
-          showError(text("refused") + ": " + err.message);
+          showError(refusal(err.code, err.message));
           return;
         }
         scheduleRetry();
@@ -245,12 +264,12 @@
     (media ? Promise.resolve(media) : openMedia()).then(publish, function () {
       wantLive = false;
       setState("offline");
-      showError(text("no_media"));
+      showError(LM.t("broadcast.no_media"));
     });
   }
 
   function end() {
-    if (!window.confirm(text("confirm_end"))) return;
+    if (!window.confirm(LM.t("broadcast.confirm_end"))) return;
     wantLive = false;
     remember(false);
     clearTimeout(retryTimer);
@@ -297,10 +316,10 @@
   goLiveButton.addEventListener("click", goLive);
   endButton.addEventListener("click", end);
   cameraSelect.addEventListener("change", function () {
-    if (media) openMedia().catch(function () { showError(text("no_media")); });
+    if (media) openMedia().catch(function () { showError(LM.t("broadcast.no_media")); });
   });
   micSelect.addEventListener("change", function () {
-    if (media) openMedia().catch(function () { showError(text("no_media")); });
+    if (media) openMedia().catch(function () { showError(LM.t("broadcast.no_media")); });
   });
   window.addEventListener("online", function () {
     if (wantLive) {
@@ -336,11 +355,11 @@
     openMedia().then(publish, function () {
       wantLive = false;
       setState("offline");
-      showError(text("no_media"));
+      showError(LM.t("broadcast.no_media"));
     });
   } else {
     openMedia().catch(function () {
-      showError(text("no_media"));
+      showError(LM.t("broadcast.no_media"));
     });
   }
 })();
