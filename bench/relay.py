@@ -16,8 +16,12 @@ Processes, all on 127.0.0.1:
 For each N the viewers connect, warm up, then the server's CPU time is sampled over
 ``--duration`` seconds. Printed (one JSON line): per N, relay CPU (fraction of one
 core), median delivered fps, latency p50/p95 (ms), CPU per viewer (above the
-no-viewer baseline), for forwarding at ``--forward`` and MediaRelay at ``--reencode``,
-and the ratio of viewers per core. Quick run:
+no-viewer baseline, the mean of one before and one after the steps), for forwarding
+at ``--forward`` and MediaRelay at ``--reencode``, and the ratio of viewers per core
+(from the median cost per viewer of each, at each viewer count both ran: 8 by
+default, and from the marginal cost of one more viewer: the slope of relay CPU over
+the viewer counts). Both use the same publisher picture, warm-up and duration.
+Quick run:
 ``python bench/relay.py --forward 8 16 --reencode 1 2 --duration 4``.
 """
 
@@ -122,9 +126,12 @@ async def negotiate(pc: Any, url: str) -> None:
 
     with host_addresses((HOST,)):
         await pc.setLocalDescription(await pc.createOffer())
-    async with aiohttp.ClientSession() as http, http.post(
-        url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}
+        ) as response,
+    ):
         if response.status != 201:
             raise RuntimeError(f"{url}: {response.status} {await response.text()}")
         answer = await response.text()
@@ -157,8 +164,9 @@ async def run_server(port: int) -> None:
         return str(pc.localDescription.sdp)
 
     def sdp(text: str) -> web.Response:
-        return web.Response(status=201, text=text, content_type="application/sdp",
-                            headers={"Location": "/x"})
+        return web.Response(
+            status=201, text=text, content_type="application/sdp", headers={"Location": "/x"}
+        )
 
     async def whip(request: web.Request) -> web.Response:
         return sdp((await relay.publish(await request.text(), 1))[1])
@@ -364,15 +372,27 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    server: subprocess.Popen[str], base: str, path: str, viewers: int, procs: int,
-    warmup: float, duration: float,
+    server: subprocess.Popen[str],
+    base: str,
+    path: str,
+    viewers: int,
+    procs: int,
+    warmup: float,
+    duration: float,
 ) -> dict[str, Any]:
     """Connect ``viewers`` over ``procs`` processes, then sample server CPU and delivery."""
     groups = [viewers // procs + (1 if i < viewers % procs else 0) for i in range(procs)]
     groups = [g for g in groups if g]
     clients = [
-        spawn("--role", "viewers", "--url", base + path, "--count", str(g),
-              *(["--probe"] if i == 0 else []))
+        spawn(
+            "--role",
+            "viewers",
+            "--url",
+            base + path,
+            "--count",
+            str(g),
+            *(["--probe"] if i == 0 else []),
+        )
         for i, g in enumerate(groups)
     ]
     time.sleep(warmup)
@@ -395,13 +415,17 @@ def measure(
         client.wait(timeout=30)
     import urllib.request
 
+    stream = json.loads(urllib.request.urlopen(base + "/figures").read()).get("video", {})
     urllib.request.urlopen(urllib.request.Request(base + "/reset", method="POST")).read()
     time.sleep(1.0)
     latencies.sort()
 
     def pct(q: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) \
-            if latencies else None
+        return (
+            round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+            if latencies
+            else None
+        )
 
     return {
         "viewers": viewers,
@@ -410,6 +434,8 @@ def measure(
         "latency_p50_ms": pct(0.5),
         "latency_p95_ms": pct(0.95),
         "out_of_order": out_of_order,
+        # the forwarding relay's view of the publisher's stream (MediaRelay has none)
+        "stream_kbps": round(stream.get("bitrate_bps", 0) / 1000),
     }
 
 
@@ -428,23 +454,32 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     base = f"http://{HOST}:{port}"
     server = spawn("--role", "server", "--port", str(port))
-    result: dict[str, Any] = {"cores": os.cpu_count(), "duration_s": args.duration,
-                              "picture": f"{WIDTH}x{HEIGHT}@{FPS} VP8"}
+    result: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "duration_s": args.duration,
+        "picture": f"{WIDTH}x{HEIGHT}@{FPS} VP8",
+    }
     try:
         publisher = spawn("--role", "publisher", "--url", base + "/whip")
         time.sleep(args.warmup)
-        idle = baseline(server, args.duration)
-        forward = [measure(server, base, "/whep", n, args.procs, args.warmup, args.duration)
-                   for n in args.forward]
+        idle_before = baseline(server, args.duration)
+        forward = [
+            measure(server, base, "/whep", n, args.procs, args.warmup, args.duration)
+            for n in args.forward
+        ]
+        idle = (idle_before + baseline(server, args.duration)) / 2
         per_viewer(forward, idle)
         tell(publisher, "stop")
         publisher.wait(timeout=30)
 
         publisher = spawn("--role", "publisher", "--url", base + "/mr/whip")
         time.sleep(args.warmup)
-        idle_mr = baseline(server, args.duration)
-        reencode = [measure(server, base, "/mr/whep", n, args.procs, args.warmup, args.duration)
-                    for n in args.reencode]
+        idle_mr_before = baseline(server, args.duration)
+        reencode = [
+            measure(server, base, "/mr/whep", n, args.procs, args.warmup, args.duration)
+            for n in args.reencode
+        ]
+        idle_mr = (idle_mr_before + baseline(server, args.duration)) / 2
         per_viewer(reencode, idle_mr)
         tell(publisher, "stop")
         publisher.wait(timeout=30)
@@ -457,22 +492,49 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         return round(1 / statistics.median(costs), 1) if costs else None
 
     result.update(
-        ingest_cpu=round(idle, 3),
+        # no-viewer baselines before and after the steps (the publisher's encoder
+        # ramps its bitrate up over the first seconds); their mean is subtracted
+        ingest_cpu=[round(idle_before, 3), round(2 * idle - idle_before, 3)],
         forward=forward,
-        mediarelay_ingest_cpu=round(idle_mr, 3),
+        mediarelay_ingest_cpu=[round(idle_mr_before, 3), round(2 * idle_mr - idle_mr_before, 3)],
         mediarelay=reencode,
         forward_viewers_per_core=viewers_per_core(forward),
         mediarelay_viewers_per_core=viewers_per_core(reencode),
     )
     fwd, mr = result["forward_viewers_per_core"], result["mediarelay_viewers_per_core"]
     result["viewers_per_core_ratio"] = round(fwd / mr, 1) if fwd and mr else None
+    # The same comparison where both ran with the same number of viewers (fixed
+    # per-viewer costs weigh the same on both sides there).
+    by_n = {row["viewers"]: row for row in reencode}
+    result["ratio_at_same_viewers"] = {
+        row["viewers"]: round(by_n[row["viewers"]]["cpu_per_viewer"] / row["cpu_per_viewer"], 1)
+        for row in forward
+        if row["viewers"] in by_n and row["cpu_per_viewer"] > 0
+    }
+    # The cost of one more viewer: the slope of relay CPU over the viewer counts, which
+    # does not lean on the no-viewer baseline (noisy against small differences).
+    slopes = {"forward": marginal_cost(forward), "mediarelay": marginal_cost(reencode)}
+    result["marginal_cpu_per_viewer"] = slopes
+    fwd_slope, mr_slope = slopes["forward"], slopes["mediarelay"]
+    result["marginal_ratio"] = round(mr_slope / fwd_slope, 1) if fwd_slope and mr_slope else None
     return result
+
+
+def marginal_cost(rows: list[dict[str, Any]]) -> float | None:
+    """Least-squares slope of relay CPU against viewers (needs two viewer counts)."""
+    if len({r["viewers"] for r in rows}) < 2:
+        return None
+    fit = statistics.linear_regression(
+        [float(r["viewers"]) for r in rows], [r["relay_cpu"] for r in rows]
+    )
+    return round(fit.slope, 5) if fit.slope > 0 else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--role", default="bench",
-                        choices=["bench", "server", "publisher", "viewers"])
+    parser.add_argument(
+        "--role", default="bench", choices=["bench", "server", "publisher", "viewers"]
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, default=1)
@@ -502,4 +564,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

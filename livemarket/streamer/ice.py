@@ -88,9 +88,7 @@ def _ice_server(url: str) -> RTCIceServer:
     return RTCIceServer(urls=url)
 
 
-_CANDIDATE = re.compile(
-    r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)(.*)$", re.MULTILINE
-)
+_CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)(.*)$", re.MULTILINE)
 
 
 def announce_public_address(sdp: str, public_address: str) -> str:

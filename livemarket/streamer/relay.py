@@ -1,16 +1,32 @@
 """The forwarding relay of one special: one publisher in, many viewers out.
 
-Encoded frames come off the publisher's receivers (:mod:`ingest`), are
-wrapped once as ``av.Packet`` on the relay's continuous timeline
-(:mod:`timeline`) and offered to every viewer's bounded queue
-(:mod:`forwarding`); each viewer's aiortc sender only packetizes and encrypts.
-Viewers' PLI/FIR and the keyframe gate's needs become at most one keyframe
-request to the publisher at a time (:mod:`keyframes`). NACKs are answered by
-each viewer's own sender from its history and never reach the publisher.
+Encoded frames come off the publisher's receivers (:mod:`ingest`), are put on
+the relay's continuous timeline (:mod:`timeline`) and cut into RTP payloads
+once (:mod:`packetizer`); every viewer's :class:`~.rtpout.ViewerOutput` then
+only writes its own RTP header, SRTP-protects and sends, synchronously, in the
+callback that delivered the frame. Nothing is queued per viewer: a viewer not
+connected yet, or whose socket backs up, is gated (:mod:`forwarding`) and
+resumes at the next keyframe. Loss on the ingest that NACK could not repair
+(:mod:`jitter`) gates the whole stream the same way: viewers and the
+recording never get a broken delta chain. Viewers' PLI/FIR and the gates'
+needs become at most one keyframe request to the publisher at a time
+(:mod:`keyframes`). NACKs are answered from each viewer's own history and
+never reach the publisher.
 
 A publisher may be replaced (same host reconnecting) while viewers stay
 connected: they wait for the new stream's first keyframe and carry on.
 Everything runs on the event loop; the only thread work is recording.
+
+Spreading a special's viewers over worker processes (one process tops out
+near one core): the unit of fan-out is already "one packetized frame (shared
+payloads, timestamp, keyframe flag) to many outputs", and nothing per viewer
+depends on the ingest beyond that. A worker would own a share of the viewers'
+peer connections (ICE, DTLS, SRTP, their RTCP) and their ``ViewerOutput``s,
+and receive each packetized frame once from the ingest process over a local
+socket or shared-memory ring; keyframe requests (the gates' and the viewers'
+PLI) go back the same way into the one :class:`~.keyframes.KeyframeThrottle`.
+WHEP would be answered by the worker the viewer was assigned to (the scale-out
+directory already routes by instance URL).
 """
 
 from __future__ import annotations
@@ -23,11 +39,9 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from fractions import Fraction
 from typing import Any
 
-import av
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription, clock
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -43,13 +57,15 @@ from livemarket.streamer.codecs import (
     pick_publisher_codec,
 )
 from livemarket.streamer.figures import RateMeter
-from livemarket.streamer.forwarding import ViewerQueue
+from livemarket.streamer.forwarding import KeyframeGate
 from livemarket.streamer.ice import IceConfig, announce_public_address, host_addresses
 from livemarket.streamer.ingest import FrameTap, tap_receiver
 from livemarket.streamer.keyframes import KeyframeThrottle
+from livemarket.streamer.packetizer import Packetizer
 from livemarket.streamer.recorder import Recorder
+from livemarket.streamer.rtpout import ViewerOutput
 from livemarket.streamer.timeline import Timeline
-from livemarket.streamer.tracks import ForwardTrack
+from livemarket.streamer.tracks import HeldTrack
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +84,10 @@ StateListener = Callable[[int, str], None]
 
 @dataclass(frozen=True)
 class RelayLimits:
-    """Per-viewer queue sizes (frames) and the keyframe-request retry interval."""
+    """The keyframe-request retry interval, and how long an ingest gap may wait for NACK."""
 
-    video_queue: int = 20
-    video_catch_up: int = 6
-    audio_queue: int = 25
     keyframe_retry_s: float = 0.5
+    loss_give_up_s: float = 0.3
 
 
 @dataclass
@@ -92,7 +106,8 @@ class _Publisher:
 class _Viewer:
     session_id: str
     pc: RTCPeerConnection
-    tracks: dict[str, ForwardTrack]
+    tracks: dict[str, HeldTrack]
+    outputs: dict[str, ViewerOutput]
     started_at: datetime = field(default_factory=utcnow)
 
 
@@ -125,6 +140,10 @@ class Relay:
         self._codecs: dict[str, CodecChoice] = {kind: default_choice(kind) for kind in KINDS}
         self._timelines = {"audio": Timeline(48000), "video": Timeline(90000)}
         self._meters = {kind: RateMeter() for kind in KINDS}
+        self._packetizers: dict[str, Packetizer] = {}
+        # Gates the publisher's video as a whole after unrepaired ingest loss.
+        self._ingest_gate = KeyframeGate()
+        self._ingest_losses = 0
         self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
         self._publisher: _Publisher | None = None
         self._viewers: dict[str, _Viewer] = {}
@@ -166,7 +185,12 @@ class Relay:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(choice.preferences())
                 publisher.taps.append(
-                    tap_receiver(transceiver.receiver, self._frame_handler(kind, session_id))
+                    tap_receiver(
+                        transceiver.receiver,
+                        self._frame_handler(kind, session_id),
+                        on_loss=self._loss_handler(session_id),
+                        give_up_s=self._limits.loss_give_up_s,
+                    )
                 )
                 if kind == "video":
                     publisher.video_receiver = transceiver.receiver
@@ -184,9 +208,11 @@ class Relay:
             for timeline in self._timelines.values():
                 timeline.new_source()
             self._throttle.reset()
+            self._packetizers.clear()
+            self._ingest_gate.restart()
             for viewer in self._viewers.values():
-                for track in viewer.tracks.values():
-                    track.restart()
+                for output in viewer.outputs.values():
+                    output.gate.restart()
             if self._recorder_factory is not None:
                 publisher.recorder = self._recorder_factory(self.special_id, codecs)
             self._set_state(LIVE)
@@ -254,21 +280,22 @@ class Relay:
         kinds = self._parse(offer_sdp)
         session_id = secrets.token_urlsafe(16)
         pc = RTCPeerConnection(self._ice.rtc_configuration())
-        tracks: dict[str, ForwardTrack] = {}
+        tracks: dict[str, HeldTrack] = {}
+        outputs: dict[str, ViewerOutput] = {}
         try:
             for kind, offered in kinds.items():
                 choice = self._codecs[kind]
                 if not offer_accepts(offered, choice):
                     raise DomainError(
                         "codec_unsupported",
-                        f"the stream is {choice.mime_type}, which the offer does not include",
+                        f"the stream is {choice.label}, which the offer does not include",
                     )
-                track = ForwardTrack(kind, self._viewer_queue(kind))
+                track = HeldTrack(kind)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(choice.preferences())
-                # The viewer's PLI/FIR reaches the sender's _send_keyframe, which only
-                # matters to an encoder; route it to the publisher instead (throttled).
-                setattr(transceiver.sender, "_send_keyframe", self.request_keyframe)  # noqa: B010
+                # The sender negotiates and handles RTCP; the relay sends its RTP, and
+                # its PLI/FIR go to the publisher (throttled).
+                outputs[kind] = ViewerOutput(transceiver.sender, self.request_keyframe)
                 tracks[kind] = track
             answer = await self._answer(pc, offer_sdp)
             # The relay may have closed while the answer was gathered: a viewer added
@@ -277,10 +304,11 @@ class Relay:
         except BaseException as error:
             await self._close_unless_cancelled(pc, error)
             raise
-        viewer = _Viewer(session_id, pc, tracks)
+        viewer = _Viewer(session_id, pc, tracks, outputs)
         self._viewers[session_id] = viewer
         self._watch(pc, lambda: self._drop_viewer(viewer))
-        self.request_keyframe()
+        # No keyframe request yet: the viewer asks through its gate once it is
+        # connected and can use one.
         return session_id, answer
 
     async def end_viewer(self, session_id: str) -> None:
@@ -296,12 +324,8 @@ class Relay:
         for track in viewer.tracks.values():
             track.stop()
         await viewer.pc.close()
-
-    def _viewer_queue(self, kind: str) -> ViewerQueue[av.Packet]:
-        limits = self._limits
-        if kind == "video":
-            return ViewerQueue(limits.video_queue, gated=True, catch_up=limits.video_catch_up)
-        return ViewerQueue(limits.audio_queue, gated=False)
+        for output in viewer.outputs.values():
+            output.close()
 
     # -- frames ------------------------------------------------------------------
 
@@ -315,26 +339,42 @@ class Relay:
 
         return handle
 
+    def _loss_handler(self, session_id: str) -> Callable[[], None]:
+        def lost() -> None:
+            publisher = self._publisher
+            if publisher is not None and publisher.session_id == session_id:
+                self._ingest_losses += 1
+                self._ingest_gate.break_chain()
+                self.request_keyframe()
+
+        return lost
+
     def _forward(
         self, kind: str, publisher: _Publisher, codec: RTCRtpCodecParameters, frame: JitterFrame
     ) -> None:
         now = self._clock()
         data = frame.data
         keyframe = is_keyframe(codec.mimeType, data)
-        if kind == "video" and keyframe:
-            self._throttle.keyframe_arrived()
-        pts = self._timelines[kind].map(frame.timestamp, now)
-        packet = av.Packet(data)
-        packet.pts = pts
-        packet.time_base = Fraction(1, codec.clockRate)
         self._meters[kind].add(now, len(data))
+        if kind == "video":
+            if keyframe:
+                self._throttle.keyframe_arrived()
+            if not self._ingest_gate.admit(keyframe=keyframe):
+                self.request_keyframe()  # the chain broke on the ingest: wait for a new one
+                return
+        timestamp = self._timelines[kind].map(frame.timestamp, now)
+        packetizer = self._packetizers.get(kind)
+        if packetizer is None or packetizer.mime_type != codec.mimeType:
+            packetizer = self._packetizers[kind] = Packetizer(codec)
+        payloads = packetizer.packetize(data, timestamp)
+        ntp_time = clock.current_ntp_time()
         wants_keyframe = False
         for viewer in self._viewers.values():
-            track = viewer.tracks.get(kind)
-            if track is not None and track.push(packet, keyframe=keyframe):
+            output = viewer.outputs.get(kind)
+            if output is not None and output.offer(payloads, timestamp, ntp_time, keyframe):
                 wants_keyframe = True
         if publisher.recorder is not None:
-            publisher.recorder.push(kind, data, pts, keyframe)
+            publisher.recorder.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
             self.request_keyframe()
 
@@ -486,15 +526,14 @@ class Relay:
         }
         viewers = []
         for viewer in self._viewers.values():
-            video = viewer.tracks.get("video")
+            video = viewer.outputs.get("video")
             viewers.append(
                 {
                     "session": viewer.session_id[:8],
                     "since": viewer.started_at.isoformat(),
-                    "forwarded": video.queue.forwarded if video else 0,
-                    "dropped": video.queue.dropped if video else 0,
-                    "skips": video.queue.skips if video else 0,
-                    "queued": len(video.queue) if video else 0,
+                    "forwarded": video.gate.forwarded if video else 0,
+                    "dropped": video.gate.dropped if video else 0,
+                    "skips": video.gate.skips if video else 0,
                 }
             )
         return {
@@ -507,6 +546,8 @@ class Relay:
             "audio": media["audio"],
             "keyframe_requests": self._throttle.sent,
             "keyframe_requests_suppressed": self._throttle.suppressed,
+            "ingest_losses": self._ingest_losses,
+            "ingest_frames_dropped": self._ingest_gate.dropped,
             "viewer_frames_dropped": sum(v["dropped"] for v in viewers),
             "viewer_skips": sum(v["skips"] for v in viewers),
             "viewer_details": viewers,

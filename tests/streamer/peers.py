@@ -20,6 +20,7 @@ from aiortc.rtcconfiguration import RTCConfiguration
 from aiortc.sdp import SessionDescription
 
 from livemarket.streamer.ice import host_addresses
+from livemarket.streamer.ingest import tap_receiver
 
 LOOPBACK = ("127.0.0.1",)
 
@@ -94,6 +95,8 @@ class Viewer:
     answer: str = ""
     frames: list[tuple[float, av.VideoFrame]] = field(default_factory=list)
     audio_frames: int = 0
+    #: (RTP timestamp, data) of encoded video frames, for a viewer started with ``encoded``
+    encoded: list[tuple[int, bytes]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def video_codec(self) -> str:
@@ -126,11 +129,20 @@ async def _drain(track: MediaStreamTrack, viewer: Viewer) -> None:
                 viewer.audio_frames += 1
 
 
-async def start_viewer(signal: Signal, *, audio: bool = True) -> Viewer:
-    """A recvonly peer that decodes and counts what it receives."""
+async def start_viewer(signal: Signal, *, audio: bool = True, encoded: bool = False) -> Viewer:
+    """A recvonly peer that decodes and counts what it receives.
+
+    With ``encoded``, its video is kept as the encoded frames that arrive
+    (nothing decoded), to check exactly what the relay sent.
+    """
     pc = RTCPeerConnection(_config())
     viewer = Viewer(pc)
-    pc.addTransceiver("video", direction="recvonly")
+    video = pc.addTransceiver("video", direction="recvonly")
+    if encoded:
+        tap_receiver(
+            video.receiver,
+            lambda codec, frame: viewer.encoded.append((frame.timestamp, frame.data)),
+        )
     if audio:
         pc.addTransceiver("audio", direction="recvonly")
 

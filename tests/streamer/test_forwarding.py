@@ -1,67 +1,63 @@
-"""Per-viewer forwarding state, keyframe throttle, timeline and rates, without a network."""
+"""Keyframe gates, keyframe throttle, timeline and rates, without a network."""
 
 from __future__ import annotations
 
-import pytest
-
 from livemarket.streamer.figures import RateMeter
-from livemarket.streamer.forwarding import ViewerQueue
+from livemarket.streamer.forwarding import KeyframeGate
 from livemarket.streamer.keyframes import KeyframeThrottle
 from livemarket.streamer.timeline import Timeline
 
 
-def test_gated_queue_starts_at_a_keyframe() -> None:
-    """A new viewer gets nothing before the first keyframe, and asks for one."""
-    queue: ViewerQueue[str] = ViewerQueue(5, gated=True)
-    assert queue.offer("p1", keyframe=False) is True
-    assert queue.pop() is None
-    assert queue.offer("k", keyframe=True) is False
-    assert queue.offer("p2", keyframe=False) is False
-    assert [queue.pop(), queue.pop(), queue.pop()] == ["k", "p2", None]
-    assert queue.dropped == 1
+def test_gate_starts_at_a_keyframe() -> None:
+    """A new viewer gets nothing before the first keyframe, then the whole chain."""
+    gate = KeyframeGate()
+    assert gate.admit(keyframe=False) is False
+    assert gate.waiting_for_keyframe  # the caller asks the publisher for one
+    assert gate.admit(keyframe=True) is True
+    assert gate.admit(keyframe=False) is True
+    assert not gate.waiting_for_keyframe
+    assert (gate.forwarded, gate.dropped, gate.skips) == (2, 1, 0)
 
 
-def test_viewer_behind_skips_to_next_keyframe_and_stays_bounded() -> None:
-    """A stalled viewer never holds more than capacity frames; it resumes at a keyframe."""
-    queue: ViewerQueue[int] = ViewerQueue(4, gated=True, catch_up=100)
-    queue.offer(0, keyframe=True)
-    asked = [queue.offer(i, keyframe=False) for i in range(1, 10)]
-    assert len(queue) <= 4
-    assert asked[4] is True  # the overflow asks for a keyframe
-    assert queue.waiting_for_keyframe
-    queue.offer(10, keyframe=True)
-    assert queue.pop() == 10
-    assert queue.skips == 1
+def test_viewer_losing_a_frame_skips_to_the_next_keyframe() -> None:
+    """A frame lost to a full socket breaks the viewer's chain until a keyframe."""
+    gate = KeyframeGate()
+    gate.admit(keyframe=True)
+    assert gate.admit(keyframe=False) is True
+    gate.break_chain()  # that frame could not be sent
+    assert gate.waiting_for_keyframe and gate.skips == 1
+    assert gate.admit(keyframe=False) is False
+    assert gate.admit(keyframe=True) is True
+    assert gate.admit(keyframe=False) is True
+    assert (gate.forwarded, gate.dropped, gate.skips) == (4, 1, 1)
 
 
-def test_keyframe_lets_a_lagging_viewer_catch_up() -> None:
-    """With catch_up frames queued, an arriving keyframe replaces the backlog."""
-    queue: ViewerQueue[int] = ViewerQueue(10, gated=True, catch_up=3)
-    queue.offer(0, keyframe=True)
-    for i in range(1, 4):
-        queue.offer(i, keyframe=False)
-    queue.offer(99, keyframe=True)
-    assert queue.pop() == 99
-    assert len(queue) == 0
+def test_broken_chain_waits_for_a_keyframe() -> None:
+    """Ingest loss breaks the chain once, however often it is reported while waiting."""
+    gate = KeyframeGate()
+    gate.admit(keyframe=True)
+    gate.break_chain()
+    gate.break_chain()
+    assert [gate.admit(keyframe=False), gate.admit(keyframe=True)] == [False, True]
+    assert gate.skips == 1
 
 
-def test_audio_queue_drops_oldest() -> None:
-    """Audio is not gated; when full, the oldest packet goes."""
-    queue: ViewerQueue[int] = ViewerQueue(2, gated=False)
-    for i in range(4):
-        assert queue.offer(i, keyframe=False) is False
-    assert [queue.pop(), queue.pop()] == [2, 3]
+def test_audio_is_not_gated() -> None:
+    """Audio frames stand alone: a lost one does not hold back the next."""
+    gate = KeyframeGate(gated=False)
+    assert gate.admit(keyframe=False) is True
+    gate.break_chain()
+    assert gate.admit(keyframe=False) is True
+    assert not gate.waiting_for_keyframe and gate.skips == 0
 
 
 def test_restart_waits_for_the_new_streams_keyframe() -> None:
     """After a publisher change the viewer waits for the new stream's keyframe."""
-    queue: ViewerQueue[int] = ViewerQueue(5, gated=True)
-    queue.offer(0, keyframe=True)
-    queue.offer(1, keyframe=False)
-    queue.restart()
-    assert queue.pop() is None and queue.waiting_for_keyframe
-    with pytest.raises(ValueError):
-        ViewerQueue(0, gated=True)
+    gate = KeyframeGate()
+    gate.admit(keyframe=True)
+    gate.restart()
+    assert gate.waiting_for_keyframe and gate.skips == 0
+    assert gate.admit(keyframe=False) is False
 
 
 def test_many_joiners_cause_one_keyframe_request() -> None:

@@ -274,6 +274,7 @@ async def test_metrics_show_the_stream(
         assert f'livemarket_stream_viewers{{special_id="{special_id}"}} 1.0' in text
         assert f'livemarket_stream_publishing{{special_id="{special_id}"}} 1.0' in text
         assert "livemarket_stream_video_fps" in text
+        assert f'livemarket_stream_ingest_losses_total{{special_id="{special_id}"}} 0.0' in text
     finally:
         await viewer.close()
         await publisher.close()

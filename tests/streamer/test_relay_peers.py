@@ -46,9 +46,7 @@ async def _view(registry: RelayRegistry, special_id: int) -> Viewer:
 
 
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
-async def test_two_viewers_decode_the_publishers_codec(
-    registry: RelayRegistry, codec: str
-) -> None:
+async def test_two_viewers_decode_the_publishers_codec(registry: RelayRegistry, codec: str) -> None:
     """Two viewers receive decodable frames in the publisher's codec, never re-encoded.
 
     With VP8 (the relay's codec before any publisher) the viewers connect before
@@ -156,9 +154,13 @@ async def test_viewer_cap_answers_room_full(registry: RelayRegistry) -> None:
             await viewer.close()
 
 
-@pytest.mark.parametrize(("codec", "suffix", "decoder"), [
-    ("video/VP8", ".webm", "vp8"), ("video/H264", ".mp4", "h264"),
-])
+@pytest.mark.parametrize(
+    ("codec", "suffix", "decoder"),
+    [
+        ("video/VP8", ".webm", "vp8"),
+        ("video/H264", ".mp4", "h264"),
+    ],
+)
 async def test_recording_is_a_playable_file(
     registry: RelayRegistry, tmp_path: Path, codec: str, suffix: str, decoder: str
 ) -> None:
@@ -208,4 +210,3 @@ async def test_viewer_that_never_connects_frees_its_slot() -> None:
     finally:
         await client.close()
         await relay.close()
-

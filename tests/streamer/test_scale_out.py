@@ -127,9 +127,11 @@ async def test_whep_redirects_to_the_owner_and_whip_elsewhere_is_refused(start: 
 
         # the claim outlives its TTL while A's heartbeat runs
         await asyncio.sleep(3.5)
-        assert (await b.client.post(
-            f"/whep/{special_id}", data=OFFER, headers=SDP, allow_redirects=False
-        )).status == 307
+        assert (
+            await b.client.post(
+                f"/whep/{special_id}", data=OFFER, headers=SDP, allow_redirects=False
+            )
+        ).status == 307
 
         assert whip.location.startswith(f"{a.url}/whip/{special_id}/")
         # the viewer's DELETE, sent through B's client, reaches A by its absolute Location

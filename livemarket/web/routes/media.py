@@ -292,6 +292,11 @@ class RelayCollector:
                 "Keyframe requests sent to the publisher",
                 labels=labels,
             ),
+            "ingest_losses": CounterMetricFamily(
+                "livemarket_stream_ingest_losses",
+                "Ingest gaps NACK could not repair (viewers held for a keyframe)",
+                labels=labels,
+            ),
             "viewer_frames_dropped": CounterMetricFamily(
                 "livemarket_stream_viewer_frames_dropped",
                 "Frames dropped for slow or joining viewers (connected viewers)",
