@@ -102,16 +102,22 @@ async def seed(database_url: str, units: int) -> tuple[int, int]:
         special_id = (
             await conn.execute(
                 insert(specials)
-                .values(title="bench", starts_at=now - timedelta(minutes=5),
-                        ends_at=now + timedelta(hours=2), status="live", host_id=host.id)
+                .values(
+                    title="bench",
+                    starts_at=now - timedelta(minutes=5),
+                    ends_at=now + timedelta(hours=2),
+                    status="live",
+                    host_id=host.id,
+                )
                 .returning(specials.c.id)
             )
         ).scalar_one()
         product_id = (
             await conn.execute(
                 insert(products)
-                .values(sku="BENCH-1", name="벤치 유자청", category="food", price=12_900,
-                        stock=units)
+                .values(
+                    sku="BENCH-1", name="벤치 유자청", category="food", price=12_900, stock=units
+                )
                 .returning(products.c.id)
             )
         ).scalar_one()
@@ -126,8 +132,7 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     profile = os.environ.get("BENCH_SERVER_PROFILE")  # a path: cProfile the server into it
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen(
-        [sys.executable, *prefix, "-m", "livemarket", "serve", "--host", HOST, "--port",
-         str(port)],
+        [sys.executable, *prefix, "-m", "livemarket", "serve", "--host", HOST, "--port", str(port)],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=None if os.environ.get("BENCH_SERVER_STDERR") else subprocess.DEVNULL,
@@ -161,8 +166,9 @@ async def wait_ready(base: str, within_s: float = 60.0) -> None:
 class Connection:
     """One buyer's keep-alive HTTP/1.1 connection with its session cookie."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 host: str) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+    ) -> None:
         self.reader, self.writer, self.host = reader, writer, host
         self.cookie = b""
 
@@ -173,8 +179,9 @@ class Connection:
         reader, writer = await asyncio.open_connection(host, int(port))
         return cls(reader, writer, hostport)
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: bytes = b"") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: bytes = b""
+    ) -> tuple[int, bytes]:
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n").encode()
         if body:
             head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
@@ -206,8 +213,9 @@ def _error_code(status: int, data: bytes) -> str:
         return f"http_{status}"
 
 
-async def _buyer(base: str, body: bytes, extra: int, start_at: float,
-                 out: list[tuple[float, str]]) -> None:
+async def _buyer(
+    base: str, body: bytes, extra: int, start_at: float, out: list[tuple[float, str]]
+) -> None:
     conn = await Connection.open(base)
     try:
         status, data = await conn.request("GET", "/api/v1/session")
@@ -229,17 +237,22 @@ async def _buyer(base: str, body: bytes, extra: int, start_at: float,
         conn.close()
 
 
-def client_process(base: str, special_id: int, product_id: int, buyers: int, extra: int,
-                   start_at: float, conn: Any) -> None:
+def client_process(
+    base: str, special_id: int, product_id: int, buyers: int, extra: int, start_at: float, conn: Any
+) -> None:
     """Run ``buyers`` buyers (each its own connection and session) and send back outcomes."""
-    body = json.dumps({"special_id": special_id,
-                       "items": [{"product_id": product_id, "quantity": 1}],
-                       "buyer": BUYER}, ensure_ascii=False).encode()
+    body = json.dumps(
+        {
+            "special_id": special_id,
+            "items": [{"product_id": product_id, "quantity": 1}],
+            "buyer": BUYER,
+        },
+        ensure_ascii=False,
+    ).encode()
 
     async def main() -> list[tuple[float, str]]:
         out: list[tuple[float, str]] = []
-        await asyncio.gather(*(_buyer(base, body, extra, start_at, out)
-                               for _ in range(buyers)))
+        await asyncio.gather(*(_buyer(base, body, extra, start_at, out) for _ in range(buyers)))
         return out
 
     try:
@@ -252,8 +265,9 @@ def client_process(base: str, special_id: int, product_id: int, buyers: int, ext
 
 
 async def login(http: Any, base: str, user: tuple[str, str]) -> str:
-    async with http.post(base + "/api/v1/session",
-                         json={"username": user[0], "password": user[1]}) as response:
+    async with http.post(
+        base + "/api/v1/session", json={"username": user[0], "password": user[1]}
+    ) as response:
         assert response.status == 200, await response.text()
         return str((await response.json())["csrf_token"])
 
@@ -265,8 +279,13 @@ async def start_deal(target: Target, units: int) -> dict[str, Any]:
         csrf = await login(http, target.base, target.host)
         async with http.post(
             f"{target.base}/api/v1/specials/{target.special_id}/deals",
-            json={"product_id": target.product_id, "discount_pct": 30, "duration_s": 600,
-                  "quantity": units, "per_buyer_limit": 99},
+            json={
+                "product_id": target.product_id,
+                "discount_pct": 30,
+                "duration_s": 600,
+                "quantity": units,
+                "per_buyer_limit": 99,
+            },
             headers={"X-CSRF-Token": csrf},
         ) as response:
             assert response.status == 201, await response.text()
@@ -287,15 +306,26 @@ async def server_view(target: Target) -> dict[str, Any]:
     return {"units_sold": sales["totals"]["deal_units"], "stock_left": product["stock"]}
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (other work on the machine skews every figure)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dict[str, Any]:
+    load_before = load_average()
     deal = asyncio.run(start_deal(target, units))
     start_at = time.time() + 2.0 + buyers / 500  # every client has its session by then
     pipes, workers = [], []
     for index in range(procs):
         share = buyers // procs + (1 if index < buyers % procs else 0)
         parent, child = mp.Pipe(duplex=False)
-        worker = mp.Process(target=client_process, args=(
-            target.base, target.special_id, target.product_id, share, extra, start_at, child))
+        worker = mp.Process(
+            target=client_process,
+            args=(target.base, target.special_id, target.product_id, share, extra, start_at, child),
+        )
         worker.start()
         pipes.append(parent)
         workers.append(worker)
@@ -324,8 +354,8 @@ def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dic
         "sold_out_refusals_per_s": round(len(refused) / refusal_span, 1) if refusal_span else 0.0,
         "sell_out_s": round(ok[-1] - began, 3) if ok else None,
         "server": view,
-        "exact": len(ok) == units and not other and view == {"units_sold": units,
-                                                            "stock_left": 0},
+        "load_1m": [load_before, load_average()],
+        "exact": len(ok) == units and not other and view == {"units_sold": units, "stock_left": 0},
     }
 
 
@@ -333,8 +363,11 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     from livemarket.storage.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="lm-bench-") as data_dir:
-        env = {"LIVEMARKET_DATA_DIR": data_dir, "LIVEMARKET_LOG_LEVEL": "WARNING",
-               "LIVEMARKET_EVENT_LOOP": args.server_loop}
+        env = {
+            "LIVEMARKET_DATA_DIR": data_dir,
+            "LIVEMARKET_LOG_LEVEL": "WARNING",
+            "LIVEMARKET_EVENT_LOOP": args.server_loop,
+        }
         dropped = None
         if mode == "embedded":
             url = f"sqlite+aiosqlite:///{Path(data_dir) / 'livemarket.sqlite3'}"
@@ -343,8 +376,11 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             asyncio.run(_admin(args.postgres_url, f'CREATE DATABASE "{name}"'))
             url = args.postgres_url.rsplit("/", 1)[0] + "/" + name
             dropped = name
-            env.update(LIVEMARKET_DATABASE_URL=url, LIVEMARKET_REDIS_URL=args.redis_url,
-                       LIVEMARKET_REDIS_PREFIX=f"lmbench:{uuid.uuid4().hex[:8]}:")
+            env.update(
+                LIVEMARKET_DATABASE_URL=url,
+                LIVEMARKET_REDIS_URL=args.redis_url,
+                LIVEMARKET_REDIS_PREFIX=f"lmbench:{uuid.uuid4().hex[:8]}:",
+            )
         try:
             upgrade(url)
             special_id, product_id = asyncio.run(seed(url, args.units))
@@ -353,16 +389,18 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             try:
                 base = f"http://{HOST}:{port}"
                 asyncio.run(wait_ready(base))
-                target = Target(base, special_id, product_id, ("benchhost", PASSWORD),
-                                ("benchop", PASSWORD))
+                target = Target(
+                    base, special_id, product_id, ("benchhost", PASSWORD), ("benchop", PASSWORD)
+                )
                 return race(target, args.buyers, args.units, args.extra, args.procs)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
         finally:
             if dropped:
-                asyncio.run(_admin(args.postgres_url,
-                                   f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
+                asyncio.run(
+                    _admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+                )
                 asyncio.run(_forget(args.redis_url, env["LIVEMARKET_REDIS_PREFIX"]))
 
 
@@ -370,16 +408,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=500)
     parser.add_argument("--units", type=int, default=1000)
-    parser.add_argument("--extra", type=int, default=10,
-                        help="orders each buyer sends after its first refusal")
+    parser.add_argument(
+        "--extra", type=int, default=10, help="orders each buyer sends after its first refusal"
+    )
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--modes", default="embedded,scaleout")
-    parser.add_argument("--server-loop", choices=("asyncio", "uvloop"), default="uvloop",
-                        help="the spawned server's event_loop setting")
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "LIVEMARKET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "LIVEMARKET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--server-loop",
+        choices=("asyncio", "uvloop"),
+        default="uvloop",
+        help="the spawned server's event_loop setting",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "LIVEMARKET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("LIVEMARKET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )
     parser.add_argument("--url", help="a running server instead of spawning one")
     parser.add_argument("--special-id", type=int)
     parser.add_argument("--product-id", type=int)
@@ -389,20 +438,34 @@ def main() -> None:
     parser.add_argument("--operator-password")
     args = parser.parse_args()
     result: dict[str, Any] = {
-        "bench": "checkout", "buyers": args.buyers, "units": args.units, "procs": args.procs,
-        "cpus": os.cpu_count(), "server_loop": args.server_loop, "modes": {},
+        "bench": "checkout",
+        "buyers": args.buyers,
+        "units": args.units,
+        "procs": args.procs,
+        "cpus": os.cpu_count(),
+        "server_loop": args.server_loop,
+        "modes": {},
     }
     if args.url:
-        needed = ("special_id", "product_id", "host_user", "host_password", "operator_user",
-                  "operator_password")
+        needed = (
+            "special_id",
+            "product_id",
+            "host_user",
+            "host_password",
+            "operator_user",
+            "operator_password",
+        )
         missing = [name for name in needed if getattr(args, name) is None]
         if missing:
             parser.error("--url needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
-        target = Target(args.url.rstrip("/"), args.special_id, args.product_id,
-                        (args.host_user, args.host_password),
-                        (args.operator_user, args.operator_password))
-        result["modes"]["external"] = race(target, args.buyers, args.units, args.extra,
-                                           args.procs)
+        target = Target(
+            args.url.rstrip("/"),
+            args.special_id,
+            args.product_id,
+            (args.host_user, args.host_password),
+            (args.operator_user, args.operator_password),
+        )
+        result["modes"]["external"] = race(target, args.buyers, args.units, args.extra, args.procs)
     else:
         for mode in args.modes.split(","):
             result["modes"][mode] = run_mode(mode, args)

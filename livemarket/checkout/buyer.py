@@ -11,6 +11,9 @@ from livemarket.errors import DomainError
 # Mobile 010/011/016-019 and area codes (02 Seoul, 031-064) with 3-4 + 4 digits.
 _PHONE = re.compile(r"^(01[016789]|02|0[3-6][1-5]|070)(\d{3,4})(\d{4})$")
 _NAME = re.compile(r"^[A-Za-z\uac00-\ud7a3][A-Za-z\uac00-\ud7a3 .'\-]*$")
+_PHONE_NOISE = re.compile(r"[\s\-.()]")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[\uac00-\ud7a3A-Za-z]")
 NAME_MAX = 30
 ADDRESS_MIN = 8
 ADDRESS_MAX = 200
@@ -24,12 +27,14 @@ class Buyer:
 
 
 def _no_controls(value: str) -> bool:
+    if value.isprintable():  # the usual case, in C: no control or format character
+        return True
     return not any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in value)
 
 
 def normalize_phone(raw: str) -> str:
     """``01012345678`` / ``010 1234 5678`` / ``+82 10-1234-5678`` → ``010-1234-5678``."""
-    digits = re.sub(r"[\s\-.()]", "", raw.strip())
+    digits = _PHONE_NOISE.sub("", raw.strip())
     if digits.startswith("+82"):
         digits = "0" + digits[3:]
     match = _PHONE.match(digits)
@@ -51,7 +56,7 @@ def validate_buyer(name: str, phone: str, address: str) -> Buyer:
             "buyer_address_invalid",
             f"a delivery address is {ADDRESS_MIN} to {ADDRESS_MAX} characters",
         )
-    if not re.search(r"\d", address) or not re.search(r"[\uac00-\ud7a3A-Za-z]", address):
+    if not _DIGIT.search(address) or not _LETTER.search(address):
         raise DomainError(
             "buyer_address_invalid", "a delivery address has a street or building number"
         )

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from livemarket.bus.events import EventBus
+from livemarket.checkout.keys import KeyIndex
 from livemarket.checkout.ledger import StockLedger
 from livemarket.checkout.payment import ManualProvider, PaymentProvider
+from livemarket.checkout.pg_writer import PgOrderWriter
+from livemarket.checkout.price_cache import PriceCache
 from livemarket.checkout.push import StockPusher
+from livemarket.checkout.soldout import SoldOutMemo
 from livemarket.checkout.sqlite_writer import SqliteOrderWriter
 from livemarket.config import Settings
 
@@ -35,20 +40,56 @@ class CheckoutContext:
 
     #: On a SQLite file, the one-hop order writer (``sqlite_writer``); closed by ``close``.
     order_writer: SqliteOrderWriter | None = None
+    #: On PostgreSQL with the Redis ledger, the group-commit order writer (``pg_writer``).
+    batch_writer: PgOrderWriter | None = None
+    #: Products just refused for stock (``soldout``): refusals that skip the ledger.
+    sold_out: SoldOutMemo = field(default_factory=SoldOutMemo)
+    #: Prices and open deals for a moment (``price_cache``; used with the Redis ledger).
+    prices: PriceCache = field(default_factory=PriceCache)
+    #: Held while a reservation loads missing counters into Redis (one loader at a time).
+    loading_counters: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Batched idempotency-key lookups and the same-key gate (``keys``).
+    keys: KeyIndex = field(init=False)
 
     def __post_init__(self) -> None:
+        self.keys = KeyIndex(self.engine)
+        if self.engine.dialect.name == "postgresql" and not self.ledger.transactional:
+            self.batch_writer = PgOrderWriter(self.engine)
         if self.engine.dialect.name != "sqlite":
             return
         if self.write_lock is None:
             self.write_lock = asyncio.Lock()
         path = self.engine.url.database
         if self.order_writer is None and path and path != ":memory:":
-            self.order_writer = SqliteOrderWriter(path)
+            self.order_writer = SqliteOrderWriter(path, self.write_lock)
 
     async def close(self) -> None:
-        """Stop the order writer's thread (the engine belongs to the app)."""
+        """Stop the order writers and the key lookups (the engine belongs to the app)."""
         if self.order_writer is not None:
             await self.order_writer.close()
+        if self.batch_writer is not None:
+            await self.batch_writer.close()
+        await self.keys.close()
+
+    async def warm_up(self, connections: int = 6) -> None:
+        """Open the pool's first PostgreSQL connections now, not in the first rush of orders
+        (each costs a TLS handshake and type introspection)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+
+        async def touch() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.gather(*(touch() for _ in range(connections)))
+
+    def stock_returned(self, product_ids: Iterable[int]) -> None:
+        """Units of these products came back: refusals must ask the ledger again."""
+        self.sold_out.forget(product_ids)
+
+    def prices_changed(self, product_ids: Iterable[int]) -> None:
+        """A deal started or ended, or a price changed: read these products again."""
+        self.prices.forget(product_ids)
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:

@@ -130,6 +130,7 @@ async def start_deal(
             ) from exc
         deal = deal_from_row(row)
         await ctx.ledger.open_deal(conn, deal.id, deal.quantity, deal.ends_at)
+    ctx.prices_changed([product_id])
     await ctx.bus.publish(special_topic(special_id), deal.started_event())
     return deal
 
@@ -183,6 +184,7 @@ async def _close(
     ).all()
     for row in rows:
         await ctx.ledger.close_deal(conn, row.id)
+    ctx.prices_changed(row.product_id for row in rows)
     return [deal_from_row(row) for row in rows]
 
 

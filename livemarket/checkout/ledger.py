@@ -42,6 +42,10 @@ class Remaining:
     deal_remaining: int | None = None
 
 
+class CountersMissing(Exception):
+    """``reserve`` was called without a connection and needs one to load a counter."""
+
+
 def sold_out(product_id: int) -> Conflict:
     return Conflict("sold_out", "sold out", product_id=product_id)
 
@@ -71,10 +75,13 @@ class StockLedger(Protocol):
     transactional: bool
 
     async def reserve(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
+        self, conn: AsyncConnection | None, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:
         """Take every hold or none; raise ``sold_out``, ``deal_sold_out``, ``deal_ended``
-        or ``deal_limit_reached`` (all 409) naming the product."""
+        or ``deal_limit_reached`` (all 409) naming the product.
+
+        Without ``conn`` (the Redis ledger's usual case needs none) a ledger that must
+        read the database first raises :class:`CountersMissing`, having taken nothing."""
 
     async def release(
         self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]

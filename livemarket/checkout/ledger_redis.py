@@ -23,7 +23,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from livemarket.checkout.batcher import Batcher
 from livemarket.checkout.ledger import (
+    CountersMissing,
     Hold,
     Remaining,
     deal_ended,
@@ -110,6 +112,23 @@ class RedisLedger:
         self._prefix = prefix
         self._reserve = redis.register_script(_RESERVE)
         self._release = redis.register_script(_RELEASE)
+        # Concurrent reservations share one pipeline (one round trip, one connection);
+        # each script still runs alone and atomically inside Redis.
+        self._reservations: Batcher[tuple[list[str], list[Any]], list[int]] = Batcher(
+            self._reserve_many, max_batch=256, workers=2, name="redis-reserve"
+        )
+
+    async def _reserve_many(
+        self, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[list[int] | BaseException]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._reserve(keys=keys, args=args, client=pipe)
+            results = await pipe.execute(raise_on_error=False)
+        return [
+            result if isinstance(result, BaseException) else [int(x) for x in result]
+            for result in results
+        ]
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "lm:") -> RedisLedger:
@@ -134,11 +153,11 @@ class RedisLedger:
         return keys, args
 
     async def reserve(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
+        self, conn: AsyncConnection | None, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:
         keys, args = self._layout(buyer_key, holds, int(now.timestamp() * 1000))
         for _attempt in range(3):
-            result = [int(x) for x in await self._reserve(keys=keys, args=args)]
+            result = await self._reservations((keys, args))
             code = result[0]
             if code == 0:
                 return [
@@ -151,10 +170,13 @@ class RedisLedger:
                     for i, hold in enumerate(holds)
                 ]
             hold = holds[result[1] - 1]
+            if code < 0 and conn is None:
+                raise CountersMissing(f"counters of product {hold.product_id} not in Redis")
             if code == -1:
+                assert conn is not None
                 await self._load_stock(conn, hold.product_id)
             elif code == -2:
-                assert hold.deal_id is not None
+                assert conn is not None and hold.deal_id is not None
                 await self._load_deal(conn, hold.deal_id)
             elif code == 1:
                 raise sold_out(hold.product_id)
@@ -263,5 +285,6 @@ class RedisLedger:
             )
 
     async def close(self) -> None:
+        await self._reservations.close()
         if self._owns_client:
             await self._redis.aclose()

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from livemarket.checkout.ledger import (
+    CountersMissing,
     Hold,
     Remaining,
     deal_ended,
@@ -33,9 +34,11 @@ class SqlLedger:
     transactional = True
 
     async def reserve(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold], now: datetime
+        self, conn: AsyncConnection | None, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:
         # Raising leaves the caller's transaction to roll back: nothing half-taken survives.
+        if conn is None:
+            raise CountersMissing("the SQL ledger works inside the order's transaction")
         out = []
         for hold in holds:
             deal_left: int | None = None

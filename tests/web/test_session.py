@@ -163,3 +163,22 @@ async def test_repeated_failed_logins_are_throttled(client: Client, make_user: U
     assert blocked.status == 429
     assert int(blocked.headers["Retry-After"]) > 0
     assert (await (await client.get("/api/v1/session")).json())["user"] is None
+
+
+async def test_remembered_cookie_never_vouches_for_another(
+    client: Client, make_user: UserMaker
+) -> None:
+    """Reusing decrypted cookies keeps each cookie's own identity; a forged one is nobody."""
+    await make_user("host", "alice")
+    await login(client, "alice")
+    cookie = next(c.value for c in client.session.cookie_jar if c.key == "lm_session")
+    for _ in range(2):  # the second answer comes from the remembered cookie
+        whoami = await (await client.get("/api/v1/session")).json()
+        assert whoami["user"]["role"] == "host"
+    client.session.cookie_jar.clear()
+    forged = cookie[:-8] + ("AAAAAAAA" if not cookie.endswith("AAAAAAAA") else "BBBBBBBB")
+    response = await client.get("/api/v1/session", headers={"Cookie": f"lm_session={forged}"})
+    assert (await response.json())["user"] is None
+    client.session.cookie_jar.clear()
+    response = await client.get("/api/v1/session", headers={"Cookie": f"lm_session={cookie}"})
+    assert (await response.json())["user"]["role"] == "host"

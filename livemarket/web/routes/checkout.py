@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from livemarket.accounts.roles import Access, Principal, Role, can_run_special
 from livemarket.checkout import catalog, deals, orders, qr, sales
@@ -46,6 +48,7 @@ from livemarket.web.typedefs import (
     SETTINGS_KEY,
 )
 
+log = logging.getLogger(__name__)
 routes = ApiRoutes()
 TAGS = ("checkout",)
 
@@ -403,9 +406,11 @@ async def patch_product(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     async with request.app[SESSIONS_KEY]() as db:
         product = await catalog.update_product(db, product_id, **changes)
+    ctx.prices_changed([product_id])
     if stock is not None:
         async with ctx.engine.begin() as conn:
             await ctx.ledger.set_stock(conn, product_id, stock)
+        ctx.stock_returned([product_id])
         product.stock = stock
     return web.json_response(catalog.product_to_dict(product))
 
@@ -548,6 +553,11 @@ async def _checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         pusher=pusher,
     )
     app[CHECKOUT_KEY] = ctx
+    try:
+        async with asyncio.timeout(5):
+            await ctx.warm_up()
+    except (OSError, TimeoutError, SQLAlchemyError):  # the first orders connect instead
+        log.warning("checkout: could not open database connections at start-up", exc_info=True)
     tasks = [
         asyncio.create_task(pusher.run(), name="checkout-stock-push"),
         asyncio.create_task(run_sweeper(ctx), name="checkout-sweeper"),

@@ -1,0 +1,78 @@
+"""Idempotency keys: batched "has this key an order?" lookups and a gate for twins.
+
+A refused order must still answer a retried key with its order, so every
+refusal looks its key up; under a sell-out that is thousands of lookups a
+second, so they are batched (one ``IN`` query for all refusals waiting).
+
+Two requests with the same key at once (a double click, a client retry while
+the first is still in flight) must both get the same order. :meth:`KeyIndex.hold`
+makes the second wait until the first has finished in this process; it then
+finds the order written by the first (a refusal would otherwise answer it if the
+last unit went to its twin). Twins arriving at two different instances at the
+same moment are not covered by the gate: there the unique key still prevents a
+second order, but the twin that lost may be answered ``sold_out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from livemarket.checkout.batcher import Batcher
+from livemarket.checkout.tables import orders
+
+_FIND = select(orders.c.id, orders.c.idempotency_key).where(
+    orders.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+# PostgreSQL: one array parameter, so every batch size reuses one prepared statement.
+FIND_KEYS_PG = text(
+    "SELECT id, idempotency_key FROM orders WHERE idempotency_key = ANY(CAST(:keys AS text[]))"
+)
+
+
+class KeyIndex:
+    """Looks keys up in batches; keeps one request per key in flight."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+        self._engine = engine
+        self._busy: dict[str, asyncio.Event | None] = {}
+        self._lookups: Batcher[str, int | None] = Batcher(
+            self._find_many, max_batch=max_batch, workers=2, name="order-keys"
+        )
+
+    async def find(self, key: str) -> int | None:
+        """The order id already stored under ``key``, if any."""
+        return await self._lookups(key)
+
+    async def _find_many(self, keys: Sequence[str]) -> list[int | None | BaseException]:
+        async with self._engine.connect() as conn:
+            find = FIND_KEYS_PG if conn.dialect.name == "postgresql" else _FIND
+            rows = (await conn.execute(find, {"keys": sorted(set(keys))})).all()
+        found = {row.idempotency_key: int(row.id) for row in rows}
+        return [found.get(key) for key in keys]
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Run the body alone for ``key`` in this process (a twin waits its turn)."""
+        for _turn in range(1_000):  # bounded: each turn waits for one holder to finish
+            if key not in self._busy:
+                break
+            # The usual case has no twin: the holder's event is made only when one waits.
+            busy = self._busy[key]
+            if busy is None:
+                busy = self._busy[key] = asyncio.Event()
+            await busy.wait()
+        self._busy[key] = None
+        try:
+            yield
+        finally:
+            waiting = self._busy.pop(key, None)
+            if waiting is not None:
+                waiting.set()
+
+    async def close(self) -> None:
+        await self._lookups.close()
