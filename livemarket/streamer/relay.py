@@ -321,11 +321,13 @@ class Relay:
     async def _drop_viewer(self, viewer: _Viewer) -> None:
         if self._viewers.get(viewer.session_id) is viewer:
             del self._viewers[viewer.session_id]
+        # Outputs first: closing the peer may be cancelled (shutdown), and an output
+        # owns a duplicate of the ICE socket that nothing else would close.
+        for output in viewer.outputs.values():
+            output.close()
         for track in viewer.tracks.values():
             track.stop()
         await viewer.pc.close()
-        for output in viewer.outputs.values():
-            output.close()
 
     # -- frames ------------------------------------------------------------------
 
