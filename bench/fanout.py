@@ -43,9 +43,14 @@ NICE = 10  # the client processes' niceness (``--client-nice``)
 # --- servers -------------------------------------------------------------------------------
 
 
-def serve_livemarket(port: int, data_dir: str) -> None:
+def serve_livemarket(port: int, data_dir: str, send_workers: int | None = None) -> None:
     """The real app, embedded mode, plus a bench-only push route (127.0.0.1 only)."""
     from aiohttp import web
+
+    from livemarket.web.realtime import gateway
+
+    if send_workers is not None:
+        gateway.SEND_WORKERS = send_workers
 
     from livemarket.bus.events import special_topic
     from livemarket.config import load_settings
@@ -80,9 +85,7 @@ def serve_livemarket(port: int, data_dir: str) -> None:
     app = create_app(settings)
 
     async def push(request: web.Request) -> web.Response:
-        await request.app[BUS_KEY].publish(
-            special_topic(1), {"type": "bench", "t": time.time()}
-        )
+        await request.app[BUS_KEY].publish(special_topic(1), {"type": "bench", "t": time.time()})
         return web.json_response({"ok": True})
 
     async def stats(request: web.Request) -> web.Response:
@@ -90,13 +93,19 @@ def serve_livemarket(port: int, data_dir: str) -> None:
 
         hub = request.app[REALTIME_KEY].hub
         worst = max(flush_times, default=0.0)
+        middle = statistics.median(flush_times) if flush_times else 0.0
         worst_gc = max(gc_pauses, default=0.0)
         flush_times.clear()
         gc_pauses.clear()
         return web.json_response(
-            {"rss": psutil.Process().memory_info().rss, "connections": hub.connection_count(),
-             "cpu_s": sum(psutil.Process().cpu_times()[:2]),
-             "max_flush_ms": round(worst * 1000, 1), "max_gc_ms": round(worst_gc * 1000, 1)}
+            {
+                "rss": psutil.Process().memory_info().rss,
+                "connections": hub.connection_count(),
+                "cpu_s": sum(psutil.Process().cpu_times()[:2]),
+                "max_flush_ms": round(worst * 1000, 1),
+                "median_flush_ms": round(middle * 1000, 1),
+                "max_gc_ms": round(worst_gc * 1000, 1),
+            }
         )
 
     async def seed(app: web.Application) -> None:
@@ -110,9 +119,15 @@ def serve_livemarket(port: int, data_dir: str) -> None:
             app[SESSIONS_KEY], username="benchhost", password="bench password 1", role="host"
         )
         async with app[SESSIONS_KEY].begin() as db:
-            db.add(Special(title="bench", starts_at=utcnow() - timedelta(minutes=1),
-                           ends_at=utcnow() + timedelta(hours=2), status="live",
-                           host_id=host.id))
+            db.add(
+                Special(
+                    title="bench",
+                    starts_at=utcnow() - timedelta(minutes=1),
+                    ends_at=utcnow() + timedelta(hours=2),
+                    status="live",
+                    host_id=host.id,
+                )
+            )
 
     app.router.add_post("/bench/push", push)
     app.router.add_get("/bench/stats", stats)
@@ -150,8 +165,11 @@ def serve_socketio(port: int) -> None:
 
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(
-            {"rss": psutil.Process().memory_info().rss, "connections": count["n"],
-             "cpu_s": sum(psutil.Process().cpu_times()[:2])}
+            {
+                "rss": psutil.Process().memory_info().rss,
+                "connections": count["n"],
+                "cpu_s": sum(psutil.Process().cpu_times()[:2]),
+            }
         )
 
     app.router.add_post("/bench/push", push)
@@ -190,14 +208,26 @@ class _Viewer(asyncio.Protocol):
     """One viewer: ``websockets``' sans-I/O client protocol until it is ready, then a
     minimal frame splitter (the library's parser costs a generator round per frame)."""
 
-    def __init__(self, url: str, kind: str, cookie: str | None, tally: _Tally, sample: bool,
-                 ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        kind: str,
+        cookie: str | None,
+        tally: _Tally,
+        sample: bool,
+        ready: asyncio.Future[None],
+    ) -> None:
         from websockets.client import ClientProtocol
         from websockets.uri import parse_uri
 
         self.protocol = ClientProtocol(parse_uri(url), max_size=None)
         self.kind, self.cookie, self.tally, self.sample, self.ready = (
-            kind, cookie, tally, sample, ready)
+            kind,
+            cookie,
+            tally,
+            sample,
+            ready,
+        )
         self.transport: asyncio.Transport | None = None
         self.fast = False
         self.buffer = b""
@@ -244,14 +274,14 @@ class _Viewer(asyncio.Protocol):
             if length == 126:
                 if end - pos < 4:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif length == 127:
                 if end - pos < 10:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
             if end - pos < head + length:
                 break
-            payload = buf[pos + head:pos + head + length]
+            payload = buf[pos + head : pos + head + length]
             pos += head + length
             if opcode == 0x1:
                 if self.kind == "sio" and payload == b"2":
@@ -267,8 +297,9 @@ class _Viewer(asyncio.Protocol):
             self.ready.set_exception(ConnectionError("closed before ready"))
 
 
-async def _connect_viewer(kind: str, port: int, cookie: str | None, tally: _Tally,
-                          sample: bool) -> asyncio.Transport:
+async def _connect_viewer(
+    kind: str, port: int, cookie: str | None, tally: _Tally, sample: bool
+) -> asyncio.Transport:
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     path = "/ws/specials/1" if kind == "lm" else "/socket.io/?EIO=4&transport=websocket"
@@ -280,8 +311,16 @@ async def _connect_viewer(kind: str, port: int, cookie: str | None, tally: _Tall
     return transport
 
 
-def client_process(kind: str, port: int, n: int, cookie: str | None, what: str,
-                   sample_every: int, niceness: int, conn: Any) -> None:
+def client_process(
+    kind: str,
+    port: int,
+    n: int,
+    cookie: str | None,
+    what: str,
+    sample_every: int,
+    niceness: int,
+    conn: Any,
+) -> None:
     """Hold ``n`` viewers; report 'ready', then on 'stop' send back what they received.
 
     Client processes run at a lower CPU priority (``--client-nice``, 10) than the server: on one
@@ -297,8 +336,9 @@ def client_process(kind: str, port: int, n: int, cookie: str | None, what: str,
 
         async def one(index: int) -> None:
             try:
-                transports.append(await _connect_viewer(
-                    kind, port, cookie, tally, index % sample_every == 0))
+                transports.append(
+                    await _connect_viewer(kind, port, cookie, tally, index % sample_every == 0)
+                )
             except (OSError, TimeoutError, ConnectionError) as exc:
                 failed.append(type(exc).__name__)  # counted, not fatal
 
@@ -338,8 +378,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http(method: str, port: int, path: str, body: Any = None,
-          cookie: str | None = None) -> tuple[Any, str | None]:
+def _http(
+    method: str, port: int, path: str, body: Any = None, cookie: str | None = None
+) -> tuple[Any, str | None]:
     import urllib.request
 
     data = json.dumps(body).encode() if body is not None else None
@@ -365,8 +406,15 @@ def _wait_up(port: int) -> None:
     raise RuntimeError("server did not start")
 
 
-def _start_clients(kind: str, port: int, n: int, procs: int, what: str,
-                   cookie: str | None = None, sample_every: int = 1) -> list[tuple[Any, Any]]:
+def _start_clients(
+    kind: str,
+    port: int,
+    n: int,
+    procs: int,
+    what: str,
+    cookie: str | None = None,
+    sample_every: int = 1,
+) -> list[tuple[Any, Any]]:
     ctx = mp.get_context("spawn")
     started = []
     per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
@@ -374,8 +422,9 @@ def _start_clients(kind: str, port: int, n: int, procs: int, what: str,
         if not count:
             continue
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=client_process, args=(kind, port, count, cookie, what,
-                                                                sample_every, NICE, child))
+        proc = ctx.Process(
+            target=client_process, args=(kind, port, count, cookie, what, sample_every, NICE, child)
+        )
         proc.start()
         started.append((proc, parent))
     failures = 0
@@ -432,6 +481,7 @@ def measure_push(kind: str, port: int, n: int, procs: int, pushes: int) -> dict[
     return {
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "server_max_flush_ms": server_side.get("max_flush_ms"),
+        "server_median_flush_ms": server_side.get("median_flush_ms"),
         "server_max_gc_ms": server_side.get("max_gc_ms"),
         "viewers": n,
         "receipts": receipts,
@@ -443,8 +493,9 @@ def measure_push(kind: str, port: int, n: int, procs: int, pushes: int) -> dict[
     }
 
 
-async def _senders(kind: str, port: int, cookie: str | None, rate: float, seconds: float,
-                   senders: int) -> int:
+async def _senders(
+    kind: str, port: int, cookie: str | None, rate: float, seconds: float, senders: int
+) -> int:
     import websockets
 
     sent = 0
@@ -453,12 +504,15 @@ async def _senders(kind: str, port: int, cookie: str | None, rate: float, second
         nonlocal sent
         if kind == "lm":
             url = f"ws://{HOST}:{port}/ws/specials/1"
-            ws = await websockets.connect(url, additional_headers={"Cookie": cookie or ""},
-                                          max_size=None, ping_interval=None)
+            ws = await websockets.connect(
+                url, additional_headers={"Cookie": cookie or ""}, max_size=None, ping_interval=None
+            )
         else:
             ws = await websockets.connect(
-                f"ws://{HOST}:{port}/socket.io/?EIO=4&transport=websocket", max_size=None,
-                ping_interval=None)
+                f"ws://{HOST}:{port}/socket.io/?EIO=4&transport=websocket",
+                max_size=None,
+                ping_interval=None,
+            )
             await ws.recv()
             await ws.send("40")
 
@@ -486,8 +540,17 @@ async def _senders(kind: str, port: int, cookie: str | None, rate: float, second
     return sent
 
 
-def chat_step(kind: str, port: int, n: int, procs: int, rate: float, seconds: float,
-              senders: int, cookie: str | None, sample_every: int) -> dict[str, Any]:
+def chat_step(
+    kind: str,
+    port: int,
+    n: int,
+    procs: int,
+    rate: float,
+    seconds: float,
+    senders: int,
+    cookie: str | None,
+    sample_every: int,
+) -> dict[str, Any]:
     """One chat rate for ``seconds``, with fresh viewers."""
     clients = _start_clients(kind, port, n, procs, "chat", sample_every=sample_every)
     cpu_before = _http("GET", port, "/bench/stats")[0]["cpu_s"]
@@ -498,20 +561,35 @@ def chat_step(kind: str, port: int, n: int, procs: int, rate: float, seconds: fl
     cpu_used = server_side["cpu_s"] - cpu_before
     latencies, delivered, clients_cpu = _stop_clients(clients)
     elapsed = time.monotonic() - started
-    return {"rate": rate, "sent": sent, "delivered": delivered,
-            "delivered_per_s": round(delivered / seconds), "sampled": len(latencies),
-            **_pcts(latencies),
-            "complete": delivered >= 0.99 * sent * n,
-            "elapsed_s": round(elapsed, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
-            "server_cpu_pct": round(100 * cpu_used / elapsed),
-            "clients_cpu_pct": round(100 * clients_cpu / elapsed),
-            "server_max_flush_ms": server_side.get("max_flush_ms"),
-            "server_max_gc_ms": server_side.get("max_gc_ms")}
+    return {
+        "rate": rate,
+        "sent": sent,
+        "delivered": delivered,
+        "delivered_per_s": round(delivered / seconds),
+        "sampled": len(latencies),
+        **_pcts(latencies),
+        "complete": delivered >= 0.99 * sent * n,
+        "elapsed_s": round(elapsed, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "server_cpu_pct": round(100 * cpu_used / elapsed),
+        "clients_cpu_pct": round(100 * clients_cpu / elapsed),
+        "server_max_flush_ms": server_side.get("max_flush_ms"),
+        "server_max_gc_ms": server_side.get("max_gc_ms"),
+    }
 
 
-def measure_chat(kind: str, port: int, n: int, procs: int, rates: list[float],
-                 seconds: float, senders: int, cookie: str | None,
-                 sample_every: int, retries: int) -> dict[str, Any]:
+def measure_chat(
+    kind: str,
+    port: int,
+    n: int,
+    procs: int,
+    rates: list[float],
+    seconds: float,
+    senders: int,
+    cookie: str | None,
+    sample_every: int,
+    retries: int,
+) -> dict[str, Any]:
     """Rates in increasing order until one fails (p99 >= 300 ms or messages lost) after
     ``retries`` more tries: on a shared machine one noisy second can fail a step. Every
     try is listed in ``steps``."""
@@ -536,6 +614,8 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         if kind == "lm":
             cmd = [sys.executable, __file__, "--serve", "lm", str(port), data_dir]
+            if args.send_workers is not None:
+                cmd += ["--send-workers", str(args.send_workers)]
         else:
             cmd = [sys.executable, __file__, "--serve", "sio", str(port), data_dir]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -543,16 +623,31 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             _wait_up(port)
             result: dict[str, Any] = {"push": []}
-            for n in args.viewers:
+            for n in args.viewers if "push" in args.stages else ():
                 result["push"].append(measure_push(kind, port, n, args.procs, args.pushes))
                 print(kind, json.dumps(result["push"][-1]), file=sys.stderr, flush=True)
+            if "chat" not in args.stages:
+                return result
             cookie = None
             if kind == "lm":
-                _, cookie = _http("POST", port, "/api/v1/session",
-                                  {"username": "benchhost", "password": "bench password 1"})
-            result["chat"] = measure_chat(kind, port, args.chat_viewers, args.procs, args.rates,
-                                          args.seconds, args.senders, cookie,
-                                          args.sample_every, args.retries)
+                _, cookie = _http(
+                    "POST",
+                    port,
+                    "/api/v1/session",
+                    {"username": "benchhost", "password": "bench password 1"},
+                )
+            result["chat"] = measure_chat(
+                kind,
+                port,
+                args.chat_viewers,
+                args.procs,
+                args.rates,
+                args.seconds,
+                args.senders,
+                cookie,
+                args.sample_every,
+                args.retries,
+            )
             print(kind, json.dumps(result["chat"]), file=sys.stderr, flush=True)
             return result
         finally:
@@ -560,31 +655,76 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             server.wait(30)
 
 
+def _ratios(lm: dict[str, Any], sio: dict[str, Any]) -> dict[str, Any]:
+    """python-socketio's figure over LiveMarket's, for the stages that ran."""
+    ratios: dict[str, Any] = {}
+    if lm["push"]:
+        ratios["push_p99"] = [
+            round(s["p99_ms"] / m["p99_ms"], 1) if m["p99_ms"] > 0 else None
+            for m, s in zip(lm["push"], sio["push"], strict=True)
+        ]
+        ratios["memory"] = [
+            round(s["bytes_per_conn"] / m["bytes_per_conn"], 2) if m["bytes_per_conn"] > 0 else None
+            for m, s in zip(lm["push"], sio["push"], strict=True)
+        ]
+    if "chat" in lm:
+        # None when python-socketio kept p99 under 300 ms at no rate tried.
+        best = sio["chat"]["best"]["delivered_per_s"]
+        ratios["chat_rate"] = (
+            round(lm["chat"]["best"]["delivered_per_s"] / best, 1) if best else None
+        )
+    return ratios
+
+
 def main() -> None:
     global NICE
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--viewers", type=lambda s: [int(x) for x in s.split(",")],
-                        default=[5000, 10000])
+    parser.add_argument(
+        "--viewers", type=lambda s: [int(x) for x in s.split(",")], default=[5000, 10000]
+    )
     parser.add_argument("--chat-viewers", type=int, default=2000)
-    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        default=[10, 25, 50, 100, 250, 500, 750, 1000])
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[10, 25, 50, 100, 250, 500, 750, 1000],
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--pushes", type=int, default=10)
     parser.add_argument("--procs", type=int, default=4)
-    parser.add_argument("--sample-every", type=int, default=10,
-                        help="chat: one viewer in this many records latencies (all count)")
+    parser.add_argument(
+        "--sample-every",
+        type=int,
+        default=10,
+        help="chat: one viewer in this many records latencies (all count)",
+    )
     parser.add_argument("--only", choices=["lm", "sio"], default=None)
+    parser.add_argument(
+        "--stages",
+        type=lambda s: set(s.split(",")),
+        default={"push", "chat"},
+        help="comma-separated: push (with memory), chat",
+    )
+    parser.add_argument(
+        "--send-workers",
+        type=int,
+        default=None,
+        help="LiveMarket: threads writing a fan-out beside the loop's own",
+    )
     parser.add_argument("--client-nice", type=int, default=NICE)
-    parser.add_argument("--retries", type=int, default=1,
-                        help="chat: tries more of a failing rate before the ladder stops")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="chat: tries more of a failing rate before the ladder stops",
+    )
     args = parser.parse_args()
     NICE = args.client_nice
     if args.serve:
         kind, port, data_dir = args.serve
         if kind == "lm":
-            serve_livemarket(int(port), data_dir)
+            serve_livemarket(int(port), data_dir, args.send_workers)
         else:
             serve_socketio(int(port))
         return
@@ -602,21 +742,7 @@ def main() -> None:
         if args.only in (None, kind):
             results["livemarket" if kind == "lm" else "socketio"] = run(kind, args)
     if "livemarket" in results and "socketio" in results:
-        lm, sio = results["livemarket"], results["socketio"]
-        results["ratio"] = {
-            "push_p99": [
-                round(s["p99_ms"] / m["p99_ms"], 1) if m["p99_ms"] > 0 else None
-                for m, s in zip(lm["push"], sio["push"], strict=True)
-            ],
-            # None when python-socketio kept p99 under 300 ms at no rate tried.
-            "chat_rate": round(lm["chat"]["best"]["delivered_per_s"]
-                               / sio["chat"]["best"]["delivered_per_s"], 1)
-            if sio["chat"]["best"]["delivered_per_s"] else None,
-            "memory": [
-                round(s["bytes_per_conn"] / m["bytes_per_conn"], 2) if m["bytes_per_conn"] > 0
-                else None for m, s in zip(lm["push"], sio["push"], strict=True)
-            ],
-        }
+        results["ratio"] = _ratios(results["livemarket"], results["socketio"])
     print(json.dumps(results))
 
 

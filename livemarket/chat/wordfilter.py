@@ -15,8 +15,25 @@ from collections.abc import Iterable
 
 #: A deliberately small default list; operators extend it with ``chat_blocked_words``.
 DEFAULT_BLOCKED_WORDS: tuple[str, ...] = (
-    "fuck", "fucking", "shit", "bitch", "asshole", "cunt", "motherfucker", "bastard",
-    "시발", "씨발", "씨팔", "ㅅㅂ", "병신", "ㅂㅅ", "개새끼", "좆", "지랄", "미친놈", "꺼져",
+    "fuck",
+    "fucking",
+    "shit",
+    "bitch",
+    "asshole",
+    "cunt",
+    "motherfucker",
+    "bastard",
+    "시발",
+    "씨발",
+    "씨팔",
+    "ㅅㅂ",
+    "병신",
+    "ㅂㅅ",
+    "개새끼",
+    "좆",
+    "지랄",
+    "미친놈",
+    "꺼져",
 )
 
 _TOKEN = re.compile(r"[^\W_]+")

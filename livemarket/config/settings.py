@@ -69,6 +69,10 @@ class Settings(BaseModel):
     #: Lifetime of an instance's Redis claim on a special's relay (refreshed every third).
     relay_claim_ttl_s: float = Field(15.0, gt=0)
     log_level: str = "INFO"
+    #: Threads writing a realtime fan-out beside the event loop's own (GIL released in
+    #: each socket write); unset means one when there is a second core. 0 for none, -1
+    #: for no direct socket writes at all (every frame through its transport).
+    fanout_send_threads: int | None = Field(None, ge=-1, le=16)
     #: ``uvloop`` runs ``serve`` on uvloop (installed with the ``bench`` extra): cheaper
     #: socket writes and callbacks, measured in the checkout benchmark.
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"

@@ -28,16 +28,24 @@ async def _special(sessions: async_sessionmaker[AsyncSession]) -> int:
         host = User(username="h", display_name="H", role="host", password_hash="x")
         db.add(host)
         await db.flush()
-        special = Special(title="s", starts_at=utcnow(), ends_at=utcnow() + timedelta(hours=1),
-                          host_id=host.id)
+        special = Special(
+            title="s", starts_at=utcnow(), ends_at=utcnow() + timedelta(hours=1), host_id=host.id
+        )
         db.add(special)
         await db.flush()
         return special.id
 
 
 def _event(message_id: int, special_id: int, text: str, author: str = "v:a") -> dict[str, object]:
-    return {"type": "chat", "id": message_id, "special_id": special_id, "nickname": "닉",
-            "role": "viewer", "text": text, "_author": author}
+    return {
+        "type": "chat",
+        "id": message_id,
+        "special_id": special_id,
+        "nickname": "닉",
+        "role": "viewer",
+        "text": text,
+        "_author": author,
+    }
 
 
 async def test_batched_writes_keep_order_and_room_state_reloads(
@@ -56,8 +64,7 @@ async def test_batched_writes_keep_order_and_room_state_reloads(
     await writer.flush()
     await store.save_ban(sessions, special_id, "v:troll", nickname="troll", banned_by=None)
     await store.save_ban(sessions, special_id, "v:troll", nickname="troll", banned_by=None)
-    await store.save_room_settings(sessions, special_id, slow_mode_s=30,
-                                   pinned_message_id=made[2])
+    await store.save_room_settings(sessions, special_id, slow_mode_s=30, pinned_message_id=made[2])
     state = await store.load_room(sessions, special_id, limit=2)
     assert [m["text"] for m in state.recent] == ["m2", "m3"]
     assert state.banned == {"v:troll"}

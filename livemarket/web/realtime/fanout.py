@@ -14,8 +14,10 @@ How one event reaches every viewer of a room:
    at the end of the window: under load every viewer gets one frame per window
    (a ``batch`` when several events are due), so the cost per viewer does not
    grow with the chat rate.
-3. The frame is built once and written to each connection's transport without
-   awaiting anyone. A connection whose transport already holds more than
+3. The frame is built once and written to each connection without awaiting
+   anyone: straight to the socket (``Sender``: ``sender.py`` writes from a few
+   threads at once) when its transport holds nothing, else through the
+   transport. A connection whose transport already holds more than
    ``HIGH_WATER`` bytes (the client is not reading) gets the events queued
    instead, coalesced by key; a drain timer retries it every ``DRAIN_S``.
 
@@ -60,9 +62,18 @@ class Sink(Protocol):
     def abort(self) -> None:
         """Drop the connection now, discarding what is buffered."""
 
+    def direct_fd(self) -> int:
+        """The socket's descriptor if bytes may be written to it directly now (nothing
+        buffered, not closing), else -1 (see ``sender.py``)."""
+
 
 class TimerHandle(Protocol):
     def cancel(self) -> None: ...
+
+
+class Sender(Protocol):
+    def send(self, fds: list[int], data: bytes) -> list[tuple[int, int]]:
+        """Write ``data`` to every descriptor; ``(index, sent)`` for those that took less."""
 
 
 class Scheduler(Protocol):
@@ -187,8 +198,10 @@ class Room:
         *,
         window_s: float = 0.1,
         replay_size: int = REPLAY_SIZE,
+        sender: Sender | None = None,
     ) -> None:
         self.name = name
+        self._sender = sender
         self.epoch = secrets.token_hex(4)
         self.seq = 0
         self.connections: set[Connection] = set()
@@ -255,13 +268,29 @@ class Room:
         self._last_flush = now
         texts = [item.text for item in items]
         frame = text_frame(texts[0] if len(texts) == 1 else batch(texts))
+        sender = self._sender
+        direct: list[Connection] = []
+        fds: list[int] = []
         backlogged = False
         for connection in list(self.connections):
-            if connection.backlogged or connection.sink.buffered() > HIGH_WATER:
-                connection.queue(items, now)
-                backlogged = backlogged or not connection.closed
-            else:
-                connection.sink.write(frame)
+            sink = connection.sink
+            if not connection.backlogged:
+                fd = -1 if sender is None else sink.direct_fd()
+                if fd >= 0:
+                    direct.append(connection)
+                    fds.append(fd)
+                    continue
+                if sink.buffered() <= HIGH_WATER:
+                    sink.write(frame)
+                    continue
+            connection.queue(items, now)
+            backlogged = backlogged or not connection.closed
+        if fds:
+            assert sender is not None
+            # Sockets that took less than the whole frame finish it through their
+            # transport, before anything else can be written to them.
+            for index, sent in sender.send(fds, frame):
+                direct[index].sink.write(frame[sent:])
         self.delivered += len(items) * len(self.connections)
         if backlogged:
             self._schedule_drain()
@@ -312,15 +341,25 @@ class Room:
 class Hub:
     """The rooms of this instance, by key (the special id)."""
 
-    def __init__(self, scheduler: Scheduler, *, window_s: float = 0.1) -> None:
+    def __init__(
+        self, scheduler: Scheduler, *, window_s: float = 0.1, sender: Sender | None = None
+    ) -> None:
         self._scheduler = scheduler
         self._window_s = window_s
+        self._sender = sender
         self.rooms: dict[object, Room] = {}
+
+    @property
+    def sender(self) -> Sender | None:
+        """What writes this instance's fan-outs directly (None: through the transports)."""
+        return self._sender
 
     def room(self, name: object) -> Room:
         room = self.rooms.get(name)
         if room is None:
-            room = self.rooms[name] = Room(name, self._scheduler, window_s=self._window_s)
+            room = self.rooms[name] = Room(
+                name, self._scheduler, window_s=self._window_s, sender=self._sender
+            )
         return room
 
     def discard_if_empty(self, name: object) -> bool:

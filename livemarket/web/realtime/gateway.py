@@ -7,7 +7,8 @@ WebSocket reader, heartbeat timer, middleware frames or handler tasks stay alive
 per viewer (by ``tracemalloc`` they held ~14 of the 16.4 KB of Python heap each
 socket cost; ~2.2 KB are left: the transport, this protocol object and the
 fan-out's ``Connection``). Writes never go through here: the fan-out core writes
-frames straight to the transport.
+frames to each socket directly while its transport holds nothing (``sender.py``,
+from the loop thread and ``SEND_WORKERS`` threads), else through the transport.
 
 Incoming frames are parsed (``reader.py``, ``protocol.py``) as they arrive; those
 that need the chat or the database run in order on a short-lived task per socket
@@ -28,6 +29,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -58,7 +60,9 @@ from livemarket.web.realtime.frames import (
     frame,
 )
 from livemarket.web.realtime.reader import FrameReader, ProtocolViolation
+from livemarket.web.realtime.sender import ParallelSender
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
+from livemarket.web.realtime.sink import TransportSink
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
@@ -72,6 +76,11 @@ from livemarket.web.typedefs import (
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 25.0
+#: Threads writing a fan-out beside the loop's own (``sender.py``) when the setting
+#: ``fanout_send_threads`` is unset: one when there is a second core (more only compete
+#: on two); 0 for none, -1 for no direct socket writes at all (every frame through its
+#: transport, as before; the benchmark compares).
+SEND_WORKERS = 1 if (os.cpu_count() or 1) > 1 else 0
 MAX_MSG_BYTES = 64 * 1024
 #: Frames waiting for the chat path per socket before reading from it pauses.
 INBOX_MAX = 64
@@ -127,18 +136,27 @@ class Sockets:
 SOCKETS_KEY = web.AppKey("realtime_sockets", Sockets)
 
 
-class ViewerSocket(asyncio.Protocol):
+class ViewerSocket(TransportSink, asyncio.Protocol):
     """One viewer's socket after the handshake, and the fan-out core's sink for it."""
 
     __slots__ = (
-        "_budget", "_inbox", "_paused", "_reader", "_sockets", "_stopped", "_transport",
-        "_worker", "connection", "done", "info", "seen",
+        "_budget",
+        "_inbox",
+        "_paused",
+        "_reader",
+        "_sockets",
+        "_stopped",
+        "_worker",
+        "connection",
+        "done",
+        "info",
+        "seen",
     )
 
     def __init__(
         self, transport: asyncio.Transport, sockets: Sockets, info: RoomInfo, who: Principal
     ) -> None:
-        self._transport = transport
+        super().__init__(transport)
         self._sockets = sockets
         self._reader = FrameReader(MAX_MSG_BYTES)
         # Staff are logged-in people running the show; the budget is for anonymous floods.
@@ -152,22 +170,14 @@ class ViewerSocket(asyncio.Protocol):
         self._stopped = False  # the server closed it for cause: queued frames are void
         self.seen = time.monotonic()
 
-    # -- Sink: what the fan-out core writes through -----------------------------
-    def write(self, data: bytes) -> None:
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def buffered(self) -> int:
-        return self._transport.get_write_buffer_size()
-
+    # -- Sink (write, buffered and direct_fd from TransportSink) ----------------------
     def close(self, last: bytes) -> None:
         self._stopped = True
-        self.write(last)
-        self._transport.close()  # flushes what is buffered first
+        super().close(last)
 
     def abort(self) -> None:
         self._stopped = True
-        self._transport.abort()
+        super().abort()
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -205,12 +215,20 @@ class ViewerSocket(asyncio.Protocol):
         realtime, info, connection = self._sockets.realtime, self.info, self.connection
         verdict = "ok" if self._budget is None else self._budget.take(time.monotonic())
         if verdict == "close":
-            connection.close(1008, "flood", last=error_event(
-                "too_many_frames", "Far too many frames: disconnected."))
+            connection.close(
+                1008,
+                "flood",
+                last=error_event("too_many_frames", "Far too many frames: disconnected."),
+            )
             return
         if verdict == "refuse":
-            realtime.send_error(info, connection, DomainError(
-                "too_many_frames", "Too many frames; slow down.", kind=ErrorKind.LIMITED))
+            realtime.send_error(
+                info,
+                connection,
+                DomainError(
+                    "too_many_frames", "Too many frames; slow down.", kind=ErrorKind.LIMITED
+                ),
+            )
             return
         if opcode == OP_BINARY:
             realtime.send_error(
@@ -353,8 +371,11 @@ async def _handle(
     try:
         frame = protocol.parse(raw)
         if frame.type == "ping":
-            reply = {"type": "pong", "t": frame.client_time,
-                     "server_time": realtime.clock().timestamp() * 1000}
+            reply = {
+                "type": "pong",
+                "t": frame.client_time,
+                "server_time": realtime.clock().timestamp() * 1000,
+            }
             realtime.hub.room(info.special_id).send_to(connection, encode(reply))
             return
         if not who.viewer_key:
@@ -377,8 +398,13 @@ async def _handle(
         realtime.send_error(info, connection, error)
     except Exception:  # a lost Redis or database must cost this frame, not the socket
         log.exception("realtime frame failed for special %s", info.special_id)
-        realtime.send_error(info, connection, DomainError(
-            "unavailable", "Could not do that just now; try again.", kind=ErrorKind.UNAVAILABLE))
+        realtime.send_error(
+            info,
+            connection,
+            DomainError(
+                "unavailable", "Could not do that just now; try again.", kind=ErrorKind.UNAVAILABLE
+            ),
+        )
 
 
 async def _moderate(
@@ -420,8 +446,11 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         sessions, app[BUS_KEY], writer, ids=MessageIds(await _node_id(app)), clock=app[CLOCK_KEY]
     )
     presence, likes = _counters(app)
+    configured = app[SETTINGS_KEY].fanout_send_threads
+    workers = SEND_WORKERS if configured is None else configured
+    sender = ParallelSender(max(workers, 0))
     realtime = RealtimeService(
-        hub=Hub(asyncio.get_running_loop()),
+        hub=Hub(asyncio.get_running_loop(), sender=sender if workers >= 0 else None),
         chat=chat,
         presence=presence,
         likes=likes,
@@ -431,12 +460,14 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[REALTIME_KEY] = realtime
     sockets = app[SOCKETS_KEY] = Sockets(realtime)
+    sender.start()
     writer.start()
     realtime.start()
     sockets.start()
     yield
     await realtime.close()
     await sockets.close()
+    sender.close()
     await writer.close()
     await presence.close()
 

@@ -64,9 +64,7 @@ def _int(data: dict[str, Any], name: str, *, low: int = 0, high: int = 2**53) ->
 def parse(raw: str) -> ClientFrame:
     """The frame a client sent, or a DomainError saying what is wrong with it."""
     if len(raw) > MAX_FRAME_CHARS:
-        raise DomainError(
-            "frame_too_large", f"Frames have at most {MAX_FRAME_CHARS} characters."
-        )
+        raise DomainError("frame_too_large", f"Frames have at most {MAX_FRAME_CHARS} characters.")
     try:
         data = json.loads(raw)
     except ValueError:
@@ -84,8 +82,10 @@ def parse(raw: str) -> ClientFrame:
     if kind == "ping":
         t = data.get("t")
         return ClientFrame(
-            "ping", client_time=float(t) if isinstance(t, int | float) and not isinstance(
-                t, bool) else None
+            "ping",
+            client_time=float(t)
+            if isinstance(t, int | float) and not isinstance(t, bool)
+            else None,
         )
     if kind == "pin":
         product_id = data.get("product_id")

@@ -79,8 +79,12 @@ class RoomInfo:
 
 
 def _product_view(product: Product) -> dict[str, Any]:
-    return {"id": product.id, "name": product.name, "price": product.price,
-            "category": product.category}
+    return {
+        "id": product.id,
+        "name": product.name,
+        "price": product.price,
+        "category": product.category,
+    }
 
 
 class RealtimeService:
@@ -347,8 +351,12 @@ class RealtimeService:
             )
         await self.bus.publish(
             special_topic(info.special_id),
-            {"type": "product.pinned", "special_id": info.special_id,
-             "product_id": product_id, "product": view},
+            {
+                "type": "product.pinned",
+                "special_id": info.special_id,
+                "product_id": product_id,
+                "product": view,
+            },
         )
 
     def like(self, info: RoomInfo, viewer: Viewer) -> None:

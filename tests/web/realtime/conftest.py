@@ -74,7 +74,9 @@ class Socket:
             while True:
                 message = await self.ws.receive()
                 if message.type in (
-                    aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
                 ):
                     return self.ws.close_code
 

@@ -67,6 +67,9 @@ class FakeSink:
     def abort(self) -> None:
         self.aborted = True
 
+    def direct_fd(self) -> int:
+        return -1  # no socket: always written through ``write``
+
     def events(self) -> list[dict[str, Any]]:
         """Every event received, batches unpacked."""
         out: list[dict[str, Any]] = []

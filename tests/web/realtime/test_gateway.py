@@ -229,9 +229,7 @@ async def test_likes_are_aggregated_and_pushed_at_a_bounded_rate(
     assert (await late.next("hello"))["likes"] == likes[-1]["count"]
 
 
-async def test_a_frame_flood_is_refused_then_disconnected(
-    peers: Peers, live_special: int
-) -> None:
+async def test_a_frame_flood_is_refused_then_disconnected(peers: Peers, live_special: int) -> None:
     """A client sending far more frames than a person could is told, then dropped (1008)."""
     _, flooder = await viewer(peers, live_special)
     _, other = await viewer(peers, live_special)
@@ -258,9 +256,7 @@ async def test_viewer_counts_follow_joins_and_leaves(peers: Peers, live_special:
     await sockets[0].next("viewers", count=2)
 
 
-async def test_oversized_and_malformed_frames_get_errors(
-    peers: Peers, live_special: int
-) -> None:
+async def test_oversized_and_malformed_frames_get_errors(peers: Peers, live_special: int) -> None:
     """Bad frames are refused with an error and the socket keeps working; huge ones close 1009."""
     _, socket = await viewer(peers, live_special)
     await socket.next("hello")
@@ -375,9 +371,16 @@ async def test_deals_and_stock_from_other_domains_are_forwarded(
     """Events published on the special's topic reach the sockets; the snapshot lists deals."""
     _, socket = await viewer(peers, live_special)
     await socket.next("hello")
-    deal = {"type": "deal.started", "deal_id": 9, "product_id": 3, "price": 5000,
-            "original_price": 10000, "discount_pct": 50, "ends_at": "2026-12-18T12:00:00+00:00",
-            "remaining": 20}
+    deal = {
+        "type": "deal.started",
+        "deal_id": 9,
+        "product_id": 3,
+        "price": 5000,
+        "original_price": 10000,
+        "discount_pct": 50,
+        "ends_at": "2026-12-18T12:00:00+00:00",
+        "remaining": 20,
+    }
     await app[BUS_KEY].publish(special_topic(live_special), deal)
     got = await socket.next("deal.started")
     assert {k: got[k] for k in deal} == deal
@@ -417,9 +420,7 @@ async def test_hello_lists_active_deals_from_the_provider(
     assert hello["deals"] == [{"deal_id": 1, "special_id": special_id}]
 
 
-async def test_shutdown_closes_sockets_with_1001(
-    aiohttp_server: Any, settings: Any
-) -> None:
+async def test_shutdown_closes_sockets_with_1001(aiohttp_server: Any, settings: Any) -> None:
     """Stopping the server closes every socket with 1001 (going away)."""
     from livemarket.accounts.service import create_user
     from livemarket.web.app import create_app

@@ -56,9 +56,7 @@ def test_fragments_are_joined_and_control_frames_may_come_between() -> None:
         + client_frame(0x0, b"!")
         + client_frame(OP_CLOSE, struct.pack("!H", 1000))
     )
-    assert reader.feed(stream) == [
-        (OP_PING, b"p"), (OP_TEXT, b"hello!"), (OP_CLOSE, b"\x03\xe8")
-    ]
+    assert reader.feed(stream) == [(OP_PING, b"p"), (OP_TEXT, b"hello!"), (OP_CLOSE, b"\x03\xe8")]
 
 
 def test_an_oversized_message_is_refused_from_its_header() -> None:

@@ -79,9 +79,7 @@ async def test_a_client_close_is_answered_and_the_room_forgets_it(
             await asyncio.sleep(0.01)
 
 
-async def test_a_plain_get_is_not_upgraded(
-    client: TestClient[Any, Any], live_special: int
-) -> None:
+async def test_a_plain_get_is_not_upgraded(client: TestClient[Any, Any], live_special: int) -> None:
     response = await client.get(f"/ws/specials/{live_special}")
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "not_websocket"
@@ -116,9 +114,7 @@ async def test_joins_share_one_deals_query_until_a_deal_event(
         hellos = [await socket.next("hello") for socket in sockets]
         assert calls == [special_id]
         assert all(hello["deals"] == [{"type": "deal.started", "deal_id": 1}] for hello in hellos)
-        await app[BUS_KEY].publish(
-            special_topic(special_id), {"type": "deal.ended", "deal_id": 1}
-        )
+        await app[BUS_KEY].publish(special_topic(special_id), {"type": "deal.ended", "deal_id": 1})
         await sockets[0].next("deal.ended")
         late = await (await made[5].connect(special_id)).next("hello")
         assert late["deals"] == [{"type": "deal.started", "deal_id": 2}]
