@@ -14,12 +14,13 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from livemarket.accounts.service import create_user
 from livemarket.config import Settings, load_settings
@@ -157,6 +158,52 @@ async def client(
     app: web.Application,
 ) -> TestClient[Any, Any]:
     return await aiohttp_client(app)
+
+
+# --- several instances (scale-out) ----------------------------------------------------
+
+
+@dataclass
+class Instance:
+    """One app serving on 127.0.0.1: its own port, so its own origin."""
+
+    url: str
+    app: web.Application
+    client: TestClient[Any, Any]
+
+
+StartInstance = Callable[..., Awaitable[Instance]]
+
+
+@pytest.fixture
+def start_instance(
+    make_settings: Callable[..., Settings],
+    sqlite_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    aiohttp_client: Callable[[TestServer], Awaitable[TestClient[Any, Any]]],
+) -> StartInstance:
+    """``await start_instance(port=None, **settings)``: an instance sharing database and Redis.
+
+    Its ``instance_url`` is its own address; a port is picked unless given.
+    """
+
+    async def run(port: int | None = None, **overrides: Any) -> Instance:
+        port = port or unused_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = make_settings(
+            database_url=sqlite_url,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            instance_url=url,
+            **overrides,
+        )
+        app = create_app(settings)
+        server = await aiohttp_server(app, port=port)
+        return Instance(url, app, await aiohttp_client(server))
+
+    return run
 
 
 # --- accounts --------------------------------------------------------------------------

@@ -4,60 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient
 
 from livemarket.accounts.service import create_user
-from livemarket.config import Settings
-from livemarket.web.app import create_app
 from livemarket.web.typedefs import REDIS_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Instance, StartInstance
 from tests.streamer.peers import start_publisher, start_viewer
 from tests.streamer.test_media_http import OFFER, SDP, _key, _special, _whip
 
 Client = TestClient[Any, Any]
-
-
-@dataclass
-class Instance:
-    url: str
-    app: web.Application
-    client: Client
-
-
-Start = Callable[..., Awaitable[Instance]]
-
-
-@pytest.fixture
-def start(
-    make_settings: Callable[..., Settings],
-    sqlite_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-    aiohttp_client: Callable[[TestServer], Awaitable[Client]],
-) -> Start:
-    """Start an instance on 127.0.0.1 sharing the database and Redis with the others."""
-
-    async def run(**overrides: Any) -> Instance:
-        port = unused_port()
-        url = f"http://127.0.0.1:{port}"
-        settings = make_settings(
-            database_url=sqlite_url,
-            redis_url=redis_url,
-            redis_prefix=redis_prefix,
-            instance_url=url,
-            **overrides,
-        )
-        app = create_app(settings)
-        server = await aiohttp_server(app, port=port)
-        return Instance(url, app, await aiohttp_client(server))
-
-    return run
 
 
 async def _host_special(instance: Instance) -> tuple[int, str]:
@@ -90,10 +47,12 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0
             await asyncio.sleep(0.05)
 
 
-async def test_whep_redirects_to_the_owner_and_whip_elsewhere_is_refused(start: Start) -> None:
+async def test_whep_redirects_to_the_owner_and_whip_elsewhere_is_refused(
+    start_instance: StartInstance,
+) -> None:
     """Publish on A: B answers WHEP with 307 to A, WHIP with 409; DELETE frees the claim."""
-    a = await start(relay_claim_ttl_s=3.0)
-    b = await start(relay_claim_ttl_s=3.0)
+    a = await start_instance(relay_claim_ttl_s=3.0)
+    b = await start_instance(relay_claim_ttl_s=3.0)
     special_id, key = await _host_special(a)
     claim = f"{a.app[SETTINGS_KEY].redis_prefix}relay:{special_id}"
     whip = _whip(a.client, special_id, key)
@@ -148,10 +107,12 @@ async def test_whep_redirects_to_the_owner_and_whip_elsewhere_is_refused(start: 
         await publisher.close()
 
 
-async def test_early_viewers_on_another_instance_are_sent_to_the_owner(start: Start) -> None:
+async def test_early_viewers_on_another_instance_are_sent_to_the_owner(
+    start_instance: StartInstance,
+) -> None:
     """A viewer waiting on B is hung up when A goes live, reconnects via 307 and plays."""
-    a = await start(relay_claim_ttl_s=0.6)
-    b = await start(relay_claim_ttl_s=0.6)
+    a = await start_instance(relay_claim_ttl_s=0.6)
+    b = await start_instance(relay_claim_ttl_s=0.6)
     special_id, key = await _host_special(a)
     early = await start_viewer(_whep_following(b.client, special_id))
     publisher = None

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient, unused_port
 from yarl import URL
 
 from livemarket.accounts.service import create_user
 from livemarket.config import Settings
-from livemarket.web.app import create_app
 from livemarket.web.cors import CorsPolicy, origin_of
 from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Instance, StartInstance
 from tests.streamer.peers import start_publisher, start_viewer
 from tests.streamer.test_media_http import OFFER, SDP, _key, _special, _whip
 
@@ -125,43 +122,6 @@ async def test_errors_are_readable_cross_origin(client: Client) -> None:
 # --- two instances: the 307 to the owner, as a browser's fetch follows it ------------------
 
 
-@dataclass
-class Instance:
-    url: str
-    app: web.Application
-    client: Client
-
-
-Start = Callable[..., Awaitable[Instance]]
-
-
-@pytest.fixture
-def start(
-    make_settings: Callable[..., Settings],
-    sqlite_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
-    aiohttp_client: Callable[[TestServer], Awaitable[Client]],
-) -> Start:
-    """An instance on 127.0.0.1 (its own origin: its own port), sharing database and Redis."""
-
-    async def run(port: int, **overrides: Any) -> Instance:
-        url = f"http://127.0.0.1:{port}"
-        settings = make_settings(
-            database_url=sqlite_url,
-            redis_url=redis_url,
-            redis_prefix=redis_prefix,
-            instance_url=url,
-            **overrides,
-        )
-        app = create_app(settings)
-        server = await aiohttp_server(app, port=port)
-        return Instance(url, app, await aiohttp_client(server))
-
-    return run
-
-
 def _browser_whep(page: Instance, special_id: int, calls: list[str]):  # type: ignore[no-untyped-def]
     """WHEP as Chromium's fetch does it from a page on ``page``'s origin.
 
@@ -200,12 +160,14 @@ def _browser_whep(page: Instance, special_id: int, calls: list[str]):  # type: i
     return signal
 
 
-async def test_whep_307_to_another_origin_plays_and_deletes_there(start: Start) -> None:
+async def test_whep_307_to_another_origin_plays_and_deletes_there(
+    start_instance: StartInstance,
+) -> None:
     """Page on B, stream on A: preflight at A, POST at A, play, DELETE the session at A."""
     port_a, port_b = unused_port(), unused_port()
     # A serves pages for B's origin too (LIVEMARKET_ALLOWED_ORIGINS on every instance).
-    a = await start(port_a, allowed_origins=(f"http://127.0.0.1:{port_b}",))
-    b = await start(port_b, allowed_origins=(f"http://127.0.0.1:{port_a}",))
+    a = await start_instance(port_a, allowed_origins=(f"http://127.0.0.1:{port_b}",))
+    b = await start_instance(port_b, allowed_origins=(f"http://127.0.0.1:{port_a}",))
     host = await create_user(a.app[SESSIONS_KEY], username="host1", password=PASSWORD, role="host")
     special_id = await _special(a.app, host.id)
     publisher = await start_publisher(_whip(a.client, special_id, await _key(a.app, host.id)))
@@ -235,11 +197,13 @@ async def test_whep_307_to_another_origin_plays_and_deletes_there(start: Start) 
         await publisher.close()
 
 
-async def test_redirect_target_refuses_origins_it_does_not_know(start: Start) -> None:
+async def test_redirect_target_refuses_origins_it_does_not_know(
+    start_instance: StartInstance,
+) -> None:
     """If the owner does not list the page's origin, its preflight says nothing: no playback."""
     port_a, port_b = unused_port(), unused_port()
-    a = await start(port_a)
-    await start(port_b)
+    a = await start_instance(port_a)
+    await start_instance(port_b)
     preflight = await a.client.session.options(
         f"{a.url}/whep/1", headers=_preflight(f"http://127.0.0.1:{port_b}")
     )
