@@ -19,6 +19,7 @@ from livemarket.storage.engine import engine_for, session_factory
 from livemarket.web import metrics, openapi
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
+from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import error_middleware
 from livemarket.web.realtime import gateway as realtime_gateway
 from livemarket.web.routes import (
@@ -35,6 +36,7 @@ from livemarket.web.routes import checkout as checkout_routes
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
+    CORS_KEY,
     ENGINE_KEY,
     REDIS_KEY,
     SECRET_KEY,
@@ -96,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[metrics.metrics_middleware, error_middleware],
     )
     app[SETTINGS_KEY] = settings
+    app[CORS_KEY] = CorsPolicy.from_settings(settings)
     app[CLOCK_KEY] = utcnow
     app[OPERATIONS_KEY] = []
     secret = ensure_secret_key(settings)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from livemarket.bus.events import EventBus
 from livemarket.config import Settings
+from livemarket.web.cors import CorsPolicy
 
 Clock = Callable[[], datetime]
 
@@ -36,6 +37,8 @@ I18N_KEY = web.AppKey("i18n_catalogs", dict[str, dict[str, str]])
 STATIC_VERSIONS_KEY = web.AppKey("static_versions", dict[str, str])
 #: The pages' Content-Security-Policy, built once from the settings (see templating).
 CSP_KEY = web.AppKey("content_security_policy", str)
+#: Page origins allowed to open the realtime socket and to call WHIP/WHEP cross-origin.
+CORS_KEY = web.AppKey("cors_policy", CorsPolicy)
 
 # Realtime gateway (livemarket/web/realtime): the service owning rooms, chat and counters,
 # and the provider of a special's active deals for the ``hello`` snapshot, which checkout

@@ -46,6 +46,7 @@ from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
+from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
@@ -67,6 +68,7 @@ from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
     CLOCK_KEY,
+    CORS_KEY,
     REALTIME_KEY,
     REDIS_KEY,
     SESSIONS_KEY,
@@ -266,8 +268,9 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
                 self._sockets.realtime.release(self.info)
 
 
-def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
-    """The page's own origin, or one listed in ``allowed_origins``.
+def origin_allowed(request: web.Request, policy: CorsPolicy) -> bool:
+    """The page's own origin, or one the CORS policy allows (``allowed_origins``, the
+    public and instance URLs; compared normalised, as for WHIP/WHEP).
 
     Browsers always send ``Origin`` on a WebSocket upgrade, so a missing one is a
     non-browser client (an encoder, the benchmark), which no cookie can be
@@ -276,7 +279,7 @@ def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    if origin in allowed:
+    if policy.allows(origin):
         return True
     return urlsplit(origin).netloc.lower() == request.host.lower()
 
@@ -336,8 +339,7 @@ def _take_over(request: web.Request, transport: asyncio.Transport, socket: Viewe
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     special_id = path_int(request, "special_id")
-    settings = request.app[SETTINGS_KEY]
-    if not origin_allowed(request, settings.allowed_origins):
+    if not origin_allowed(request, request.app[CORS_KEY]):
         raise ApiError(403, "origin_forbidden", "This origin may not open the realtime socket.")
     answer = _handshake(request)
     if answer is None:

@@ -43,6 +43,7 @@ from livemarket.web.errors import ApiError
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
+    CORS_KEY,
     DIRECTORY_KEY,
     METRICS_KEY,
     REDIS_KEY,
@@ -386,7 +387,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_relays_ctx)
     if METRICS_KEY in app:
         app[METRICS_KEY].register(RelayCollector(app))
-    app.on_response_prepare.append(_cors_hook(CorsPolicy.from_settings(app[SETTINGS_KEY])))
+    app.on_response_prepare.append(_cors_hook(app[CORS_KEY]))
     router = app.router
     router.add_post("/whip/{special_id}", whip_publish)
     router.add_delete("/whip/{special_id}/{session_id}", whip_end)
