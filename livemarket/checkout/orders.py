@@ -256,15 +256,18 @@ async def place_order(
         fresh = short is None  # a refusal from the ledger, not from the memo
         try:
             if short is None:
-                return await _place(ctx, request, now)
+                placed = await _place(ctx, request, now)
+                if placed.created:  # stock was there: a probe's product sells again
+                    ctx.sold_out.sold(item.product_id for item in merged)
+                return placed
             raise sold_out(short)  # known sold out a moment ago: no ledger call
         except DomainError as exc:
             if exc.code not in _REFUSALS:
                 raise
+            if fresh:  # the memo's window runs from the ledger's word, never extended
+                _remember(ctx, exc, merged, now, since)
             earlier = await ctx.keys.find(request.key)
             if earlier is None:
-                if fresh:  # the memo's window runs from the ledger's word, never extended
-                    _remember(ctx, exc, merged, now, since)
                 raise
         # A retry of an accepted order that is now refused for stock: the same order.
         return PlacedOrder(await _same_request(ctx, earlier, merged), created=False)

@@ -46,3 +46,30 @@ def test_price_cache_keeps_rows_for_its_window_unless_changed() -> None:
     assert cache.get([1], NOW) is None
     cache.put(rows, NOW, read_at)  # read before the deal changed: not kept
     assert cache.get([1], NOW) is None
+
+
+def test_one_order_probes_the_ledger_when_the_window_has_passed() -> None:
+    """After the window one order asks the ledger; the rest are refused until it answers."""
+    memo = SoldOutMemo(timedelta(seconds=1))
+    memo.note(7, 1, NOW, memo.generation)
+    later = NOW + timedelta(seconds=1)
+    assert memo.refusal([OrderItem(7, 1)], later) is None  # this one probes
+    assert memo.refusal([OrderItem(7, 1)], later) == 7  # the crowd waits for its answer
+    assert memo.refusal([OrderItem(7, 2)], later + timedelta(milliseconds=100)) == 7
+    memo.note(7, 1, later, memo.generation)  # the probe was refused: a new window
+    assert memo.refusal([OrderItem(7, 1)], later + timedelta(milliseconds=900)) == 7
+
+
+def test_a_probe_that_sells_or_never_answers_lets_orders_through() -> None:
+    """Stock found by the probe clears the product; a lost probe is replaced after a timeout."""
+    memo = SoldOutMemo(timedelta(seconds=1))
+    memo.note(7, 1, NOW, memo.generation)
+    memo.note(8, 1, NOW, memo.generation)
+    later = NOW + timedelta(seconds=1)
+    assert memo.refusal([OrderItem(7, 1)], later) is None
+    memo.sold([7])
+    assert memo.refusal([OrderItem(7, 1)], later) is None
+    assert memo.refusal([OrderItem(7, 1)], later) is None  # no entry: everyone asks
+    assert memo.refusal([OrderItem(8, 1)], later) is None  # probe for 8, then silence
+    assert memo.refusal([OrderItem(8, 1)], later + timedelta(milliseconds=499)) == 8
+    assert memo.refusal([OrderItem(8, 1)], later + timedelta(milliseconds=500)) is None
