@@ -95,7 +95,9 @@ def create_app(settings: Settings) -> web.Application:
     """A ready-to-run application for ``settings`` (the database must be migrated)."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[metrics.metrics_middleware, error_middleware],
+        middlewares=[error_middleware],
+        # HTTP figures come from the access logger aiohttp calls for every request.
+        handler_args={"access_log_class": metrics.MeteredAccessLogger},
     )
     app[SETTINGS_KEY] = settings
     app[CORS_KEY] = CorsPolicy.from_settings(settings)

@@ -41,6 +41,11 @@ def configure_logging(level: str) -> None:
 class JsonAccessLogger(AbstractAccessLogger):
     """One line per request: method, path, status, bytes, duration, client."""
 
+    @property
+    def enabled(self) -> bool:
+        # aiohttp asks once per connection; at WARNING and above no line is built at all.
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info(
             "request",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -112,14 +114,18 @@ async def test_openapi_document_matches_the_routes(client: Client) -> None:
 
 
 async def test_metrics_are_prometheus_text(client: Client) -> None:
-    """/metrics serves request counts by route template in the Prometheus format."""
+    """/metrics serves request counts and latency by route template and status."""
     await client.get("/api/v1/products")
+    await client.get("/api/v1/products/999999")
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     text = await response.text()
-    sample = 'livemarket_http_requests_total{method="GET",route="/api/v1/products",status="200"}'
-    assert sample in text
+    route = 'route="/api/v1/products/{product_id}"'
+    products = 'method="GET",route="/api/v1/products"'
+    assert f"livemarket_http_requests_total{{{products},status=\"200\"}} 1.0" in text
+    assert f'livemarket_http_requests_total{{method="GET",{route},status="404"}} 1.0' in text
+    assert f'livemarket_http_request_seconds_count{{method="GET",{route}}} 1.0' in text
 
 
 async def test_app_starts_and_stops_leaving_no_tasks(settings: Settings) -> None:
@@ -131,3 +137,20 @@ async def test_app_starts_and_stops_leaving_no_tasks(settings: Settings) -> None
     await asyncio.sleep(0)
     leftover = {t for t in asyncio.all_tasks() - before if not t.done()}
     assert leftover == set(), leftover
+
+
+async def test_access_log_line_only_at_info_while_figures_always_count(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One JSON access line per request at INFO; at WARNING none, but /metrics still counts."""
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        await client.get("/healthz")
+    lines = [r for r in caplog.records if r.name == "aiohttp.access"]
+    assert [r.fields["path"] for r in lines] == ["/healthz"]  # type: ignore[attr-defined]
+    assert lines[0].fields["status"] == 200  # type: ignore[attr-defined]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aiohttp.access"):
+        await client.get("/healthz")
+    assert [r for r in caplog.records if r.name == "aiohttp.access"] == []
+    text = await (await client.get("/metrics")).text()
+    assert 'livemarket_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
