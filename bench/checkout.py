@@ -12,7 +12,25 @@ Checks: exactly S orders succeeded, every other answer was a sold-out refusal
 (``deal_sold_out``, ``deal_ended`` or ``sold_out``), and the server's own sales view
 shows S units and the product 0 left (no oversell, no undersell).
 
-Prints one JSON line. Quick run: ``python bench/checkout.py --buyers 100 --units 200``.
+``--workers N`` runs the ``scaleout`` server as N processes (``LIVEMARKET_WORKERS``);
+``embedded`` is one process by design.
+
+Calibration: machines differ a lot, so after the races the same buyers (same client
+code, ``--procs`` processes, ``--extra``) are run against ``bench/bare_server.py``, a
+bare aiohttp server answering every order with a fixed sold-out refusal: one process,
+and N ``reuse_port`` processes when ``--workers`` N > 1. As many requests as the races'
+refusals, capped at ``CEILING_REQUESTS`` (a few seconds). ``--no-ceiling`` skips it.
+
+Prints one JSON line: the run's parameters (``buyers``, ``units``, ``procs``,
+``workers``, ``cpus``, ``server_loop``); per mode ``orders_per_s`` (from the first order
+sent to the last success), ``sold_out_refusals_per_s`` (first to last refusal),
+``sell_out_s``, exact counts (``orders_ok``, ``refused_sold_out``, ``other_errors``), the
+server's own ``server`` view, ``load_1m`` before and after, ``exact`` (every check
+passed) and ``refusals_vs_ceiling`` (refusals/s / the bare figure for the same number
+of server processes); and ``ceiling``: ``bare_aiohttp_req_per_s`` keyed by process count,
+the ``requests`` sent per measurement and ``load_1m``.
+
+Quick run: ``python bench/checkout.py --buyers 100 --units 200``.
 Against an already running server: ``--url http://127.0.0.1:8080 --special-id N
 --product-id N --host-user U --host-password P --operator-user U --operator-password P``
 (the product must be in the special's line-up with exactly S units in stock).
@@ -139,12 +157,20 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_ready(base: str, within_s: float = 60.0) -> None:
+async def wait_ready(
+    base: str, within_s: float = 60.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait for ``/healthz``; fail at once if ``process`` (the spawned server) exits."""
     import aiohttp
 
     deadline = time.monotonic() + within_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with status {process.returncode}"
+                    " (BENCH_SERVER_STDERR=1 shows its error output)"
+                )
             try:
                 async with http.get(base + "/healthz") as response:
                     if response.status == 200:
@@ -314,9 +340,10 @@ def load_average() -> float | None:
         return None
 
 
-def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dict[str, Any]:
-    load_before = load_average()
-    deal = asyncio.run(start_deal(target, units))
+def run_buyers(
+    base: str, special_id: int, product_id: int, buyers: int, extra: int, procs: int
+) -> tuple[float, list[tuple[float, str]]]:
+    """Run the buyers over ``procs`` client processes: (first order's time, outcomes)."""
     start_at = time.time() + 2.0 + buyers / 500  # every client has its session by then
     pipes, workers = [], []
     for index in range(procs):
@@ -324,7 +351,7 @@ def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dic
         parent, child = mp.Pipe(duplex=False)
         worker = mp.Process(
             target=client_process,
-            args=(target.base, target.special_id, target.product_id, share, extra, start_at, child),
+            args=(base, special_id, product_id, share, extra, start_at, child),
         )
         worker.start()
         pipes.append(parent)
@@ -336,7 +363,21 @@ def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dic
         worker.join()
     # Rates run from the first order sent (not the planned start: sessions may be late).
     began = min((t for t, code in outcomes if code == "start"), default=start_at)
-    outcomes = [(t, code) for t, code in outcomes if code != "start"]
+    return began, [(t, code) for t, code in outcomes if code != "start"]
+
+
+def per_second(times: list[float]) -> float:
+    """Events/s from the first to the last of ``times`` (sorted); 0 under two events."""
+    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
+    return round(len(times) / span, 1) if span else 0.0
+
+
+def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dict[str, Any]:
+    load_before = load_average()
+    deal = asyncio.run(start_deal(target, units))
+    began, outcomes = run_buyers(
+        target.base, target.special_id, target.product_id, buyers, extra, procs
+    )
     ok = sorted(t for t, code in outcomes if code == "ok")
     refused = sorted(t for t, code in outcomes if code in REFUSED)
     other: dict[str, int] = {}
@@ -344,18 +385,87 @@ def race(target: Target, buyers: int, units: int, extra: int, procs: int) -> dic
         if code != "ok" and code not in REFUSED:
             other[code] = other.get(code, 0) + 1
     view = asyncio.run(server_view(target))
-    refusal_span = (refused[-1] - refused[0]) if len(refused) > 1 else 0.0
     return {
         "deal_price": deal["price"],
         "orders_ok": len(ok),
         "refused_sold_out": len(refused),
         "other_errors": other,
         "orders_per_s": round(len(ok) / (ok[-1] - began), 1) if ok else 0.0,
-        "sold_out_refusals_per_s": round(len(refused) / refusal_span, 1) if refusal_span else 0.0,
+        "sold_out_refusals_per_s": per_second(refused),
         "sell_out_s": round(ok[-1] - began, 3) if ok else None,
         "server": view,
         "load_1m": [load_before, load_average()],
         "exact": len(ok) == units and not other and view == {"units_sold": units, "stock_left": 0},
+    }
+
+
+# --- the machine's ceiling -------------------------------------------------------------
+#
+# Figures from different machines differ by 2x with the same code; the same buyers against
+# a bare aiohttp server (bench/bare_server.py) measure what the HTTP stack and this client
+# can do here at best, so a refusal rate can be read as a fraction of that.
+
+CEILING_REQUESTS = 16_000  # per measurement: 2-5 s at 3,300-7,000 req/s (2 cores)
+BARE_SERVER = Path(__file__).with_name("bare_server.py")
+
+
+def start_bare(port: int, processes: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``processes`` bare servers on ``port`` (``reuse_port`` when more than one)
+    and return once every one of them listens (each prints ``ready``)."""
+    command = [sys.executable, str(BARE_SERVER), "--port", str(port)]
+    if processes > 1:
+        command.append("--reuse-port")
+    started = []
+    try:
+        for _ in range(processes):
+            started.append(subprocess.Popen(command, stdout=subprocess.PIPE))
+        for server in started:
+            assert server.stdout is not None
+            if server.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"bare server did not start (status {server.poll()})")
+    except BaseException:
+        stop(started)
+        raise
+    return started
+
+
+def stop(servers: list[subprocess.Popen[bytes]]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def bare_rate(processes: int, buyers: int, extra: int, procs: int) -> float:
+    """Answers/s of ``processes`` bare servers to the bench's buyers (all refusals)."""
+    port = free_port()
+    servers = start_bare(port, processes)
+    try:
+        # Special and product ids only fill the order body, which the bare server ignores.
+        _began, outcomes = run_buyers(f"http://{HOST}:{port}", 1, 1, buyers, extra, procs)
+    finally:
+        stop(servers)
+    unexpected = {code for _t, code in outcomes if code != "sold_out"}
+    if unexpected:
+        raise RuntimeError(f"the bare server answered {sorted(unexpected)}")
+    return per_second(sorted(t for t, _code in outcomes))
+
+
+def measure_ceiling(buyers: int, extra: int, procs: int, workers: int) -> dict[str, Any]:
+    """The bare figure for 1 server process and, when ``workers`` > 1, for ``workers``.
+
+    Each buyer sends ``extra`` + 1 orders, as in a race's refusal phase, with ``extra``
+    lowered so that no measurement sends more than ``CEILING_REQUESTS``."""
+    load_before = load_average()
+    extra = max(0, min(extra, CEILING_REQUESTS // max(buyers, 1) - 1))
+    counts = [1] + ([workers] if workers > 1 else [])
+    rates = {str(count): bare_rate(count, buyers, extra, procs) for count in counts}
+    return {
+        "bare_aiohttp_req_per_s": rates,
+        "requests": buyers * (extra + 1),
+        "load_1m": [load_before, load_average()],
     }
 
 
@@ -381,6 +491,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 LIVEMARKET_REDIS_URL=args.redis_url,
                 LIVEMARKET_REDIS_PREFIX=f"lmbench:{uuid.uuid4().hex[:8]}:",
             )
+            if args.workers > 1:  # unset means one process
+                env["LIVEMARKET_WORKERS"] = str(args.workers)
         try:
             upgrade(url)
             special_id, product_id = asyncio.run(seed(url, args.units))
@@ -388,7 +500,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             server = start_server(env, port)
             try:
                 base = f"http://{HOST}:{port}"
-                asyncio.run(wait_ready(base))
+                asyncio.run(wait_ready(base, process=server))
                 target = Target(
                     base, special_id, product_id, ("benchhost", PASSWORD), ("benchop", PASSWORD)
                 )
@@ -412,6 +524,16 @@ def main() -> None:
         "--extra", type=int, default=10, help="orders each buyer sends after its first refusal"
     )
     parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="scaleout server processes (LIVEMARKET_WORKERS); with --url, the running"
+        " server's process count, for refusals_vs_ceiling",
+    )
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the bare-aiohttp calibration"
+    )
     parser.add_argument("--modes", default="embedded,scaleout")
     parser.add_argument(
         "--server-loop",
@@ -442,6 +564,7 @@ def main() -> None:
         "buyers": args.buyers,
         "units": args.units,
         "procs": args.procs,
+        "workers": args.workers,
         "cpus": os.cpu_count(),
         "server_loop": args.server_loop,
         "modes": {},
@@ -469,6 +592,14 @@ def main() -> None:
     else:
         for mode in args.modes.split(","):
             result["modes"][mode] = run_mode(mode, args)
+    if not args.no_ceiling:
+        ceiling = measure_ceiling(args.buyers, args.extra, args.procs, args.workers)
+        result["ceiling"] = ceiling
+        for mode, figures in result["modes"].items():
+            processes = 1 if mode == "embedded" else args.workers
+            bare = ceiling["bare_aiohttp_req_per_s"].get(str(processes))
+            refusals = figures["sold_out_refusals_per_s"]
+            figures["refusals_vs_ceiling"] = round(refusals / bare, 2) if bare else None
     print(json.dumps(result, ensure_ascii=False))
 
 
