@@ -52,16 +52,17 @@ class CheckoutContext:
     keys: KeyIndex = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = KeyIndex(self.engine)
         if self.engine.dialect.name == "postgresql" and not self.ledger.transactional:
             self.batch_writer = PgOrderWriter(self.engine)
-        if self.engine.dialect.name != "sqlite":
-            return
-        if self.write_lock is None:
-            self.write_lock = asyncio.Lock()
-        path = self.engine.url.database
-        if self.order_writer is None and path and path != ":memory:":
-            self.order_writer = SqliteOrderWriter(path, self.write_lock)
+        if self.engine.dialect.name == "sqlite":
+            if self.write_lock is None:
+                self.write_lock = asyncio.Lock()
+            path = self.engine.url.database
+            if self.order_writer is None and path and path != ":memory:":
+                self.order_writer = SqliteOrderWriter(path, self.write_lock)
+        # Embedded (SQLite writer, SQL ledger, no Redis): one process writes every order.
+        sole_writer = self.order_writer is not None and self.ledger.transactional
+        self.keys = KeyIndex(self.engine, sole_writer=sole_writer)
 
     async def close(self) -> None:
         """Stop the order writers and the key lookups (the engine belongs to the app)."""

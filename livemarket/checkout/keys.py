@@ -11,6 +11,12 @@ finds the order written by the first (a refusal would otherwise answer it if the
 last unit went to its twin). Twins arriving at two different instances at the
 same moment are not covered by the gate: there the unique key still prevents a
 second order, but the twin that lost may be answered ``sold_out``.
+
+In the embedded mode this process is the only writer of orders, so the index
+also keeps every stored key in memory (``sole_writer``: read once from the
+table on first use, then added to as orders are written). A refused key that is
+not among them has no order: the answer costs no query, and a sell-out crowd's
+refusals no thread hop to SQLite (the keys of a season's orders are a few MB).
 """
 
 from __future__ import annotations
@@ -37,16 +43,47 @@ FIND_KEYS_PG = text(
 class KeyIndex:
     """Looks keys up in batches; keeps one request per key in flight."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, max_batch: int = 500, sole_writer: bool = False
+    ) -> None:
         self._engine = engine
         self._busy: dict[str, asyncio.Event | None] = {}
         self._lookups: Batcher[str, int | None] = Batcher(
             self._find_many, max_batch=max_batch, workers=2, name="order-keys"
         )
+        #: Every stored key, when this process writes all orders (else ``None``).
+        self._stored: set[str] | None = set() if sole_writer else None
+        self._loading: asyncio.Task[None] | None = None
 
     async def find(self, key: str) -> int | None:
         """The order id already stored under ``key``, if any."""
+        if self._stored is not None and key not in self._stored:
+            await self._load_stored()
+            if key not in self._stored:
+                return None
         return await self._lookups(key)
+
+    def stored(self, key: str) -> None:
+        """An order was just written under ``key`` (by this process)."""
+        if self._stored is not None:
+            self._stored.add(key)
+
+    async def _load_stored(self) -> None:
+        """Read the table's keys once (concurrent callers share the read; a failure is
+        retried by the next caller). Keys written meanwhile are kept: the read adds."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._read_stored())
+        try:
+            await asyncio.shield(self._loading)
+        except Exception:
+            self._loading = None
+            raise
+
+    async def _read_stored(self) -> None:
+        async with self._engine.connect() as conn:
+            keys = (await conn.execute(select(orders.c.idempotency_key))).scalars().all()
+        assert self._stored is not None
+        self._stored.update(keys)
 
     async def _find_many(self, keys: Sequence[str]) -> list[int | None | BaseException]:
         async with self._engine.connect() as conn:
@@ -75,4 +112,6 @@ class KeyIndex:
                 waiting.set()
 
     async def close(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
         await self._lookups.close()

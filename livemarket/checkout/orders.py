@@ -258,6 +258,7 @@ async def place_order(
             if short is None:
                 placed = await _place(ctx, request, now)
                 if placed.created:  # stock was there: a probe's product sells again
+                    ctx.keys.stored(request.key)
                     ctx.sold_out.sold(item.product_id for item in merged)
                 return placed
             raise sold_out(short)  # known sold out a moment ago: no ledger call

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from livemarket.bus.memory import InProcessBus
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import end_deal
+from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.orders import OrderItem, expire_due_holds, place_order
+from livemarket.checkout.push import StockPusher
+from livemarket.config import load_settings
 from livemarket.errors import DomainError
 
-from .checkout_seed import FakeClock, Seed
+from .checkout_seed import FakeClock, Seed, seed_special
 from .test_orders import BUYER, deal, order, stock
 
 
@@ -117,3 +125,67 @@ async def test_a_deal_started_here_prices_the_very_next_order(
     after = await order(ctx, "cache-after", (product_id, 1))
     prices = [p.order["lines"][0]["unit_price"] for p in (before, during, after)]
     assert prices == [12_900, 9_030, 12_900]
+
+
+
+@pytest.fixture
+async def embedded(
+    sqlite_engine: AsyncEngine, clock: FakeClock, tmp_path: Any
+) -> AsyncIterator[tuple[CheckoutContext, Seed]]:
+    """The embedded mode's checkout: a SQLite file, its writer thread and the SQL ledger."""
+    ctx = _embedded_ctx(sqlite_engine, clock, tmp_path)
+    assert ctx.order_writer is not None
+    yield ctx, await seed_special(sqlite_engine)
+    await ctx.close()
+
+
+def _embedded_ctx(engine: AsyncEngine, clock: FakeClock, tmp_path: Any) -> CheckoutContext:
+    bus = InProcessBus()
+    return CheckoutContext(
+        engine=engine,
+        ledger=SqlLedger(),
+        bus=bus,
+        clock=clock,
+        settings=load_settings({}, data_dir=tmp_path),
+        pusher=StockPusher(bus),
+    )
+
+
+async def test_embedded_refusals_look_up_no_key_in_the_database(
+    embedded: tuple[CheckoutContext, Seed],
+) -> None:
+    """The sole writer knows every stored key: a fresh key's refusal runs no orders query."""
+    ctx, seed = embedded
+    product_id = await seed.product(stock=1)
+    await order(ctx, "known-1", (product_id, 1))
+    assert await refused(ctx, "known-try-1", product_id) == "sold_out"  # loads the keys
+    queries: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        queries.append(statement)
+
+    event.listen(ctx.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        for attempt in range(5):
+            assert await refused(ctx, f"known-try-{attempt + 2}", product_id) == "sold_out"
+        assert [q for q in queries if "orders" in q] == []
+        again = await order(ctx, "known-1", (product_id, 1))  # a retry is still found
+    finally:
+        event.remove(ctx.engine.sync_engine, "before_cursor_execute", note)
+    assert not again.created
+
+
+async def test_embedded_key_set_reads_orders_stored_before_it_started(
+    embedded: tuple[CheckoutContext, Seed], clock: FakeClock, tmp_path: Any
+) -> None:
+    """After a restart the first refusal reads the table's keys: an old retry gets its order."""
+    ctx, seed = embedded
+    product_id = await seed.product(stock=1)
+    first = await order(ctx, "before-restart", (product_id, 1))
+    restarted = _embedded_ctx(ctx.engine, clock, tmp_path)
+    try:
+        assert await refused(restarted, "after-restart", product_id) == "sold_out"
+        again = await order(restarted, "before-restart", (product_id, 1))
+    finally:
+        await restarted.close()
+    assert again.order["id"] == first.order["id"] and not again.created
