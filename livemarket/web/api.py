@@ -8,7 +8,6 @@ the handler runs and so before anything changes), and the OpenAPI document.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -54,16 +53,19 @@ def _problem_detail(error: ValidationError) -> tuple[str, str]:
 
 
 async def parse_json(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body validated by ``model``; 400/415/422 with the field named."""
+    """The request's JSON body validated by ``model``; 400/415/422 with the field named.
+
+    pydantic parses the bytes itself (``model_validate_json``): no ``json.loads`` into
+    Python objects first, a visible share of a cheap request such as a refused order.
+    """
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    body = await request.read()
     try:
-        raw = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from exc
-    try:
-        return model.model_validate(raw)
+        return model.model_validate_json(body)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise ApiError(400, "malformed_json", "The body is not valid JSON.") from exc
         field_name, message = _problem_detail(exc)
         raise ApiError(422, "invalid_field", message, field=field_name) from exc
 
