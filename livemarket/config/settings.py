@@ -14,11 +14,24 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ENV_PREFIX = "LIVEMARKET_"
 #: Names under the prefix that are not settings themselves.
 ENV_META = {"CONFIG", "TEST_POSTGRES_URL", "TEST_REDIS_URL", "TEST_BROWSER"}
+
+
+#: Stand-ins in ``instance_url`` for a worker's number and its own port (several workers).
+INSTANCE_URL_PLACEHOLDERS = ("{worker}", "{port}")
+#: Hosts that mean "every interface": no address a browser could be redirected to.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class SettingsError(ValueError):
@@ -76,6 +89,12 @@ class Settings(BaseModel):
     #: ``uvloop`` runs ``serve`` on uvloop (installed with the ``bench`` extra): cheaper
     #: socket writes and callbacks, measured in the checkout benchmark.
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    #: Server processes sharing ``port`` (SO_REUSEPORT; see ``livemarket.web.workers``).
+    #: More than one needs ``redis_url``: each worker is one scale-out instance.
+    workers: int = Field(1, ge=1, le=64, validate_default=True)
+    #: With several workers, worker ``i`` also listens on ``worker_base_port + i`` (its own
+    #: media address, advertised as its ``instance_url``); 0 means ``port + 1``.
+    worker_base_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("timezone")
     @classmethod
@@ -106,6 +125,34 @@ class Settings(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int, info: ValidationInfo) -> int:
+        # Declared after host, redis_url and instance_url, so those are in ``info.data``.
+        instance_url = info.data.get("instance_url", "")
+        has_placeholder = any(p in instance_url for p in INSTANCE_URL_PLACEHOLDERS)
+        if value == 1:
+            if has_placeholder:
+                raise ValueError("instance_url placeholders {worker} and {port} need workers > 1")
+            return value
+        if not info.data.get("redis_url"):
+            raise ValueError(
+                "more than one worker needs LIVEMARKET_REDIS_URL (scale-out mode): the "
+                "embedded bus and stock ledger live in one process"
+            )
+        if instance_url and not has_placeholder:
+            raise ValueError(
+                "with several workers, instance_url must contain {port} or {worker} so that "
+                "each worker has its own address, e.g. http://shop.example:{port}"
+            )
+        if not instance_url and info.data.get("host", "") in WILDCARD_HOSTS:
+            raise ValueError(
+                "several workers listening on every interface need an instance_url with "
+                "{port} or {worker} (the address viewers are redirected to), "
+                "e.g. http://shop.example:{port}"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

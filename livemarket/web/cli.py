@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import getpass
 import sys
 from collections.abc import Sequence
 from datetime import date
 
-from aiohttp import web
-
 from livemarket.config import Settings, SettingsError, load_settings
+from livemarket.config.secret import ensure_secret_key
 from livemarket.errors import DomainError
 from livemarket.storage.base import utcnow
 from livemarket.storage.engine import engine_for, session_factory
 from livemarket.storage.migrate import upgrade
-from livemarket.web.logging import JsonAccessLogger, configure_logging
+from livemarket.web.logging import configure_logging
+from livemarket.web.serving import run_server
 
 DESCRIPTION = """LiveMarket: a live-commerce streaming and sales orchestrator.
 Settings come from LIVEMARKET_* environment variables (and an optional TOML file
@@ -37,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default: LIVEMARKET_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: LIVEMARKET_PORT)")
+    serve.add_argument(
+        "--workers", type=int, metavar="N",
+        help="server processes sharing the port (default: LIVEMARKET_WORKERS, 1); more than "
+        "one needs LIVEMARKET_REDIS_URL, and worker i also listens on its own port "
+        "(LIVEMARKET_WORKER_BASE_PORT + i, by default port + 1 + i) for media",
+    )
     serve.add_argument("--demo", action="store_true", help="seed the demo season when empty")
     serve.add_argument(
         "--season-start", type=date.fromisoformat, metavar="DATE",
@@ -118,40 +123,25 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
 
 
-def _new_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """The event loop ``serve`` runs on (uvloop when the settings ask for it)."""
-    if settings.event_loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError as exc:
-            raise SystemExit("livemarket: event_loop: uvloop is not installed") from exc
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    from livemarket.web.app import create_app
-
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate (SQLite) and seed (``--demo``) once, then serve in one or N processes."""
     if not settings.database_url:
         _migrate(settings)
     if args.demo:
         asyncio.run(_seed(settings, args.season_start))
-    app = create_app(settings)
-    # Everything built so far (SQLAlchemy, pydantic, templates) lives as long as the
-    # process: keep it out of the collector's full passes, which otherwise walk it all
-    # again and again under load (10-30 % of checkout throughput measured).
-    gc.collect()
-    gc.freeze()
-    print(f"LiveMarket on http://{settings.host}:{settings.port}/", flush=True)
-    web.run_app(
-        app,
-        loop=_new_loop(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log_class=JsonAccessLogger,
-        print=None,
-        shutdown_timeout=10,
-    )
+    if settings.workers == 1:
+        run_server(settings, banner=f"LiveMarket on http://{settings.host}:{settings.port}/")
+        return 0
+    from livemarket.web.workers import ListenError, serve_workers
+
+    # Made here, before any worker reads it: workers racing to create it could each
+    # read a half-written file and sign sessions with keys the others reject.
+    ensure_secret_key(settings)
+    try:
+        return serve_workers(settings)
+    except ListenError as exc:
+        print(f"livemarket: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = args.workers
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
@@ -170,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "serve":
-            _serve(settings, args)
+            return _serve(settings, args)
         elif args.command == "migrate":
             _migrate(settings)
             print("database is at the current schema")

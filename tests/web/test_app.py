@@ -47,7 +47,12 @@ async def test_healthz_reports_database_and_redis(client: Client) -> None:
     """Liveness says the database answers and Redis is not in use in the embedded mode."""
     response = await client.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "database": "ok", "redis": "disabled"}
+    assert await response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "redis": "disabled",
+        "instance": None,
+    }
 
 
 async def test_unknown_api_path_is_a_json_404(client: Client) -> None:

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from sqlalchemy import text
 
-from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY
+from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY, SETTINGS_KEY
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -37,8 +37,15 @@ async def healthz(request: web.Request) -> web.Response:
     database = "ok" if await _database_ok(request.app) else "down"
     redis = await _redis_state(request.app)
     healthy = database == "ok" and redis != "down"
+    # Which instance answered (each worker of ``serve --workers`` has its own URL).
+    instance = request.app[SETTINGS_KEY].instance_url or None
     return web.json_response(
-        {"status": "ok" if healthy else "degraded", "database": database, "redis": redis},
+        {
+            "status": "ok" if healthy else "degraded",
+            "database": database,
+            "redis": redis,
+            "instance": instance,
+        },
         status=200 if healthy else 503,
     )
 
