@@ -43,6 +43,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -51,7 +52,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HOST = "127.0.0.1"
 PASSWORD = "bench password 1"
@@ -75,6 +76,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_run(count: int) -> int:
+    """The first of ``count`` consecutive free ports (the server's, then one per worker).
+
+    Picked below the kernel's ephemeral range: the ports after a kernel-chosen one are
+    often held by the client connections of the previous race (TIME_WAIT), and a
+    worker that cannot listen on its own port stops the server.
+    """
+    for _attempt in range(100):
+        first = random.randrange(20_000, 32_000 - count)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind((HOST, port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports between 20000 and 32000")
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -184,52 +204,93 @@ async def wait_ready(
 # --- the race --------------------------------------------------------------------------
 #
 # The load generator shares the machine with the server, so each request must cost the
-# client as little as possible: one raw keep-alive HTTP/1.1 connection per buyer over
-# asyncio streams (uvloop when installed), the order body encoded once, and only the
-# status line, Set-Cookie and Content-Length read from each answer.
+# client as little as possible: one raw keep-alive HTTP/1.1 connection per buyer as an
+# asyncio protocol (uvloop when installed; one future per request, no stream reader),
+# the order body encoded once, keys from a counter, and only the status line,
+# Set-Cookie and Content-Length read from each answer.
 
 
-class Connection:
-    """One buyer's keep-alive HTTP/1.1 connection with its session cookie."""
+class Connection(asyncio.Protocol):
+    """One buyer's keep-alive HTTP/1.1 connection with its session cookie (one request at a
+    time: the answer is parsed straight from the received bytes)."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
-    ) -> None:
-        self.reader, self.writer, self.host = reader, writer, host
+    def __init__(self, host: str) -> None:
+        self.host = host
         self.cookie = b""
+        self._transport: asyncio.Transport | None = None
+        self._received = bytearray()
+        self._answer: asyncio.Future[tuple[int, bytes]] | None = None
 
     @classmethod
     async def open(cls, base: str) -> Connection:
         hostport = base.split("://", 1)[1].rstrip("/")
         host, port = hostport.rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
-        return cls(reader, writer, hostport)
+        loop = asyncio.get_running_loop()
+        _transport, conn = await loop.create_connection(lambda: cls(hostport), host, int(port))
+        return conn
 
-    async def request(
-        self, method: str, path: str, body: bytes = b"", headers: bytes = b""
-    ) -> tuple[int, bytes]:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n").encode()
-        if body:
-            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-        if self.cookie:
-            head += b"Cookie: " + self.cookie + b"\r\n"
-        self.writer.write(head + headers + b"\r\n" + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(raw[9:12])
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self._received += data
+        answer = self._answer
+        if answer is None or answer.done():
+            return
+        try:
+            parsed = self._parse()
+        except Exception as exc:  # a malformed answer fails the request, not the loop
+            answer.set_exception(exc)
+            return
+        if parsed is not None:
+            answer.set_result(parsed)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    def _parse(self) -> tuple[int, bytes] | None:
+        """The whole answer at the front of the buffer, or ``None`` while it is incomplete."""
+        end = self._received.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self._received[:end])
         length = 0
-        for line in raw.split(b"\r\n")[1:]:
+        cookie = None
+        for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             lowered = name.lower()
             if lowered == b"content-length":
                 length = int(value)
             elif lowered == b"set-cookie":
-                self.cookie = value.strip().split(b";", 1)[0]
+                cookie = value.strip().split(b";", 1)[0]
             elif lowered == b"transfer-encoding":
                 raise RuntimeError("chunked answers are not expected from the API")
-        return status, await self.reader.readexactly(length) if length else b""
+        total = end + 4 + length
+        if len(self._received) < total:
+            return None
+        body = bytes(self._received[end + 4 : total])
+        del self._received[:total]
+        if cookie is not None:
+            self.cookie = cookie
+        return int(head[9:12]), body
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: bytes = b""
+    ) -> tuple[int, bytes]:
+        assert self._transport is not None
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n").encode()
+        if body:
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        if self.cookie:
+            head += b"Cookie: " + self.cookie + b"\r\n"
+        self._answer = asyncio.get_running_loop().create_future()
+        self._transport.write(head + headers + b"\r\n" + body)
+        return await self._answer
 
     def close(self) -> None:
-        self.writer.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
 def _error_code(status: int, data: bytes) -> str:
@@ -251,8 +312,11 @@ async def _buyer(
         await asyncio.sleep(max(0.0, start_at - time.time()))
         out.append((time.time(), "start"))
         refusals_left = extra + 1
+        key_prefix = uuid.uuid4().hex.encode()  # one random part per buyer, then a counter
+        sent = 0
         while refusals_left > 0:
-            headers = fixed + uuid.uuid4().hex.encode() + b"\r\n"
+            sent += 1
+            headers = fixed + key_prefix + b"-%d\r\n" % sent
             status, data = await conn.request("POST", "/api/v1/orders", body, headers)
             if status == 201:
                 out.append((time.time(), "ok"))
@@ -496,7 +560,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             upgrade(url)
             special_id, product_id = asyncio.run(seed(url, args.units))
-            port = free_port()
+            port = free_port_run(1 + (args.workers if mode == "scaleout" else 0))
             server = start_server(env, port)
             try:
                 base = f"http://{HOST}:{port}"
