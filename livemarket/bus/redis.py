@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from livemarket.bus.events import Event, Handler
 from livemarket.bus.local import HandlerSubscription, LocalHandlers
+from livemarket.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,5 @@ class RedisBus:
         self._closed = True
         self._handlers.clear()
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await cancel_and_wait([self._reader])
             self._reader = None

@@ -13,6 +13,7 @@ import logging
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import end_due_deals
 from livemarket.checkout.orders import expire_due_holds
+from livemarket.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -45,4 +46,5 @@ async def run_sweeper(ctx: CheckoutContext, interval: float = 0.5) -> None:
     """Sweep every ``interval`` seconds until cancelled (deals end within that of ``ends_at``)."""
     while True:
         await sweep_once(ctx)
+        raise_if_cancelled()  # a stop requested mid-sweep must not be lost in a library
         await asyncio.sleep(interval)

@@ -44,6 +44,7 @@ from livemarket.scheduler.jobs import (
 )
 from livemarket.scheduler.lifecycle import Status
 from livemarket.scheduler.models import PlannedDeal, Special
+from livemarket.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,7 @@ class Runner:
         if self._resync_task is not None:
             tasks.append(self._resync_task)
             self._resync_task = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
 
     async def idle(self) -> None:
         """Wait until every re-plan and job started so far has finished (for tests)."""

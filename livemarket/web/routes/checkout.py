@@ -10,7 +10,6 @@ the calendar's deal starter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from livemarket.checkout.states import CANCELLED, FULFILLED, PAID, RESERVED
 from livemarket.checkout.sweeper import run_sweeper
 from livemarket.errors import NotFound
 from livemarket.scheduler.runner import DealStart
+from livemarket.tasks import cancel_and_wait
 from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
@@ -563,11 +563,7 @@ async def _checkout_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(run_sweeper(ctx), name="checkout-sweeper"),
     ]
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait(tasks)
     await ctx.close()
     await ledger.close()
 
