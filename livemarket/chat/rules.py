@@ -6,6 +6,13 @@ tells the sender why (``chat_banned``, ``chat_rate_limited``, ``chat_slow_mode``
 ``chat_too_long``, ``chat_empty``, ``chat_blocked_word``). Time is passed in as
 monotonic seconds so tests drive it. Hosts and operators are exempt from the
 rate limit and slow mode (they run the show) but not from the word filter.
+
+Pacing (rate limit and slow mode) is described once, by :class:`PaceRule`: its
+refusals and its decision over a person's recent sends. Embedded, ``check``
+applies it to sends remembered here. In scale-out a person's sockets may sit on
+several instances, so the service calls ``check(..., pace=False)`` for the
+content rules and has the same rule applied to sends kept in Redis
+(``redis_pace.py``, a Lua script mirroring :meth:`PaceRule.refusal`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from livemarket.chat.wordfilter import WordFilter
@@ -60,6 +68,45 @@ def _limited(code: str, message: str, retry_after: float) -> DomainError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PaceRule:
+    """How often one person may post in a room: the same for every backend."""
+
+    rate_count: int
+    rate_window_s: float
+    slow_mode_s: int = 0
+
+    @property
+    def horizon_s(self) -> float:
+        """Sends older than this no longer matter to any decision."""
+        return max(self.rate_window_s, float(self.slow_mode_s))
+
+    def slow_mode_refusal(self, retry_after: float) -> DomainError:
+        return _limited(
+            "chat_slow_mode",
+            f"Slow mode is on: one message every {self.slow_mode_s} seconds.",
+            retry_after,
+        )
+
+    def rate_refusal(self, retry_after: float) -> DomainError:
+        return _limited(
+            "chat_rate_limited",
+            f"Too many messages: at most {self.rate_count} per {self.rate_window_s:g} seconds.",
+            retry_after,
+        )
+
+    def refusal(self, sent: Sequence[float], now: float) -> DomainError | None:
+        """Why a send at ``now`` is refused given the last ``rate_count`` sends (oldest
+        first), or ``None`` if it may go."""
+        if sent and self.slow_mode_s and now - sent[-1] < self.slow_mode_s:
+            return self.slow_mode_refusal(self.slow_mode_s - (now - sent[-1]))
+        if self.rate_count and len(sent) >= self.rate_count:
+            oldest = sent[len(sent) - self.rate_count]  # of the last ``rate_count``
+            if now - oldest < self.rate_window_s:
+                return self.rate_refusal(self.rate_window_s - (now - oldest))
+        return None
+
+
 class RoomRules:
     """The state the rules need for one room: bans, slow mode and recent sends per person."""
 
@@ -98,9 +145,23 @@ class RoomRules:
         self.slow_mode_s = seconds
         return seconds
 
+    @property
+    def pace(self) -> PaceRule:
+        """The room's pacing as it stands (slow mode changes it)."""
+        return PaceRule(self.limits.rate_count, self.limits.rate_window_s, self.slow_mode_s)
+
+    @staticmethod
+    def paces(author: Author) -> bool:
+        """Whether ``author`` is paced at all (staff are not)."""
+        return not author.is_staff
+
     # -- the check ---------------------------------------------------------
-    def check(self, author: Author, raw: str, now: float) -> str:
-        """The cleaned text if ``author`` may post it at ``now``; records the send."""
+    def check(self, author: Author, raw: str, now: float, *, pace: bool = True) -> str:
+        """The cleaned text if ``author`` may post it at ``now``; records the send.
+
+        With ``pace=False`` only the content rules (ban, empty, length, words) run and
+        nothing is recorded: the caller paces elsewhere (``PaceRule`` in Redis).
+        """
         if self.is_banned(author.key):
             raise DomainError(
                 "chat_banned", "You have been banned from this chat.", kind=ErrorKind.FORBIDDEN
@@ -116,7 +177,7 @@ class RoomRules:
             )
         if self.words.find(text) is not None:
             raise DomainError("chat_blocked_word", "Your message contains a word not allowed here.")
-        if not author.is_staff:
+        if pace and self.paces(author):
             self._check_pace(author.key, now)
         return text
 
@@ -126,23 +187,13 @@ class RoomRules:
             if len(self._sent) > 10_000:
                 self._forget_idle(now)
             sent = self._sent[key] = deque(maxlen=self.limits.rate_count)
-        if sent and self.slow_mode_s and now - sent[-1] < self.slow_mode_s:
-            raise _limited(
-                "chat_slow_mode",
-                f"Slow mode is on: one message every {self.slow_mode_s} seconds.",
-                self.slow_mode_s - (now - sent[-1]),
-            )
-        if len(sent) == self.limits.rate_count and now - sent[0] < self.limits.rate_window_s:
-            raise _limited(
-                "chat_rate_limited",
-                f"Too many messages: at most {self.limits.rate_count} per "
-                f"{self.limits.rate_window_s:g} seconds.",
-                self.limits.rate_window_s - (now - sent[0]),
-            )
+        refusal = self.pace.refusal(sent, now)
+        if refusal is not None:
+            raise refusal
         sent.append(now)
 
     def _forget_idle(self, now: float) -> None:
         """Drop people whose last send is outside every window (bounds memory under floods)."""
-        horizon = max(self.limits.rate_window_s, float(self.slow_mode_s))
+        horizon = self.pace.horizon_s
         for key in [k for k, sent in self._sent.items() if not sent or now - sent[-1] > horizon]:
             del self._sent[key]

@@ -6,11 +6,15 @@ the bus, so all instances (and the gateway's ``hello`` snapshots) agree.
 Fields whose name starts with ``_`` (the author's session key) stay between
 instances; :func:`public` removes them before anything reaches a browser.
 
-The per-person rate limit and slow mode are counted per instance: a viewer's
-socket lives on one instance, so its sends are all counted there; someone who
-opens sockets on several instances at once gets at most that many times the
-rate, which the ban and the word filter still cover. Keeping the check in
-memory keeps a Redis round trip out of every message.
+The per-person rate limit and slow mode: embedded (no ``pacer``) they are
+counted in memory by the room's rules, with no I/O. In scale-out one person's
+tabs may hold sockets on several instances (``serve --workers N`` spreads them
+over one port), so per-instance counting would give them N times the rate: the
+gateway passes a :class:`Pacer` (``redis_pace.RedisPace``) and each viewer's
+post costs one Redis round trip (one atomic script) that counts their sends over
+every instance. The content rules (ban, length, words) stay local either way,
+and staff, who are not paced, never reach Redis. A pacer that cannot answer
+refuses the message (``chat_unavailable``) rather than let it through unpaced.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,7 +32,7 @@ from livemarket.bus.events import EventBus, special_topic
 from livemarket.chat import store
 from livemarket.chat.history import HISTORY_SIZE, RecentMessages
 from livemarket.chat.ids import MessageIds
-from livemarket.chat.rules import Author, ChatLimits, RoomRules
+from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules
 from livemarket.chat.wordfilter import WordFilter
 from livemarket.errors import Conflict, Forbidden, NotFound
 
@@ -36,6 +40,14 @@ from livemarket.errors import Conflict, Forbidden, NotFound
 def public(event: Mapping[str, Any]) -> dict[str, Any]:
     """The event without its instance-internal (``_``-prefixed) fields."""
     return {k: v for k, v in event.items() if not k.startswith("_")}
+
+
+class Pacer(Protocol):
+    """Paces one person's sends in a room somewhere all instances share."""
+
+    async def take(self, special_id: int, author_key: str, rule: PaceRule) -> None:
+        """Record a send now or raise the rule's refusal (or ``chat_unavailable``)."""
+        ...
 
 
 @dataclass
@@ -59,6 +71,7 @@ class ChatService:
         limits: ChatLimits | None = None,
         words: WordFilter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
@@ -68,6 +81,7 @@ class ChatService:
         self._limits = limits or ChatLimits()
         self._words = words or WordFilter()
         self._monotonic = monotonic
+        self._pacer = pacer
         self._rooms: dict[int, _Room] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
 
@@ -127,7 +141,12 @@ class ChatService:
     async def post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
         """Check, persist (queued) and publish a message; raises DomainError with the reason."""
         room = self._room(special_id)
-        cleaned = room.rules.check(author, text, self._monotonic())
+        if self._pacer is None:
+            cleaned = room.rules.check(author, text, self._monotonic())
+        else:
+            cleaned = room.rules.check(author, text, 0.0, pace=False)
+            if room.rules.paces(author):
+                await self._pacer.take(special_id, author.key, room.rules.pace)
         created_at = self._clock()
         event = {
             "type": "chat",

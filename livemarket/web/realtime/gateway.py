@@ -41,7 +41,7 @@ from livemarket.accounts.roles import Principal
 from livemarket.chat.ids import MAX_NODE, MessageIds
 from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCounter, Presence
 from livemarket.chat.rules import Author
-from livemarket.chat.service import ChatService
+from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
 from livemarket.web.api import path_int
@@ -444,8 +444,18 @@ def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
 async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions = app[SESSIONS_KEY]
     writer = ChatWriter(sessions)
+    pacer: Pacer | None = None
+    if REDIS_KEY in app:  # one person's sockets may be on several instances: pace in Redis
+        from livemarket.chat.redis_pace import RedisPace
+
+        pacer = RedisPace(app[REDIS_KEY], prefix=app[SETTINGS_KEY].redis_prefix)
     chat = ChatService(
-        sessions, app[BUS_KEY], writer, ids=MessageIds(await _node_id(app)), clock=app[CLOCK_KEY]
+        sessions,
+        app[BUS_KEY],
+        writer,
+        ids=MessageIds(await _node_id(app)),
+        clock=app[CLOCK_KEY],
+        pacer=pacer,
     )
     presence, likes = _counters(app)
     configured = app[SETTINGS_KEY].fanout_send_threads
