@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
 from livemarket.storage.base import utcnow
+from livemarket.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,7 @@ class ChatWriter:
     async def close(self) -> None:
         """Stop the task and write what is still queued."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         await self.flush()
 

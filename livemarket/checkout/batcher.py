@@ -12,10 +12,11 @@ to retry item by item first).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from livemarket.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,7 @@ class Batcher(Generic[T, R]):
     async def close(self) -> None:
         """Stop the workers; callers still queued get an error."""
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         queued, self._queue = self._queue, []
         for _item, future in queued:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import logging
 import os
@@ -44,6 +43,7 @@ from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.tasks import cancel_and_wait
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
@@ -127,11 +127,8 @@ class Sockets:
                     sink.write(_PING)
 
     async def close(self) -> None:
-        for task in [*self.tasks, self._heartbeat]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        heartbeat = [self._heartbeat] if self._heartbeat is not None else []
+        await cancel_and_wait([*self.tasks, *heartbeat])
         self._heartbeat = None
 
 

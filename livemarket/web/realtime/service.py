@@ -11,7 +11,6 @@ timer task at a bounded rate, never per join or per click.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
 from livemarket.scheduler.events import viewer_topic
 from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.tasks import cancel_and_wait
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
 from livemarket.web.realtime.frames import encode
 
@@ -403,9 +403,7 @@ class RealtimeService:
         """Close every socket with ``code`` and stop the timers."""
         self.hub.close_all(code, "server shutdown")
         if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+            await cancel_and_wait([self._timer])
             self._timer = None
         for info in self.rooms.values():
             if info.subscription is not None:

@@ -36,6 +36,7 @@ from livemarket.streamer.directory import LocalDirectory, RedisDirectory, RelayD
 from livemarket.streamer.registry import RelayRegistry, RoomFull
 from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
+from livemarket.tasks import cancel_and_wait
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.cors import CorsPolicy
@@ -373,9 +374,7 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RELAYS_KEY] = registry
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(registry, directory))
     yield
-    heartbeat.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await heartbeat
+    await cancel_and_wait([heartbeat])
     await registry.close()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
