@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
+from redis.asyncio import Redis
 
 from livemarket.accounts.service import create_user
 from livemarket.config import Settings, load_settings
@@ -119,6 +120,17 @@ def redis_url() -> str:
 def redis_prefix() -> str:
     """A key prefix of this test's own, so tests sharing one Redis never see each other."""
     return f"lmtest:{uuid.uuid4().hex[:10]}:"
+
+
+async def forget_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` (a test's own keys, after it)."""
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 # --- settings and apps -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from livemarket.chat.redis_pace import RedisPace
 from livemarket.chat.rules import PaceRule, RoomRules
 from livemarket.errors import DomainError, ErrorKind
+from tests.conftest import forget_redis_keys
 
 pytestmark = pytest.mark.redis
 
@@ -23,9 +24,7 @@ async def clients(redis_url: str, redis_prefix: str) -> AsyncIterator[tuple[Redi
     """Two clients of one Redis (one per instance); the test's keys are removed after."""
     one, two = Redis.from_url(redis_url), Redis.from_url(redis_url)
     yield one, two
-    keys = [key async for key in one.scan_iter(redis_prefix + "*")]
-    if keys:
-        await one.delete(*keys)
+    await forget_redis_keys(redis_url, redis_prefix)
     await one.aclose()
     await two.aclose()
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import unused_port
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from livemarket.accounts.models import User
 from livemarket.bus.events import Event, special_topic
 from livemarket.bus.memory import InProcessBus
 from livemarket.chat.ids import MessageIds
@@ -19,9 +18,10 @@ from livemarket.chat.rules import Author, PaceRule, RoomRules
 from livemarket.chat.service import ChatService
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError
-from livemarket.scheduler.models import Special
-from livemarket.storage.base import utcnow
 from livemarket.storage.engine import create_engine, session_factory
+from tests.conftest import forget_redis_keys
+
+from .seed import add_special
 
 VIEWER = Author(key="v:alice", nickname="앨리스")
 HOST = Author(key="user:1", nickname="Host", role="host")
@@ -36,16 +36,7 @@ async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
 
 @pytest.fixture
 async def special_id(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions.begin() as db:
-        host = User(username="h", display_name="H", role="host", password_hash="x")
-        db.add(host)
-        await db.flush()
-        special = Special(
-            title="s", starts_at=utcnow(), ends_at=utcnow() + timedelta(hours=1), host_id=host.id
-        )
-        db.add(special)
-        await db.flush()
-        return special.id
+    return await add_special(sessions)
 
 
 def _service(
@@ -108,9 +99,7 @@ async def test_two_services_share_a_viewers_budget(
             await one.post(special_id, Author(key="v:bob", nickname="bob"), "  ")
         assert caught.value.code == "chat_empty"
     finally:
-        keys = [key async for key in one_client.scan_iter(redis_prefix + "*")]
-        if keys:
-            await one_client.delete(*keys)
+        await forget_redis_keys(redis_url, redis_prefix)
         await one_client.aclose()
         await two_client.aclose()
 

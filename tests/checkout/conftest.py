@@ -17,6 +17,7 @@ from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.push import StockPusher
 from livemarket.config import load_settings
 from livemarket.storage.engine import create_engine
+from tests.conftest import forget_redis_keys
 
 from .checkout_seed import FakeClock, Seed, seed_special
 
@@ -51,11 +52,7 @@ async def ledger(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIt
     prefix = request.getfixturevalue("redis_prefix")
     redis_ledger = RedisLedger(Redis.from_url(url, decode_responses=True), prefix)
     yield redis_ledger
-    cleanup = Redis.from_url(url, decode_responses=True)
-    keys = [key async for key in cleanup.scan_iter(prefix + "*")]
-    if keys:
-        await cleanup.delete(*keys)
-    await cleanup.aclose()
+    await forget_redis_keys(url, prefix)
     await redis_ledger.close()
 
 

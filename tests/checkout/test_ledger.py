@@ -14,6 +14,7 @@ from livemarket.checkout.ledger import Hold, Remaining, StockLedger
 from livemarket.checkout.ledger_redis import RedisLedger
 from livemarket.checkout.tables import deals, products
 from livemarket.errors import DomainError
+from tests.conftest import forget_redis_keys
 
 from .checkout_seed import NOW, Seed, seed_special
 
@@ -143,10 +144,6 @@ async def test_redis_counters_load_from_the_database_once(
         )
         assert Counter(results) == Counter({"ok": 3, "sold_out": 7})
     finally:
-        cleanup = Redis.from_url(redis_url, decode_responses=True)
-        keys = [key async for key in cleanup.scan_iter(redis_prefix + "*")]
-        if keys:
-            await cleanup.delete(*keys)
-        await cleanup.aclose()
+        await forget_redis_keys(redis_url, redis_prefix)
         await first.close()
         await second.close()

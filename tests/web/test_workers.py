@@ -23,7 +23,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
 from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.config import SettingsError, load_settings
@@ -38,7 +37,7 @@ from livemarket.web.workers import (
     worker_instance_url,
     worker_settings,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, forget_redis_keys
 from tests.streamer.peers import start_publisher, start_viewer
 from tests.web.realtime.conftest import Peer, add_special
 
@@ -215,15 +214,7 @@ def serve_env(
         LIVEMARKET_ICE_HOST_ADDRESSES="127.0.0.1",
     )
     yield env
-
-    async def forget() -> None:
-        client = Redis.from_url(redis_url)
-        keys = [key async for key in client.scan_iter(redis_prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-    asyncio.run(forget())
+    asyncio.run(forget_redis_keys(redis_url, redis_prefix))
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from livemarket.accounts.service import create_user
 from livemarket.web.typedefs import SESSIONS_KEY
-from tests.conftest import PASSWORD, StartInstance
+from tests.conftest import PASSWORD, StartInstance, forget_redis_keys
 from tests.web.realtime.conftest import Peer, Socket, add_special
 
 pytestmark = pytest.mark.redis
@@ -18,11 +17,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 async def cleanup_redis(redis_url: str, redis_prefix: str) -> AsyncIterator[None]:
     yield
-    client = Redis.from_url(redis_url)
-    keys = [key async for key in client.scan_iter(redis_prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await forget_redis_keys(redis_url, redis_prefix)
 
 
 @pytest.mark.usefixtures("cleanup_redis")

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from livemarket.accounts.service import create_user
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import SESSIONS_KEY
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, forget_redis_keys
 from tests.web.realtime.conftest import Peer, add_special
 
 pytestmark = pytest.mark.redis
@@ -37,11 +36,7 @@ async def two_instances(
     await create_user(first[SESSIONS_KEY], username="op", password=PASSWORD, role="operator")
     special_id = await add_special(first[SESSIONS_KEY], host.id)
     yield str(one.make_url("")).rstrip("/"), str(two.make_url("")).rstrip("/"), special_id
-    cleanup = Redis.from_url(redis_url)
-    keys = [key async for key in cleanup.scan_iter(redis_prefix + "*")]
-    if keys:
-        await cleanup.delete(*keys)
-    await cleanup.aclose()
+    await forget_redis_keys(redis_url, redis_prefix)
 
 
 async def test_chat_bans_counts_and_likes_cross_instances(
