@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -43,8 +44,14 @@ def normalize_phone(raw: str) -> str:
     return "-".join(match.groups())
 
 
+@functools.lru_cache(maxsize=4096)
 def validate_buyer(name: str, phone: str, address: str) -> Buyer:
-    """Check and normalise the buyer's details; each rule has its own error code."""
+    """Check and normalise the buyer's details; each rule has its own error code.
+
+    Cached (a pure function of three strings): a buyer sends the same details with
+    every order and retry, and in a sell-out crowd's refusals this was a visible cost.
+    Refused details are not cached (``lru_cache`` keeps no exceptions).
+    """
     name = " ".join(name.split())
     if not 2 <= len(name) <= NAME_MAX or not _NAME.match(name):
         raise DomainError(

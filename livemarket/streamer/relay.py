@@ -198,7 +198,7 @@ class Relay:
             if self._closed:  # closed while the answer was gathered (see ``play``)
                 for tap in publisher.taps:
                     tap.close()
-                await pc.close()
+                await self._close_peer(pc)
                 self._check_open()
             old, self._publisher = self._publisher, publisher
             self._watch(pc, lambda: self._publisher_lost(publisher))
@@ -239,7 +239,7 @@ class Relay:
     async def _stop_publisher(self, publisher: _Publisher) -> None:
         for tap in publisher.taps:
             tap.close()
-        await publisher.pc.close()
+        await self._close_peer(publisher.pc)
         if publisher.recorder is not None:
             info = await publisher.recorder.close()
             if info.frames["video"] or info.frames["audio"]:
@@ -327,7 +327,7 @@ class Relay:
             output.close()
         for track in viewer.tracks.values():
             track.stop()
-        await viewer.pc.close()
+        await self._close_peer(viewer.pc)
 
     # -- frames ------------------------------------------------------------------
 
@@ -469,10 +469,21 @@ class Relay:
         self._deadlines.add(task)
         task.add_done_callback(self._deadlines.discard)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _close_peer(self, pc: RTCPeerConnection) -> None:
+        """Close ``pc`` in a task the relay owns, and wait for it.
+
+        The caller may be cancelled meanwhile (a WHEP DELETE whose page is gone, cut
+        short when the server stops). aiortc's close, cancelled part-way, leaves the
+        ICE sockets open for good (a later close only waits for the first one), so
+        the close runs on by itself and :meth:`close` waits for it.
+        """
+        await asyncio.shield(self._spawn(pc.close()))
 
     def _set_state(self, state: str) -> None:
         if state == self.state:

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.web.responses import json_response
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def error_response(
     """``{"error": {"code", "message", ...details}}`` with ``status``."""
     body: dict[str, Any] = {"code": code, "message": message}
     body.update(details or {})
-    return web.json_response({"error": body}, status=status, headers=headers)
+    return json_response({"error": body}, status=status, headers=headers)
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -78,6 +79,10 @@ def _wants_json(request: web.Request) -> bool:
         path.startswith(("/api/", "/whip/", "/whep/", "/healthz", "/ws/"))
         or "application/json" in request.headers.get("Accept", "")
     )
+
+
+#: Detail values an error body carries (a tuple: ``str | int`` would be rebuilt per item).
+_SCALARS = (str, int, float, bool)
 
 
 @web.middleware
@@ -90,7 +95,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.status, exc.code, exc.message, headers=exc.headers, details=exc.details
         )
     except DomainError as exc:
-        details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
+        details = {k: v for k, v in exc.details.items() if isinstance(v, _SCALARS)}
         return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
     except web.HTTPException as exc:
         if exc.status < 400:

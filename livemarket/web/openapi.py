@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from livemarket import __version__
 from livemarket.accounts.roles import Access
 from livemarket.web.api import OPERATIONS_KEY, ApiRoutes, Operation
+from livemarket.web.responses import json_response
 
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _ERROR_SCHEMA = {
@@ -119,7 +120,7 @@ routes = ApiRoutes()
 @routes.get("/api/v1/openapi.json", access=Access.PUBLIC, summary="This OpenAPI document",
             tags=("meta",))
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.json_response(build_document(request.app[OPERATIONS_KEY]))
+    return json_response(build_document(request.app[OPERATIONS_KEY]))
 
 
 def setup(app: web.Application) -> None:

@@ -128,7 +128,9 @@ async def test_console_day_list_on_a_phone(
     page = await new_page(locale="ko-KR", viewport=PHONE)
     await login_as(page, live_server, "op", PASSWORD, next_path="/console")
     await page.get_by_role("heading", name="편성 콘솔", level=1).wait_for()
-    assert await page.locator("#lm-console-list").is_visible()
+    # The script shows the list once it has the calendar; the heading comes first.
+    await page.locator("#lm-console-list").wait_for(state="visible")
+    await page.locator(".cl-day").nth(8).wait_for()
     assert not await page.locator("#lm-console-week").is_visible()
     assert await page.locator(".cl-day").count() == 9
 

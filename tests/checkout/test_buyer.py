@@ -42,6 +42,16 @@ def test_bad_names_refused(name: str) -> None:
     assert caught.value.code == "buyer_name_invalid"
 
 
+def test_refused_details_are_refused_again_and_valid_ones_give_the_same_buyer() -> None:
+    """Validation is cached for speed: a refusal must not be remembered as a pass."""
+    for _attempt in range(2):
+        with pytest.raises(DomainError):
+            validate_buyer("김민수", "12345", ADDRESS)
+    first = validate_buyer("김민수", "01012345678", ADDRESS)
+    assert validate_buyer("김민수", "01012345678", ADDRESS) == first
+    assert first.phone == "010-1234-5678"
+
+
 def test_names_in_hangul_and_latin_pass_and_are_tidied() -> None:
     """Hangul and Latin names pass, with runs of spaces collapsed."""
     assert validate_buyer("  Jane   Doe ", "010-1234-5678", ADDRESS).name == "Jane Doe"

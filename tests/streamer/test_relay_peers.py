@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,3 +212,43 @@ async def test_viewer_that_never_connects_frees_its_slot() -> None:
     finally:
         await client.close()
         await relay.close()
+
+
+def _udp_sockets() -> int:
+    import psutil
+
+    return len(psutil.Process().net_connections(kind="udp"))
+
+
+async def test_a_hang_up_cut_short_still_closes_the_viewers_sockets() -> None:
+    """A WHEP DELETE cancelled while it closes the peer (its page gone, the server
+    stopping) leaves no ICE socket open, wherever the cut falls."""
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcconfiguration import RTCConfiguration
+
+    from livemarket.streamer.ice import host_addresses
+
+    before = _udp_sockets()
+    for steps in range(1, 50):  # bounded: the close takes about a dozen loop turns
+        relay = Relay(9, IceConfig(host_addresses=LOOPBACK))
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            client.addTransceiver("video", direction="recvonly")
+            with host_addresses(LOOPBACK):
+                await client.setLocalDescription(await client.createOffer())
+            session_id, _answer = await relay.play(client.localDescription.sdp)
+        finally:
+            await client.close()
+        hang_up = asyncio.ensure_future(relay.end_viewer(session_id))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        finished = hang_up.done()
+        hang_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hang_up
+        await relay.close()
+        gc.collect()  # a socket dropped unclosed warns now, which fails the test
+        assert _udp_sockets() == before, f"cut after {steps} loop turns"
+        if finished:
+            return
+    pytest.fail("the hang-up never finished by itself")

@@ -30,6 +30,7 @@ from livemarket.scheduler.service import Actor, CalendarService
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
     BUS_KEY,
@@ -116,7 +117,7 @@ def _expected_version(request: web.Request, body_version: int | None) -> tuple[i
 
 
 def _written(item: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})
+    return json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})
 
 
 @routes.post("/api/v1/specials", access=Access.OPERATOR, body=SpecialIn, status=201,
@@ -211,7 +212,7 @@ async def remind_me(request: web.Request) -> web.Response:
     who = await principal(request)
     _count_reminder_change(request, who.viewer_key)
     await _service(request).remind(special_id, who.viewer_key)
-    return web.json_response({"special_id": special_id, "reminder": True})
+    return json_response({"special_id": special_id, "reminder": True})
 
 
 @routes.delete("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
@@ -222,7 +223,7 @@ async def forget_me(request: web.Request) -> web.Response:
     who = await principal(request)
     _count_reminder_change(request, who.viewer_key)
     await _service(request).remind(special_id, who.viewer_key, on=False)
-    return web.json_response({"special_id": special_id, "reminder": False})
+    return json_response({"special_id": special_id, "reminder": False})
 
 
 def _count_reminder_change(request: web.Request, viewer_key: str) -> None:

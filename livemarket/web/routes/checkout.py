@@ -36,6 +36,7 @@ from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.responses import json_response
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
@@ -186,7 +187,7 @@ async def start_deal(request: web.Request) -> web.Response:
         per_buyer_limit=body.per_buyer_limit,
         created_by=who.user_id,
     )
-    return web.json_response(deal_view(deal, _ctx(request).clock()), status=201)
+    return json_response(deal_view(deal, _ctx(request).clock()), status=201)
 
 
 @routes.delete(
@@ -201,7 +202,7 @@ async def end_deal(request: web.Request) -> web.Response:
     deal_id = path_int(request, "deal_id")
     await _may_run(request, special_id)
     deal = await deals.end_deal(_ctx(request), deal_id, "ended", special_id=special_id)
-    return web.json_response(deal_view(deal, _ctx(request).clock()))
+    return json_response(deal_view(deal, _ctx(request).clock()))
 
 
 @routes.get(
@@ -214,7 +215,7 @@ async def list_deals(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     found = await deals.deals_of_special(_ctx(request), special_id)
     now = _ctx(request).clock()
-    return web.json_response({"items": [deal_view(d, now) for d in found], "next": None})
+    return json_response({"items": [deal_view(d, now) for d in found], "next": None})
 
 
 @routes.get(
@@ -228,7 +229,7 @@ async def special_lineup(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     async with request.app[SESSIONS_KEY]() as db:
         found, pinned = await catalog.lineup(db, special_id)
-    return web.json_response(
+    return json_response(
         {
             "items": [catalog.product_to_dict(p) for p in found],
             "next": None,
@@ -266,7 +267,7 @@ async def create_order(request: web.Request) -> web.Response:
         special_id=body.special_id,
         payment_method=body.payment_method,
     )
-    return web.json_response(placed.order, status=201 if placed.created else 200)
+    return json_response(placed.order, status=201 if placed.created else 200)
 
 
 async def _own_order(request: web.Request) -> tuple[int, Principal]:
@@ -290,7 +291,7 @@ async def _own_order(request: web.Request) -> tuple[int, Principal]:
 )
 async def get_order(request: web.Request) -> web.Response:
     order_id, _who = await _own_order(request)
-    return web.json_response(await orders.get_order(_ctx(request), order_id))
+    return json_response(await orders.get_order(_ctx(request), order_id))
 
 
 @routes.post(
@@ -305,7 +306,7 @@ async def mark_paid(request: web.Request) -> web.Response:
     order_id = path_int(request, "order_id")
     reference = body_of(request, PaidBody).reference
     view = await orders.change_status(_ctx(request), order_id, PAID, reference=reference)
-    return web.json_response(view)
+    return json_response(view)
 
 
 @routes.post(
@@ -317,7 +318,7 @@ async def mark_paid(request: web.Request) -> web.Response:
 )
 async def mark_fulfilled(request: web.Request) -> web.Response:
     order_id = path_int(request, "order_id")
-    return web.json_response(await orders.change_status(_ctx(request), order_id, FULFILLED))
+    return json_response(await orders.change_status(_ctx(request), order_id, FULFILLED))
 
 
 @routes.post(
@@ -334,7 +335,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         current = await orders.get_order(ctx, order_id)
         if current["status"] not in (RESERVED, CANCELLED):
             raise ApiError(409, f"order_{current['status']}", "Only an operator can cancel now.")
-    return web.json_response(await orders.change_status(ctx, order_id, CANCELLED))
+    return json_response(await orders.change_status(ctx, order_id, CANCELLED))
 
 
 # --- sales -----------------------------------------------------------------------------
@@ -349,7 +350,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 async def sales_summary(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     lines = await sales.sale_lines(request.app[ENGINE_KEY], special_id)
-    return web.json_response({"special_id": special_id, **sales.summarize(lines)})
+    return json_response({"special_id": special_id, **sales.summarize(lines)})
 
 
 @routes.get(
@@ -386,7 +387,7 @@ async def create_product(request: web.Request) -> web.Response:
     body = body_of(request, ProductBody)
     async with request.app[SESSIONS_KEY]() as db:
         product = await catalog.create_product(db, **body.model_dump())
-    return web.json_response(catalog.product_to_dict(product), status=201)
+    return json_response(catalog.product_to_dict(product), status=201)
 
 
 @routes.patch(
@@ -412,7 +413,7 @@ async def patch_product(request: web.Request) -> web.Response:
             await ctx.ledger.set_stock(conn, product_id, stock)
         ctx.stock_returned([product_id])
         product.stock = stock
-    return web.json_response(catalog.product_to_dict(product))
+    return json_response(catalog.product_to_dict(product))
 
 
 # --- QR codes --------------------------------------------------------------------------

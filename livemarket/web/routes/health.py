@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 from sqlalchemy import text
 
+from livemarket.web.responses import json_response
 from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY, SETTINGS_KEY
 
 PROBE_TIMEOUT_S = 2.0
@@ -39,7 +40,7 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = database == "ok" and redis != "down"
     # Which instance answered (each worker of ``serve --workers`` has its own URL).
     instance = request.app[SETTINGS_KEY].instance_url or None
-    return web.json_response(
+    return json_response(
         {
             "status": "ok" if healthy else "degraded",
             "database": database,

@@ -41,6 +41,7 @@ from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
+from livemarket.web.responses import json_response
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
@@ -236,9 +237,9 @@ async def stream_status(request: web.Request) -> web.Response:
     if relay is None:
         async with request.app[SESSIONS_KEY]() as db:
             await get_special(db, special_id)
-        return web.json_response({"special_id": special_id, "state": "offline", "viewers": 0})
+        return json_response({"special_id": special_id, "state": "offline", "viewers": 0})
     figures = relay.figures()
-    return web.json_response(
+    return json_response(
         {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
     )
 
@@ -260,7 +261,7 @@ async def stream_figures(request: web.Request) -> web.Response:
     figures: dict[str, Any] = (
         relay.figures() if relay else {"special_id": special_id, "state": "offline"}
     )
-    return web.json_response(figures)
+    return json_response(figures)
 
 
 class RelayCollector:

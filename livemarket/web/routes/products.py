@@ -8,6 +8,7 @@ from livemarket.accounts.roles import Access
 from livemarket.checkout.catalog import Category, get_product, list_products, product_to_dict
 from livemarket.web.api import ApiRoutes, parse_query, path_int
 from livemarket.web.pagination import ListQuery, page
+from livemarket.web.responses import json_response
 from livemarket.web.typedefs import SESSIONS_KEY
 
 routes = ApiRoutes()
@@ -25,7 +26,7 @@ async def products_index(request: web.Request) -> web.Response:
         found = await list_products(
             db, limit=query.limit, offset=query.offset, category=query.category
         )
-    return web.json_response(page([product_to_dict(p) for p in found], query))
+    return json_response(page([product_to_dict(p) for p in found], query))
 
 
 @routes.get("/api/v1/products/{product_id}", access=Access.PUBLIC, tags=("products",),
@@ -34,7 +35,7 @@ async def product_item(request: web.Request) -> web.Response:
     product_id = path_int(request, "product_id")
     async with request.app[SESSIONS_KEY]() as db:
         product = await get_product(db, product_id)
-    return web.json_response(product_to_dict(product))
+    return json_response(product_to_dict(product))
 
 
 def setup(app: web.Application) -> None:

@@ -22,6 +22,7 @@ from livemarket.web.auth import (
     start_user_session,
 )
 from livemarket.web.errors import ApiError
+from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import SESSIONS_KEY
 
@@ -65,7 +66,7 @@ async def _session_view(request: web.Request) -> dict[str, Any]:
 @routes.get("/api/v1/session", access=Access.PUBLIC, tags=("session",),
             summary="Who is logged in; opens an anonymous viewer session with a CSRF token")
 async def get_session_info(request: web.Request) -> web.Response:
-    return web.json_response(await _session_view(request))
+    return json_response(await _session_view(request))
 
 
 @routes.post("/api/v1/session", access=Access.PUBLIC, body=LoginBody, tags=("session",),
@@ -89,7 +90,7 @@ async def login(request: web.Request) -> web.Response:
     session = await start_user_session(
         request, user_id=user.id, role=user.role, display_name=user.display_name
     )
-    return web.json_response({"user": user_to_dict(user), "csrf_token": csrf_token_of(session)})
+    return json_response({"user": user_to_dict(user), "csrf_token": csrf_token_of(session)})
 
 
 @routes.delete("/api/v1/session", access=Access.PUBLIC, status=204, tags=("session",),
@@ -109,7 +110,7 @@ async def set_nickname(request: web.Request) -> web.Response:
         raise ApiError(409, "staff_nickname", "Staff chat under their display name.")
     session = await get_session(request)
     session["nickname"] = nickname
-    return web.json_response(await _session_view(request))
+    return json_response(await _session_view(request))
 
 
 @routes.get("/api/v1/me/stream-key", access=Access.HOST, tags=("session",),
@@ -119,7 +120,7 @@ async def get_stream_key(request: web.Request) -> web.Response:
     assert who.user_id is not None  # Access.HOST guarantees a logged-in user
     async with request.app[SESSIONS_KEY].begin() as db:
         key = await accounts.stream_key_of(db, who.user_id)
-    return web.json_response({"stream_key": key})
+    return json_response({"stream_key": key})
 
 
 @routes.post("/api/v1/me/stream-key", access=Access.HOST, tags=("session",),
@@ -129,7 +130,7 @@ async def renew_stream_key(request: web.Request) -> web.Response:
     assert who.user_id is not None
     async with request.app[SESSIONS_KEY].begin() as db:
         key = await accounts.renew_stream_key(db, who.user_id)
-    return web.json_response({"stream_key": key})
+    return json_response({"stream_key": key})
 
 
 def setup(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from livemarket.accounts.roles import Access
 from livemarket.scheduler.queries import get_special, list_specials, special_dicts
 from livemarket.web.api import ApiRoutes, parse_query, path_int
 from livemarket.web.pagination import ListQuery, page
+from livemarket.web.responses import json_response
 from livemarket.web.typedefs import SESSIONS_KEY, SETTINGS_KEY
 
 routes = ApiRoutes()
@@ -45,7 +46,7 @@ async def specials_index(request: web.Request) -> web.Response:
             starts_before=starts_before,
         )
         items = await special_dicts(db, found)
-    return web.json_response(page(items, query))
+    return json_response(page(items, query))
 
 
 @routes.get("/api/v1/specials/{special_id:\\d+}", access=Access.PUBLIC, tags=("specials",),
@@ -55,7 +56,7 @@ async def special_item(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as db:
         special = await get_special(db, special_id)
         (item,) = await special_dicts(db, [special])
-    return web.json_response(item, headers={"ETag": f'"{special.version}"'})
+    return json_response(item, headers={"ETag": f'"{special.version}"'})
 
 
 def setup(app: web.Application) -> None:
