@@ -23,9 +23,7 @@ def validate_nickname(raw: str) -> str:
             "A nickname may use letters, digits, spaces, '.', '-' and '·' only.",
         )
     if not 2 <= len(nickname) <= MAX_NICKNAME:
-        raise DomainError(
-            "nickname_length", f"A nickname has 2 to {MAX_NICKNAME} characters."
-        )
+        raise DomainError("nickname_length", f"A nickname has 2 to {MAX_NICKNAME} characters.")
     if nickname.casefold() in _RESERVED:
         raise DomainError("nickname_reserved", "That nickname is reserved for staff.")
     return nickname

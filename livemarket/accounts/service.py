@@ -23,8 +23,11 @@ def new_stream_key() -> str:
 
 def validate_new_user(username: str, password: str, role: str) -> Role:
     """Refuse bad usernames, short passwords and unknown roles before touching the database."""
-    if not username or len(username) > USERNAME_MAX or not username.isascii() or not all(
-        c.isalnum() or c in "._-" for c in username
+    if (
+        not username
+        or len(username) > USERNAME_MAX
+        or not username.isascii()
+        or not all(c.isalnum() or c in "._-" for c in username)
     ):
         raise DomainError("username_invalid", "Usernames use 1-40 ASCII letters, digits, . _ -")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -95,8 +98,10 @@ async def user_by_stream_key(session: AsyncSession, stream_key: str) -> User:
         )
     user = await session.scalar(select(User).where(User.stream_key == stream_key))
     # Constant-time compare on the found value guards against timing on the index lookup's result.
-    if user is None or user.stream_key is None or not hmac.compare_digest(
-        user.stream_key, stream_key
+    if (
+        user is None
+        or user.stream_key is None
+        or not hmac.compare_digest(user.stream_key, stream_key)
     ):
         raise DomainError(
             "stream_key_invalid", "The stream key is not valid.", kind=ErrorKind.UNAUTHENTICATED

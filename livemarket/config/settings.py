@@ -224,9 +224,7 @@ def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
     return "invalid settings: " + "; ".join(problems)
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read the settings: TOML file (``LIVEMARKET_CONFIG``), then environment, then overrides."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}

@@ -133,9 +133,7 @@ def _check_line_up(draft: SpecialDraft) -> None:
             "too_many_products", f"a line-up holds at most {MAX_PRODUCTS} products", "product_ids"
         )
     if len(set(draft.product_ids)) != len(draft.product_ids):
-        raise _invalid(
-            "duplicate_product", "a product appears twice in the line-up", "product_ids"
-        )
+        raise _invalid("duplicate_product", "a product appears twice in the line-up", "product_ids")
 
 
 def _check_deal(deal: PlannedDealDraft, length_s: int, line_up: set[int], cap: int) -> None:

@@ -61,8 +61,11 @@ class APSchedulerDriver:
                 job.remove()
 
     def jobs(self) -> dict[str, datetime]:
-        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()
-                if job.next_run_time is not None}
+        return {
+            job.id: job.next_run_time
+            for job in self._scheduler.get_jobs()
+            if job.next_run_time is not None
+        }
 
     def start(self) -> None:
         self._scheduler.start()

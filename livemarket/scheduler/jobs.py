@@ -74,13 +74,25 @@ def plan_jobs(special: SpecialTiming, reminder_lead: timedelta = REMINDER_LEAD) 
     jobs: list[Job] = []
     if status is Status.SCHEDULED:
         if not special.reminder_sent:
-            jobs.append(Job(prefix + "reminder", special.starts_at - reminder_lead,
-                            Action.REMINDER, special.id))
+            jobs.append(
+                Job(
+                    prefix + "reminder",
+                    special.starts_at - reminder_lead,
+                    Action.REMINDER,
+                    special.id,
+                )
+            )
         jobs.append(Job(prefix + "go_live", special.starts_at, Action.GO_LIVE, special.id))
     for deal in special.deals:
         if not deal.started:
-            jobs.append(Job(f"{prefix}deal:{deal.id}",
-                            special.starts_at + timedelta(seconds=deal.offset_s),
-                            Action.DEAL, special.id, deal.id))
+            jobs.append(
+                Job(
+                    f"{prefix}deal:{deal.id}",
+                    special.starts_at + timedelta(seconds=deal.offset_s),
+                    Action.DEAL,
+                    special.id,
+                    deal.id,
+                )
+            )
     jobs.append(Job(prefix + "end", special.ends_at, Action.END, special.id))
     return sorted(jobs, key=lambda j: j.sort_key)

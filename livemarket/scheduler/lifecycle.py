@@ -96,9 +96,9 @@ def catch_up_target(
     return None
 
 
-def go_live_window(starts_at: datetime, ends_at: datetime, early_minutes: int) -> tuple[
-    datetime, datetime
-]:
+def go_live_window(
+    starts_at: datetime, ends_at: datetime, early_minutes: int
+) -> tuple[datetime, datetime]:
     """When a host may go live by hand: from ``early_minutes`` before start until the end."""
     return starts_at - timedelta(minutes=early_minutes), ends_at
 
@@ -126,6 +126,4 @@ def check_go_live(
 def check_end(current: Status | str) -> None:
     """Raise unless a host may end this special by hand now (it must be live)."""
     if Status(current) is not Status.LIVE:
-        raise Conflict(
-            "not_live", "only a live special can be ended", status=Status(current).value
-        )
+        raise Conflict("not_live", "only a live special can be ended", status=Status(current).value)

@@ -28,9 +28,7 @@ class Special(Base):
     __tablename__ = "specials"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
-        CheckConstraint(
-            "status IN ('scheduled', 'live', 'ended', 'cancelled')", name="status"
-        ),
+        CheckConstraint("status IN ('scheduled', 'live', 'ended', 'cancelled')", name="status"),
         Index("ix_specials_starts_at", "starts_at"),
         Index("ix_specials_host_id", "host_id"),
     )

@@ -45,8 +45,17 @@ log = logging.getLogger(__name__)
 _CALENDAR_LOCK_KEY = 0x4C4D_4341  # "LMCA"
 #: Fields an operator may change with PATCH (``status`` only to ``cancelled``).
 EDITABLE = frozenset(
-    {"title", "description", "starts_at", "ends_at", "host_id", "platform_id", "channel",
-     "product_ids", "deals"}
+    {
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "host_id",
+        "platform_id",
+        "channel",
+        "product_ids",
+        "deals",
+    }
 )
 
 
@@ -110,18 +119,23 @@ class CalendarService:
         if host_role != "host":
             raise DomainError("host_not_found", "no host with that id", field="host_id")
         if draft.platform_id is not None and await db.get(Platform, draft.platform_id) is None:
-            raise DomainError("platform_not_found", "no partner platform with that id",
-                              field="platform_id")
+            raise DomainError(
+                "platform_not_found", "no partner platform with that id", field="platform_id"
+            )
         if draft.product_ids:
             found = await db.scalar(
                 select(func.count()).select_from(Product).where(Product.id.in_(draft.product_ids))
             )
             if found != len(set(draft.product_ids)):
-                raise DomainError("product_not_found", "a product in the line-up does not exist",
-                                  field="product_ids")
+                raise DomainError(
+                    "product_not_found",
+                    "a product in the line-up does not exist",
+                    field="product_ids",
+                )
 
-    async def _write_children(self, db: AsyncSession, special_id: int, draft: SpecialDraft,
-                              fields: set[str]) -> None:
+    async def _write_children(
+        self, db: AsyncSession, special_id: int, draft: SpecialDraft, fields: set[str]
+    ) -> None:
         if "product_ids" in fields:
             await db.execute(delete(SpecialProduct).where(SpecialProduct.special_id == special_id))
             db.add_all(
@@ -145,7 +159,8 @@ class CalendarService:
 
     async def _dict(self, db: AsyncSession, special_id: int) -> dict[str, Any]:
         special = await db.scalar(
-            select(Special).where(Special.id == special_id)
+            select(Special)
+            .where(Special.id == special_id)
             .execution_options(populate_existing=True)
         )
         if special is None:
@@ -206,11 +221,13 @@ class CalendarService:
             after = replace(before, **dict(changes))
             after = replace(after, title=after.title.strip())
             others = await clashing_slots(db, after, own_id=special_id)
-            calendar.check_update(special_id, special.status, before, after, self._clock(),
-                                  others, self._rules)
+            calendar.check_update(
+                special_id, special.status, before, after, self._clock(), others, self._rules
+            )
             await self._check_references(db, after)
             values: dict[str, Any] = {
-                name: getattr(after, name) for name in changes
+                name: getattr(after, name)
+                for name in changes
                 if name not in ("product_ids", "deals")
             }
             if after.starts_at != before.starts_at:
@@ -257,11 +274,13 @@ class CalendarService:
             calendar.check_delete(special.status)
             try:
                 result = await db.execute(
-                    delete(Special).where(
+                    delete(Special)
+                    .where(
                         Special.id == special_id,
                         Special.version == special.version,
                         Special.status.in_([Status.SCHEDULED.value, Status.CANCELLED.value]),
-                    ).execution_options(synchronize_session=False)
+                    )
+                    .execution_options(synchronize_session=False)
                 )
                 if not result.rowcount:  # type: ignore[attr-defined]
                     raise Conflict("version_conflict", "the special changed meanwhile; reload")
@@ -283,8 +302,9 @@ class CalendarService:
         now = self._clock()
         async with self._sessions() as db:
             special = await self._own_special(db, special_id, actor)
-            lifecycle.check_go_live(special.status, now, special.starts_at, special.ends_at,
-                                    self._early)
+            lifecycle.check_go_live(
+                special.status, now, special.starts_at, special.ends_at, self._early
+            )
             done = await transitions.go_live_by_hand(db, special_id, now, self._early)
             if done is None:
                 raise Conflict("invalid_transition", "the special is no longer scheduled")

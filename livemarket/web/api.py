@@ -138,8 +138,18 @@ class ApiRoutes:
 
             self.operations.append(
                 Operation(
-                    method, path, guarded, access, summary, body, query, tags, status,
-                    content_type, errors, headers,
+                    method,
+                    path,
+                    guarded,
+                    access,
+                    summary,
+                    body,
+                    query,
+                    tags,
+                    status,
+                    content_type,
+                    errors,
+                    headers,
                 )
             )
             return guarded

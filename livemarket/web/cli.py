@@ -37,14 +37,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: LIVEMARKET_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: LIVEMARKET_PORT)")
     serve.add_argument(
-        "--workers", type=int, metavar="N",
+        "--workers",
+        type=int,
+        metavar="N",
         help="server processes sharing the port (default: LIVEMARKET_WORKERS, 1); more than "
         "one needs LIVEMARKET_REDIS_URL, and worker i also listens on its own port "
         "(LIVEMARKET_WORKER_BASE_PORT + i, by default port + 1 + i) for media",
     )
     serve.add_argument("--demo", action="store_true", help="seed the demo season when empty")
     serve.add_argument(
-        "--season-start", type=date.fromisoformat, metavar="DATE",
+        "--season-start",
+        type=date.fromisoformat,
+        metavar="DATE",
         help="with --demo: first day of the season (default: placed so a special is live now)",
     )
 
@@ -62,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         "days. Seeding twice adds nothing. Migrates first.",
     )
     demo.add_argument(
-        "--season-start", type=date.fromisoformat, metavar="DATE",
+        "--season-start",
+        type=date.fromisoformat,
+        metavar="DATE",
         help="first day of the nine-day season, e.g. 2021-12-18 (default: placed so that one "
         "special is live now)",
     )

@@ -48,7 +48,12 @@ class ApiError(Exception):
     """An HTTP-level refusal raised by handlers: status, stable code, message."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message)
@@ -75,10 +80,9 @@ def error_response(
 
 def _wants_json(request: web.Request) -> bool:
     path = request.path
-    return (
-        path.startswith(("/api/", "/whip/", "/whep/", "/healthz", "/ws/"))
-        or "application/json" in request.headers.get("Accept", "")
-    )
+    return path.startswith(
+        ("/api/", "/whip/", "/whep/", "/healthz", "/ws/")
+    ) or "application/json" in request.headers.get("Accept", "")
 
 
 #: Detail values an error body carries (a tuple: ``str | int`` would be rebuilt per item).

@@ -93,12 +93,16 @@ def setup(app: web.Application) -> None:
     app[METRICS_KEY] = registry
     app[_HTTP_KEY] = (
         Counter(
-            "livemarket_http_requests", "HTTP requests served",
-            ["method", "route", "status"], registry=registry,
+            "livemarket_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=registry,
         ),
         Histogram(
-            "livemarket_http_request_seconds", "HTTP request latency",
-            ["method", "route"], registry=registry,
+            "livemarket_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=registry,
         ),
     )
     app[_CHILDREN_KEY] = _LabelledChildren(*app[_HTTP_KEY])

@@ -117,8 +117,9 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
 routes = ApiRoutes()
 
 
-@routes.get("/api/v1/openapi.json", access=Access.PUBLIC, summary="This OpenAPI document",
-            tags=("meta",))
+@routes.get(
+    "/api/v1/openapi.json", access=Access.PUBLIC, summary="This OpenAPI document", tags=("meta",)
+)
 async def openapi_document(request: web.Request) -> web.Response:
     return json_response(build_document(request.app[OPERATIONS_KEY]))
 

@@ -131,9 +131,7 @@ def worker_settings(
 
 def _addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[object, ...]]]:
     """Where ``host`` listens, as asyncio's ``create_server`` resolves it."""
-    infos = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     return list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
 
 

@@ -113,8 +113,11 @@ async def new_page(browser: Any, page_errors: PageErrors) -> AsyncIterator[NewPa
     contexts: list[Any] = []
 
     async def make(
-        *, locale: str = "ko-KR", viewport: dict[str, int] | None = None,
-        timezone_id: str = "Asia/Seoul", **options: Any
+        *,
+        locale: str = "ko-KR",
+        viewport: dict[str, int] | None = None,
+        timezone_id: str = "Asia/Seoul",
+        **options: Any,
     ) -> Any:
         context = await browser.new_context(
             locale=locale,
@@ -140,8 +143,9 @@ async def page(new_page: NewPage) -> Any:
     return await new_page()
 
 
-async def login_as(page: Any, server: LiveServer, username: str, password: str,
-                   next_path: str = "/") -> None:
+async def login_as(
+    page: Any, server: LiveServer, username: str, password: str, next_path: str = "/"
+) -> None:
     """Log in through the real ``/login`` form and wait until it has moved on to ``next_path``."""
     from urllib.parse import quote
 

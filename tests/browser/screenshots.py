@@ -68,8 +68,11 @@ async def take(out: Path) -> None:
         await server.start_server()
         try:
             report = await seed_demo_season(
-                app[SESSIONS_KEY], zone=settings.zone, now=datetime.now(UTC),
-                season_start=None, data_dir=data,
+                app[SESSIONS_KEY],
+                zone=settings.zone,
+                now=datetime.now(UTC),
+                season_start=None,
+                data_dir=data,
             )
             live = LiveServer(app=app, base=str(server.make_url("")).rstrip("/"))
             special = report.live_special_id
@@ -81,13 +84,20 @@ async def take(out: Path) -> None:
                     viewport=DESKTOP, locale="ko-KR", timezone_id="Asia/Seoul"
                 )
                 host = await browser.new_context(
-                    viewport=DESKTOP, locale="en-US", timezone_id="Asia/Seoul",
+                    viewport=DESKTOP,
+                    locale="en-US",
+                    timezone_id="Asia/Seoul",
                     permissions=["camera", "microphone"],
                 )
                 host_page = await host.new_page()
                 assert report.operator.password is not None
-                await login_as(host_page, live, report.operator.username,
-                               report.operator.password, f"/studio/{special}")
+                await login_as(
+                    host_page,
+                    live,
+                    report.operator.username,
+                    report.operator.password,
+                    f"/studio/{special}",
+                )
                 # Go live from the studio (fake camera), so the watch page has a picture.
                 await _reach(host_page, "[data-lm-go-live]", "#lm-broadcast[data-state=live]")
 
@@ -100,8 +110,12 @@ async def take(out: Path) -> None:
                 await _chat(host_page, "내일 오전 발송됩니다. 감사합니다!")
                 await _shoot(page, page.url, out / "watch.png", reload=False)
                 phone = await browser.new_context(
-                    viewport=PHONE, locale="ko-KR", timezone_id="Asia/Seoul",
-                    device_scale_factor=2, is_mobile=True, has_touch=True,
+                    viewport=PHONE,
+                    locale="ko-KR",
+                    timezone_id="Asia/Seoul",
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    has_touch=True,
                 )
                 phone_page = await phone.new_page()
                 await phone_page.goto(live.url(f"/specials/{special}"))

@@ -87,7 +87,9 @@ async def test_host_starts_a_30_percent_deal_and_a_viewer_buys_at_the_deal_price
     assert (rows[0].total, rows[0].unit_price) == (9_030, 9_030)
     assert rows[0].deal_id is not None
     # The studio sees the unit sold (pushed as a coalesced stock frame).
-    await studio.locator("[data-deal-active] .studio-deals__sold").filter(
-        has_text=re.compile(r"\b1\b")
-    ).wait_for()
+    await (
+        studio.locator("[data-deal-active] .studio-deals__sold")
+        .filter(has_text=re.compile(r"\b1\b"))
+        .wait_for()
+    )
     assert page_errors.errors == []

@@ -22,18 +22,29 @@ SEOUL = ZoneInfo("Asia/Seoul")
 async def _accounts(server: LiveServer) -> None:
     sessions = server.app[SESSIONS_KEY]
     await create_user(sessions, username="op", password=PASSWORD, role="operator")
-    await create_user(sessions, username="minji", password=PASSWORD, role="host",
-                      display_name="Minji")
-    await create_user(sessions, username="joon", password=PASSWORD, role="host",
-                      display_name="Joon")
+    await create_user(
+        sessions, username="minji", password=PASSWORD, role="host", display_name="Minji"
+    )
+    await create_user(
+        sessions, username="joon", password=PASSWORD, role="host", display_name="Joon"
+    )
     async with sessions() as db:
-        db.add(Product(sku="TANG-1", name="제주 감귤", name_en="Jeju tangerines",
-                       category="food", price=19900, stock=100))
+        db.add(
+            Product(
+                sku="TANG-1",
+                name="제주 감귤",
+                name_en="Jeju tangerines",
+                category="food",
+                price=19900,
+                stock=100,
+            )
+        )
         await db.commit()
 
 
-async def _fill(page: Any, *, title: str, day: str, start: str, end: str, host: str,
-                channel: str) -> None:
+async def _fill(
+    page: Any, *, title: str, day: str, start: str, end: str, host: str, channel: str
+) -> None:
     await page.locator("#lm-f-title").fill(title)
     await page.locator("#lm-f-date").fill(day)
     await page.locator("#lm-f-start").fill(start)
@@ -57,8 +68,15 @@ async def test_operator_plans_a_special_in_the_console(
 
     # Create.
     await page.get_by_role("button", name="New special").click()
-    await _fill(page, title="Tangerine night <b>live</b>", day=tomorrow, start="19:00",
-                end="20:00", host="Minji", channel="studio-1")
+    await _fill(
+        page,
+        title="Tangerine night <b>live</b>",
+        day=tomorrow,
+        start="19:00",
+        end="20:00",
+        host="Minji",
+        channel="studio-1",
+    )
     await page.get_by_label("Jeju tangerines").check()
     await page.get_by_role("button", name="Save").click()
     block = page.locator(".cw-block", has_text="Tangerine night <b>live</b>")
@@ -83,8 +101,15 @@ async def test_operator_plans_a_special_in_the_console(
 
     # A second special on the same channel at an overlapping time is refused in place.
     await page.get_by_role("button", name="New special").click()
-    await _fill(page, title="Clashing show", day=tomorrow, start="21:30", end="22:30",
-                host="Joon", channel="studio-1")
+    await _fill(
+        page,
+        title="Clashing show",
+        day=tomorrow,
+        start="21:30",
+        end="22:30",
+        host="Joon",
+        channel="studio-1",
+    )
     await page.get_by_role("button", name="Save").click()
     channel_error = page.locator('[data-error-for="channel"]')
     await channel_error.wait_for()
@@ -101,8 +126,9 @@ async def test_operator_plans_a_special_in_the_console(
     moved_block = page.locator(".cw-block", has_text="21:00–22:00")
     lane = page.locator(f'.cw-lane[data-day="{tomorrow}"][data-channel="studio-2"]')
     await lane.scroll_into_view_if_needed()
-    await moved_block.drag_to(lane, source_position={"x": 10, "y": 5},
-                              target_position={"x": 10, "y": 18 * 48 + 5})
+    await moved_block.drag_to(
+        lane, source_position={"x": 10, "y": 5}, target_position={"x": 10, "y": 18 * 48 + 5}
+    )
     await page.locator(".cw-block", has_text="18:00–19:00").wait_for()
     async with live_server.app[SESSIONS_KEY]() as db:
         dragged = await db.scalar(select(Special).execution_options(populate_existing=True))

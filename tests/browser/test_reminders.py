@@ -22,7 +22,9 @@ async def test_reminder_frame_shows_a_link_to_the_upcoming_special(
     await page.locator("#lm-player").wait_for()
     session = await page.evaluate("() => LM.api('/api/v1/session')")
     reminder = {
-        "type": "reminder", "special_id": 999, "title": "<b>Kimchi</b> night",
+        "type": "reminder",
+        "special_id": 999,
+        "title": "<b>Kimchi</b> night",
         "url": "/specials/999",
     }
     toast = page.locator("[data-lm-reminder='999']")

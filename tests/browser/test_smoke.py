@@ -62,7 +62,7 @@ async def test_schedule_lists_the_season_in_chromium(
 async def test_remind_me_asks_the_server_and_says_so(
     live_server: LiveServer, page: Any, page_errors: PageErrors, tmp_path: Path
 ) -> None:
-    """"Remind me" on an upcoming special registers the reminder and confirms it in place."""
+    """ "Remind me" on an upcoming special registers the reminder and confirms it in place."""
     await _seed(live_server, tmp_path)
     await page.goto(live_server.url("/"))
     button = page.locator("#next [data-lm-remind]").first

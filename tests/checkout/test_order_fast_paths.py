@@ -127,7 +127,6 @@ async def test_a_deal_started_here_prices_the_very_next_order(
     assert prices == [12_900, 9_030, 12_900]
 
 
-
 @pytest.fixture
 async def embedded(
     sqlite_engine: AsyncEngine, clock: FakeClock, tmp_path: Any

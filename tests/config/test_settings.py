@@ -66,9 +66,7 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     """The TOML file supplies settings; the environment overrides it."""
     config = tmp_path / "livemarket.toml"
     config.write_text('[livemarket]\nport = 7000\nhost = "0.0.0.0"\n')
-    settings = load_settings(
-        {"LIVEMARKET_CONFIG": str(config), "LIVEMARKET_PORT": "7001"}
-    )
+    settings = load_settings({"LIVEMARKET_CONFIG": str(config), "LIVEMARKET_PORT": "7001"})
     assert settings.host == "0.0.0.0"
     assert settings.port == 7001
 

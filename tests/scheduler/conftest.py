@@ -71,11 +71,15 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 @pytest.fixture
 async def seed(sessions: async_sessionmaker[AsyncSession]) -> Seed:
     async with sessions() as db:
-        hosts = [User(username=f"host{i}", display_name=f"Host {i}", role="host",
-                      password_hash="x") for i in range(3)]
+        hosts = [
+            User(username=f"host{i}", display_name=f"Host {i}", role="host", password_hash="x")
+            for i in range(3)
+        ]
         operator = User(username="op", display_name="Op", role="operator", password_hash="x")
-        products = [Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=10000 + i,
-                            stock=100) for i in range(4)]
+        products = [
+            Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=10000 + i, stock=100)
+            for i in range(4)
+        ]
         platform = Platform(slug="naver", name="Naver", name_ko="네이버")
         db.add_all([*hosts, operator, *products, platform])
         await db.commit()

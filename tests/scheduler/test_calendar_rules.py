@@ -33,8 +33,11 @@ def draft(**changes: object) -> SpecialDraft:
         host_id=1,
         channel="studio-1",
         product_ids=(10, 11),
-        deals=(PlannedDealDraft(product_id=10, offset_s=600, discount_pct=30,
-                                duration_s=300, quantity=20),),
+        deals=(
+            PlannedDealDraft(
+                product_id=10, offset_s=600, discount_pct=30, duration_s=300, quantity=20
+            ),
+        ),
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -123,8 +126,14 @@ def test_deal_may_end_exactly_at_the_end_and_the_cap_follows_settings() -> None:
 
 
 def slot(id: int, start: datetime, minutes: int = 60, **changes: object) -> Slot:
-    base = Slot(id=id, starts_at=start, ends_at=start + timedelta(minutes=minutes),
-                host_id=2, channel="studio-2", title="Other show")
+    base = Slot(
+        id=id,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=minutes),
+        host_id=2,
+        channel="studio-2",
+        title="Other show",
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -171,8 +180,12 @@ def test_scheduled_special_cannot_move_into_the_past() -> None:
     """A scheduled special's start cannot move before now."""
     later = START - timedelta(hours=2)
     after = draft(starts_at=later - timedelta(hours=1), ends_at=later)
-    assert code_of(check_update, 1, "scheduled", draft(), after, START - timedelta(minutes=5),
-                   [], RULES) == "moved_into_past"
+    assert (
+        code_of(
+            check_update, 1, "scheduled", draft(), after, START - timedelta(minutes=5), [], RULES
+        )
+        == "moved_into_past"
+    )
 
 
 def test_live_special_keeps_its_start_and_may_not_end_in_the_past() -> None:

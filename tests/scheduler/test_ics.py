@@ -87,7 +87,10 @@ def test_long_and_hostile_text_is_folded_and_escaped() -> None:
     title = "김장 " * 40 + "\nBEGIN:VEVENT"
     data = build_calendar(
         [entry(1, datetime(2026, 12, 18, 1, 0, tzinfo=UTC), title=title)],
-        zone=SEOUL, domain="x", name="K-MAS", now=NOW,
+        zone=SEOUL,
+        domain="x",
+        name="K-MAS",
+        now=NOW,
     )
     assert data.count(b"BEGIN:VEVENT") == 1
     (event,) = parse(data).walk("VEVENT")

@@ -52,7 +52,9 @@ async def status_of(sessions: async_sessionmaker[AsyncSession], special_id: int)
 
 
 def make_runner(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
     deals: FakeDeals | None = None,
 ) -> tuple[Runner, ManualDriver]:
     driver = ManualDriver()
@@ -60,8 +62,11 @@ def make_runner(
 
 
 async def test_goes_live_at_start_and_ends_at_end(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """At the start the special goes live and viewers get special.status; at the end it ends."""
     start = T0 + timedelta(hours=1)
@@ -89,13 +94,17 @@ async def test_goes_live_at_start_and_ends_at_end(
 
 
 async def test_planned_deal_starts_at_its_offset(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """A planned deal starts once, at start + offset, ending at its planned window's end."""
     start = T0 + timedelta(hours=1)
-    deal = PlannedDealDraft(product_id=seed.products[0], offset_s=600, discount_pct=30,
-                            duration_s=300, quantity=20)
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=600, discount_pct=30, duration_s=300, quantity=20
+    )
     special = await service.create(draft(seed, start, deals=(deal,)))
     deals = FakeDeals()
     runner, driver = make_runner(sessions, bus, clock, deals)
@@ -126,13 +135,17 @@ async def test_planned_deal_starts_at_its_offset(
 
 
 async def test_planned_deal_claimed_by_a_crashed_instance_is_started_later(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """A claim left without a deal (its instance died mid-start) is taken over after the lease."""
     start = T0 + timedelta(hours=1)
-    deal = PlannedDealDraft(product_id=seed.products[0], offset_s=0, discount_pct=30,
-                            duration_s=1800, quantity=20)
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=0, discount_pct=30, duration_s=1800, quantity=20
+    )
     special = await service.create(draft(seed, start, deals=(deal,)))
     async with sessions() as db:
         planned_id = await db.scalar(select(PlannedDeal.id))
@@ -156,8 +169,11 @@ async def test_planned_deal_claimed_by_a_crashed_instance_is_started_later(
 
 
 async def test_reminder_reaches_viewers_who_asked_ten_minutes_before(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """Ten minutes before start, each viewer who asked gets one reminder; others get none."""
     start = T0 + timedelta(hours=1)
@@ -193,8 +209,11 @@ async def test_reminder_reaches_viewers_who_asked_ten_minutes_before(
 
 
 async def test_move_retimes_and_cancel_removes_jobs(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """Moving a special re-times its jobs; the old time does nothing; cancelling drops them."""
     start = T0 + timedelta(hours=1)
@@ -204,8 +223,9 @@ async def test_move_retimes_and_cancel_removes_jobs(
     await runner.start()
     try:
         later = start + timedelta(hours=1)
-        await service.update(special["id"], {"starts_at": later,
-                                             "ends_at": later + timedelta(minutes=60)})
+        await service.update(
+            special["id"], {"starts_at": later, "ends_at": later + timedelta(minutes=60)}
+        )
         await runner.idle()
         jobs = driver.jobs()
         assert jobs[f"special:{special['id']}:go_live"] == later
@@ -226,21 +246,28 @@ async def test_move_retimes_and_cancel_removes_jobs(
 
 
 async def test_catch_up_after_downtime(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock,
-    service: CalendarService, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
 ) -> None:
     """After a restart, a special inside its slot is live, one past it ended, deals caught up."""
     start = T0 + timedelta(hours=1)
-    missed = await service.create(draft(seed, start, minutes=30, channel="studio-2",
-                                        host_id=seed.hosts[1]))
-    deals = (
-        PlannedDealDraft(product_id=seed.products[0], offset_s=60, discount_pct=20,
-                         duration_s=60, quantity=5),  # window over by the restart
-        PlannedDealDraft(product_id=seed.products[1], offset_s=300, discount_pct=20,
-                         duration_s=1200, quantity=5),  # window still open
+    missed = await service.create(
+        draft(seed, start, minutes=30, channel="studio-2", host_id=seed.hosts[1])
     )
-    running = await service.create(draft(seed, start + timedelta(minutes=40), minutes=60,
-                                         deals=deals))
+    deals = (
+        PlannedDealDraft(
+            product_id=seed.products[0], offset_s=60, discount_pct=20, duration_s=60, quantity=5
+        ),  # window over by the restart
+        PlannedDealDraft(
+            product_id=seed.products[1], offset_s=300, discount_pct=20, duration_s=1200, quantity=5
+        ),  # window still open
+    )
+    running = await service.create(
+        draft(seed, start + timedelta(minutes=40), minutes=60, deals=deals)
+    )
     await service.remind(running["id"], "v:late")
     late = Recorder()
     bus.subscribe(viewer_topic("v:late"), late)
@@ -260,18 +287,26 @@ async def test_catch_up_after_downtime(
 
 
 async def test_real_apscheduler_fires_in_the_loop(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    seed: Seed,
 ) -> None:
     """With APScheduler and the real clock, a job due in a moment runs in the app's loop."""
     now = utcnow()
     async with sessions() as db:
-        special = Special(title="Soon", starts_at=now + timedelta(milliseconds=300),
-                          ends_at=now + timedelta(hours=1), host_id=seed.hosts[0])
+        special = Special(
+            title="Soon",
+            starts_at=now + timedelta(milliseconds=300),
+            ends_at=now + timedelta(hours=1),
+            host_id=seed.hosts[0],
+        )
         db.add(special)
         await db.commit()
     went_live = asyncio.Event()
-    bus.subscribe(special_topic(special.id),
-                  lambda _t, e: went_live.set() if e.get("status") == "live" else None)
+    bus.subscribe(
+        special_topic(special.id),
+        lambda _t, e: went_live.set() if e.get("status") == "live" else None,
+    )
     runner = Runner(sessions, bus, utcnow, APSchedulerDriver())
     await runner.start()
     try:
@@ -284,7 +319,10 @@ async def test_real_apscheduler_fires_in_the_loop(
 
 
 async def test_periodic_resync_catches_changes_made_behind_the_bus(
-    sessions: async_sessionmaker[AsyncSession], bus: InProcessBus, clock: FakeClock, seed: Seed,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    seed: Seed,
 ) -> None:
     """A special written straight into the database (no event) is planned by the next resync."""
     runner = Runner(sessions, bus, clock, ManualDriver(), resync_every=0.05)
@@ -292,8 +330,12 @@ async def test_periodic_resync_catches_changes_made_behind_the_bus(
     try:
         start = T0 + timedelta(hours=2)
         async with sessions() as db:
-            special = Special(title="Seeded", starts_at=start, ends_at=start + timedelta(hours=1),
-                              host_id=seed.hosts[0])
+            special = Special(
+                title="Seeded",
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                host_id=seed.hosts[0],
+            )
             db.add(special)
             await db.commit()
         for _ in range(100):  # bounded: at most ~5 s

@@ -47,12 +47,19 @@ async def test_two_runners_fire_each_transition_once(
     """Both instances fire go-live, the deal and the end at once; each happens exactly once."""
     start = T0 + timedelta(hours=1)
     service = CalendarService(sessions, InProcessBus(), clock, CalendarRules())
-    deal = PlannedDealDraft(product_id=seed.products[0], offset_s=0, discount_pct=10,
-                            duration_s=600, quantity=3)
-    special = await service.create(SpecialDraft(
-        title="Twice", starts_at=start, ends_at=start + timedelta(minutes=30),
-        host_id=seed.hosts[0], product_ids=(seed.products[0],), deals=(deal,),
-    ))
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=0, discount_pct=10, duration_s=600, quantity=3
+    )
+    special = await service.create(
+        SpecialDraft(
+            title="Twice",
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            host_id=seed.hosts[0],
+            product_ids=(seed.products[0],),
+            deals=(deal,),
+        )
+    )
     buses = [InProcessBus(), InProcessBus()]
     seen = [Recorder(), Recorder()]
     for bus, recorder in zip(buses, seen, strict=True):

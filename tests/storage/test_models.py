@@ -30,34 +30,66 @@ async def test_full_graph_round_trips(database_url: str) -> None:
             db.add_all([host, platform, product])
             await db.flush()
             special = Special(
-                title="감귤 특가", starts_at=start, ends_at=start + timedelta(hours=1),
-                host_id=host.id, platform_id=platform.id,
+                title="감귤 특가",
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                host_id=host.id,
+                platform_id=platform.id,
             )
             db.add(special)
             await db.flush()
             deal = FlashDeal(
-                special_id=special.id, product_id=product.id, discount_pct=30,
-                original_price=12_900, price=9_030, starts_at=start,
-                ends_at=start + timedelta(minutes=5), quantity=10,
+                special_id=special.id,
+                product_id=product.id,
+                discount_pct=30,
+                original_price=12_900,
+                price=9_030,
+                starts_at=start,
+                ends_at=start + timedelta(minutes=5),
+                quantity=10,
             )
             db.add_all([SpecialProduct(special_id=special.id, product_id=product.id), deal])
             await db.flush()
             order = Order(
-                idempotency_key="k:1", buyer_key="v:1", special_id=special.id,
-                buyer_name="김민수", buyer_phone="010-1234-5678", buyer_address="서울시 마포구",
-                total=9_030, hold_expires_at=start + timedelta(minutes=10),
+                idempotency_key="k:1",
+                buyer_key="v:1",
+                special_id=special.id,
+                buyer_name="김민수",
+                buyer_phone="010-1234-5678",
+                buyer_address="서울시 마포구",
+                total=9_030,
+                hold_expires_at=start + timedelta(minutes=10),
             )
             db.add(order)
             await db.flush()
-            db.add_all([
-                OrderLine(order_id=order.id, product_id=product.id, quantity=1,
-                          unit_price=9_030, list_price=12_900, deal_id=deal.id),
-                PlannedDeal(special_id=special.id, product_id=product.id, offset_s=600,
-                            discount_pct=20, duration_s=300, quantity=5),
-                ChatMessage(id=1, special_id=special.id, author_key="v:1", nickname="<b>me</b>",
-                            text="안녕하세요"),
-                ChatBan(special_id=special.id, author_key="v:2"),
-            ])
+            db.add_all(
+                [
+                    OrderLine(
+                        order_id=order.id,
+                        product_id=product.id,
+                        quantity=1,
+                        unit_price=9_030,
+                        list_price=12_900,
+                        deal_id=deal.id,
+                    ),
+                    PlannedDeal(
+                        special_id=special.id,
+                        product_id=product.id,
+                        offset_s=600,
+                        discount_pct=20,
+                        duration_s=300,
+                        quantity=5,
+                    ),
+                    ChatMessage(
+                        id=1,
+                        special_id=special.id,
+                        author_key="v:1",
+                        nickname="<b>me</b>",
+                        text="안녕하세요",
+                    ),
+                    ChatBan(special_id=special.id, author_key="v:2"),
+                ]
+            )
         async with sessions() as db:
             loaded = await db.scalar(select(Special))
             assert loaded is not None
@@ -87,8 +119,14 @@ async def test_constraints_refuse_bad_rows(database_url: str) -> None:
                 db.add(host)
                 await db.flush()
                 now = datetime.now(UTC)
-                db.add(Special(title="t", starts_at=now, ends_at=now - timedelta(minutes=1),
-                               host_id=host.id))
+                db.add(
+                    Special(
+                        title="t",
+                        starts_at=now,
+                        ends_at=now - timedelta(minutes=1),
+                        host_id=host.id,
+                    )
+                )
     finally:
         await engine.dispose()
 
@@ -100,7 +138,14 @@ async def test_naive_datetimes_are_refused(sqlite_url: str) -> None:
     try:
         with pytest.raises(Exception, match="aware datetime"):
             async with sessions.begin() as db:
-                db.add(User(username="u", display_name="u", role="host", password_hash="x",
-                            created_at=datetime(2021, 12, 18, 10, 0)))
+                db.add(
+                    User(
+                        username="u",
+                        display_name="u",
+                        role="host",
+                        password_hash="x",
+                        created_at=datetime(2021, 12, 18, 10, 0),
+                    )
+                )
     finally:
         await engine.dispose()

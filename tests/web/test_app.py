@@ -35,8 +35,10 @@ async def _seed_catalog(app: web.Application, products: int, specials: int) -> N
         # Inserted in reverse start order: the API must sort by start, not by id.
         for i in reversed(range(specials)):
             special = Special(
-                title=f"특집 {i}", starts_at=start + timedelta(hours=2 * i),
-                ends_at=start + timedelta(hours=2 * i + 1), host_id=host.id,
+                title=f"특집 {i}",
+                starts_at=start + timedelta(hours=2 * i),
+                ends_at=start + timedelta(hours=2 * i + 1),
+                host_id=host.id,
             )
             db.add(special)
             await db.flush()
@@ -88,8 +90,17 @@ async def test_specials_come_ordered_by_start_in_the_contract_shape(client: Clie
     assert starts == sorted(starts) and len(starts) == 3
     item = body["items"][0]
     assert set(item) >= {
-        "id", "title", "description", "starts_at", "ends_at", "status", "host_id",
-        "platform_id", "channel", "product_ids", "version",
+        "id",
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "status",
+        "host_id",
+        "platform_id",
+        "channel",
+        "product_ids",
+        "version",
     }
     assert item["starts_at"].endswith("+00:00") and item["product_ids"] == [1]
     one = await client.get(f"/api/v1/specials/{item['id']}")
@@ -128,7 +139,7 @@ async def test_metrics_are_prometheus_text(client: Client) -> None:
     text = await response.text()
     route = 'route="/api/v1/products/{product_id}"'
     products = 'method="GET",route="/api/v1/products"'
-    assert f"livemarket_http_requests_total{{{products},status=\"200\"}} 1.0" in text
+    assert f'livemarket_http_requests_total{{{products},status="200"}} 1.0' in text
     assert f'livemarket_http_requests_total{{method="GET",{route},status="404"}} 1.0' in text
     assert f'livemarket_http_request_seconds_count{{method="GET",{route}}} 1.0' in text
 

@@ -69,8 +69,10 @@ async def world(client: Client, make_user: UserMaker, app: web.Application) -> W
     await make_user("operator", "op")
     hosts = [await make_user("host", f"host{i}", display_name=f"Host {i}") for i in range(2)]
     async with app[SESSIONS_KEY]() as db:
-        products = [Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=9900,
-                            stock=50) for i in range(3)]
+        products = [
+            Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=9900, stock=50)
+            for i in range(3)
+        ]
         platform = Platform(slug="naver", name="Naver", name_ko="네이버")
         db.add_all([*products, platform])
         await db.commit()
@@ -88,8 +90,15 @@ def body(w: World, start: datetime = START, minutes: int = 60, **kw: Any) -> dic
         "platform_id": w.platform,
         "channel": "studio-1",
         "product_ids": w.products[:2],
-        "deals": [{"product_id": w.products[0], "offset_s": 300, "discount_pct": 30,
-                   "duration_s": 600, "quantity": 10}],
+        "deals": [
+            {
+                "product_id": w.products[0],
+                "offset_s": 300,
+                "discount_pct": 30,
+                "duration_s": 600,
+                "quantity": 10,
+            }
+        ],
     }
     values.update(kw)
     return values
@@ -102,8 +111,9 @@ def another(aiohttp_client: Any, client: Client) -> Callable[[], Any]:
 
 
 async def create(w: World, **kw: Any) -> dict[str, Any]:
-    response = await w.client.post("/api/v1/specials", json=body(w, **kw),
-                                   headers={"X-CSRF-Token": w.csrf})
+    response = await w.client.post(
+        "/api/v1/specials", json=body(w, **kw), headers={"X-CSRF-Token": w.csrf}
+    )
     assert response.status == 201, await response.text()
     return dict(await response.json())
 
@@ -115,14 +125,26 @@ async def error_of(response: Any, status: int) -> dict[str, Any]:
 
 async def test_operator_creates_a_special(world: World) -> None:
     """The created special has the contract's shape, its line-up and deals, and can be read."""
-    response = await world.client.post("/api/v1/specials", json=body(world),
-                                       headers={"X-CSRF-Token": world.csrf})
+    response = await world.client.post(
+        "/api/v1/specials", json=body(world), headers={"X-CSRF-Token": world.csrf}
+    )
     assert response.status == 201
     item = await response.json()
     assert response.headers["Location"] == f"/api/v1/specials/{item['id']}"
     assert response.headers["ETag"] == '"1"'
-    for key in ("id", "title", "description", "starts_at", "ends_at", "status", "host_id",
-                "platform_id", "channel", "product_ids", "version"):
+    for key in (
+        "id",
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "status",
+        "host_id",
+        "platform_id",
+        "channel",
+        "product_ids",
+        "version",
+    ):
         assert key in item
     assert item["status"] == "scheduled"
     assert datetime.fromisoformat(item["starts_at"]) == START
@@ -139,18 +161,20 @@ async def test_operator_creates_a_special(world: World) -> None:
 async def test_list_filters_and_order(world: World) -> None:
     """The list is ordered by start and filters by host, status and platform."""
     late = await create(world, start=START + timedelta(hours=3))
-    early = await create(world, start=START, host_id=world.hosts[1], channel="studio-2",
-                         platform_id=None)
+    early = await create(
+        world, start=START, host_id=world.hosts[1], channel="studio-2", platform_id=None
+    )
     listed = await (await world.client.get("/api/v1/specials")).json()
     assert [s["id"] for s in listed["items"]] == [early["id"], late["id"]]
-    by_host = await (await world.client.get(
-        "/api/v1/specials", params={"host_id": str(world.hosts[1])})).json()
+    by_host = await (
+        await world.client.get("/api/v1/specials", params={"host_id": str(world.hosts[1])})
+    ).json()
     assert [s["id"] for s in by_host["items"]] == [early["id"]]
-    by_platform = await (await world.client.get(
-        "/api/v1/specials", params={"platform_id": str(world.platform)})).json()
+    by_platform = await (
+        await world.client.get("/api/v1/specials", params={"platform_id": str(world.platform)})
+    ).json()
     assert [s["id"] for s in by_platform["items"]] == [late["id"]]
-    none_live = await (await world.client.get(
-        "/api/v1/specials", params={"status": "live"})).json()
+    none_live = await (await world.client.get("/api/v1/specials", params={"status": "live"})).json()
     assert none_live["items"] == []
 
 
@@ -164,11 +188,15 @@ async def test_writes_need_an_operator(world: World, another: Callable[[], Any])
     await error_of(response, 401)
     host = await another()
     csrf = await login(host, "host0")
-    response = await host.post("/api/v1/specials", json=body(world, start=START + timedelta(
-        hours=5)), headers={"X-CSRF-Token": csrf})
+    response = await host.post(
+        "/api/v1/specials",
+        json=body(world, start=START + timedelta(hours=5)),
+        headers={"X-CSRF-Token": csrf},
+    )
     assert (await error_of(response, 403))["code"] == "forbidden"
-    response = await host.patch(f"/api/v1/specials/{special['id']}", json={"title": "Mine"},
-                                headers={"X-CSRF-Token": csrf})
+    response = await host.patch(
+        f"/api/v1/specials/{special['id']}", json={"title": "Mine"}, headers={"X-CSRF-Token": csrf}
+    )
     await error_of(response, 403)
     listed = await (await world.client.get("/api/v1/specials")).json()
     assert [s["title"] for s in listed["items"]] == ["제주 감귤 라이브"]
@@ -188,8 +216,21 @@ async def test_csrf_token_is_required(world: World) -> None:
         ({"minutes": -30}, 422, "ends_before_start"),
         ({"title": ""}, 422, "title_required"),
         ({"start": T0 - timedelta(hours=1)}, 422, "starts_in_past"),
-        ({"deals": [{"product_id": 999, "offset_s": 0, "discount_pct": 20, "duration_s": 60,
-                     "quantity": 1}]}, 422, "deal_product_not_in_line_up"),
+        (
+            {
+                "deals": [
+                    {
+                        "product_id": 999,
+                        "offset_s": 0,
+                        "discount_pct": 20,
+                        "duration_s": 60,
+                        "quantity": 1,
+                    }
+                ]
+            },
+            422,
+            "deal_product_not_in_line_up",
+        ),
         ({"host_id": 999999}, 422, "host_not_found"),
         ({"product_ids": [999999], "deals": []}, 422, "product_not_found"),
         ({"starts_at": "2026-12-18T19:00:00"}, 422, "invalid_field"),
@@ -203,18 +244,27 @@ async def test_invalid_specials_are_refused(
     kw = dict(changes)
     payload = body(world, **{k: v for k, v in kw.items() if k in ("start", "minutes")})
     payload.update({k: v for k, v in kw.items() if k not in ("start", "minutes")})
-    response = await world.client.post("/api/v1/specials", json=payload,
-                                       headers={"X-CSRF-Token": world.csrf})
+    response = await world.client.post(
+        "/api/v1/specials", json=payload, headers={"X-CSRF-Token": world.csrf}
+    )
     assert (await error_of(response, status))["code"] == code
     assert (await (await world.client.get("/api/v1/specials")).json())["items"] == []
 
 
 async def test_discount_cap_is_enforced(world: World) -> None:
     """A planned deal above the cap gets discount_over_cap and names the field."""
-    deals = [{"product_id": world.products[0], "offset_s": 0, "discount_pct": 51,
-              "duration_s": 60, "quantity": 1}]
-    response = await world.client.post("/api/v1/specials", json=body(world, deals=deals),
-                                       headers={"X-CSRF-Token": world.csrf})
+    deals = [
+        {
+            "product_id": world.products[0],
+            "offset_s": 0,
+            "discount_pct": 51,
+            "duration_s": 60,
+            "quantity": 1,
+        }
+    ]
+    response = await world.client.post(
+        "/api/v1/specials", json=body(world, deals=deals), headers={"X-CSRF-Token": world.csrf}
+    )
     error = await error_of(response, 422)
     assert error["code"] == "discount_over_cap"
     assert error["field"] == "deals"
@@ -224,28 +274,34 @@ async def test_overlaps_are_refused(world: World) -> None:
     """Same host or same channel at an overlapping time: 409 with the clash's code."""
     first = await create(world)
     response = await world.client.post(
-        "/api/v1/specials", json=body(world, start=START + timedelta(minutes=30),
-                                      channel="studio-2"),
-        headers={"X-CSRF-Token": world.csrf})
+        "/api/v1/specials",
+        json=body(world, start=START + timedelta(minutes=30), channel="studio-2"),
+        headers={"X-CSRF-Token": world.csrf},
+    )
     error = await error_of(response, 409)
     assert error["code"] == "host_overlap"
     assert error["other_id"] == first["id"]
     response = await world.client.post(
-        "/api/v1/specials", json=body(world, start=START + timedelta(minutes=30),
-                                      host_id=world.hosts[1]),
-        headers={"X-CSRF-Token": world.csrf})
+        "/api/v1/specials",
+        json=body(world, start=START + timedelta(minutes=30), host_id=world.hosts[1]),
+        headers={"X-CSRF-Token": world.csrf},
+    )
     assert (await error_of(response, 409))["code"] == "channel_overlap"
     await create(world, start=START + timedelta(minutes=60))  # back to back is fine
 
 
 async def test_simultaneous_creates_cannot_both_take_a_slot(world: World) -> None:
     """Two operators racing for one channel slot: one wins, the other gets a clash."""
-    responses = await asyncio.gather(*(
-        world.client.post("/api/v1/specials",
-                          json=body(world, host_id=world.hosts[i], title=f"Race {i}"),
-                          headers={"X-CSRF-Token": world.csrf})
-        for i in range(2)
-    ))
+    responses = await asyncio.gather(
+        *(
+            world.client.post(
+                "/api/v1/specials",
+                json=body(world, host_id=world.hosts[i], title=f"Race {i}"),
+                headers={"X-CSRF-Token": world.csrf},
+            )
+            for i in range(2)
+        )
+    )
     assert sorted(r.status for r in responses) == [201, 409]
     listed = await (await world.client.get("/api/v1/specials")).json()
     assert len(listed["items"]) == 1
@@ -257,9 +313,14 @@ async def test_patch_moves_and_edits(world: World) -> None:
     later = START + timedelta(hours=2)
     response = await world.client.patch(
         f"/api/v1/specials/{special['id']}",
-        json={"starts_at": later.isoformat(), "ends_at": (later + timedelta(hours=1)).isoformat(),
-              "product_ids": [world.products[0], world.products[2]], "version": 1},
-        headers={"X-CSRF-Token": world.csrf})
+        json={
+            "starts_at": later.isoformat(),
+            "ends_at": (later + timedelta(hours=1)).isoformat(),
+            "product_ids": [world.products[0], world.products[2]],
+            "version": 1,
+        },
+        headers={"X-CSRF-Token": world.csrf},
+    )
     assert response.status == 200, await response.text()
     moved = await response.json()
     assert datetime.fromisoformat(moved["starts_at"]) == later
@@ -267,9 +328,11 @@ async def test_patch_moves_and_edits(world: World) -> None:
     assert moved["title"] == special["title"]
     assert moved["product_ids"] == [world.products[0], world.products[2]]
     assert response.headers["ETag"] == '"2"'
-    response = await world.client.patch(f"/api/v1/specials/{special['id']}",
-                                        json={"platform_id": None, "title": "  New  "},
-                                        headers={"X-CSRF-Token": world.csrf})
+    response = await world.client.patch(
+        f"/api/v1/specials/{special['id']}",
+        json={"platform_id": None, "title": "  New  "},
+        headers={"X-CSRF-Token": world.csrf},
+    )
     edited = await response.json()
     assert edited["platform_id"] is None and edited["title"] == "New"
 
@@ -278,19 +341,23 @@ async def test_stale_versions_do_not_lose_updates(world: World) -> None:
     """A write based on an old version is refused (412 with If-Match, 409 with version)."""
     special = await create(world)
     url = f"/api/v1/specials/{special['id']}"
-    first = await world.client.patch(url, json={"title": "Alice's edit"},
-                                     headers={"X-CSRF-Token": world.csrf, "If-Match": '"1"'})
+    first = await world.client.patch(
+        url, json={"title": "Alice's edit"}, headers={"X-CSRF-Token": world.csrf, "If-Match": '"1"'}
+    )
     assert first.status == 200
-    stale = await world.client.patch(url, json={"title": "Bob's edit"},
-                                     headers={"X-CSRF-Token": world.csrf, "If-Match": '"1"'})
+    stale = await world.client.patch(
+        url, json={"title": "Bob's edit"}, headers={"X-CSRF-Token": world.csrf, "If-Match": '"1"'}
+    )
     error = await error_of(stale, 412)
     assert error["code"] == "precondition_failed"
     assert error["version"] == 2
-    stale_body = await world.client.patch(url, json={"title": "Bob's edit", "version": 1},
-                                          headers={"X-CSRF-Token": world.csrf})
+    stale_body = await world.client.patch(
+        url, json={"title": "Bob's edit", "version": 1}, headers={"X-CSRF-Token": world.csrf}
+    )
     assert (await error_of(stale_body, 409))["code"] == "version_conflict"
-    stale_delete = await world.client.delete(url, headers={"X-CSRF-Token": world.csrf,
-                                                           "If-Match": '"1"'})
+    stale_delete = await world.client.delete(
+        url, headers={"X-CSRF-Token": world.csrf, "If-Match": '"1"'}
+    )
     await error_of(stale_delete, 412)
     assert (await (await world.client.get(url)).json())["title"] == "Alice's edit"
 
@@ -301,9 +368,12 @@ async def test_move_into_an_overlap_is_refused(world: World) -> None:
     second = await create(world, start=START + timedelta(hours=2), host_id=world.hosts[1])
     response = await world.client.patch(
         f"/api/v1/specials/{second['id']}",
-        json={"starts_at": (START + timedelta(minutes=30)).isoformat(),
-              "ends_at": (START + timedelta(minutes=90)).isoformat()},
-        headers={"X-CSRF-Token": world.csrf})
+        json={
+            "starts_at": (START + timedelta(minutes=30)).isoformat(),
+            "ends_at": (START + timedelta(minutes=90)).isoformat(),
+        },
+        headers={"X-CSRF-Token": world.csrf},
+    )
     error = await error_of(response, 409)
     assert error["code"] == "channel_overlap"
     assert error["other_id"] == first["id"]
@@ -315,14 +385,17 @@ async def test_cancel_and_delete(world: World) -> None:
     """Cancel keeps the special marked cancelled; delete removes one that never aired."""
     special = await create(world)
     url = f"/api/v1/specials/{special['id']}"
-    response = await world.client.patch(url, json={"status": "cancelled"},
-                                        headers={"X-CSRF-Token": world.csrf})
+    response = await world.client.patch(
+        url, json={"status": "cancelled"}, headers={"X-CSRF-Token": world.csrf}
+    )
     assert (await response.json())["status"] == "cancelled"
-    again = await world.client.patch(url, json={"status": "cancelled"},
-                                     headers={"X-CSRF-Token": world.csrf})
+    again = await world.client.patch(
+        url, json={"status": "cancelled"}, headers={"X-CSRF-Token": world.csrf}
+    )
     assert (await error_of(again, 409))["code"] == "invalid_transition"
-    edit = await world.client.patch(url, json={"title": "Back"},
-                                    headers={"X-CSRF-Token": world.csrf})
+    edit = await world.client.patch(
+        url, json={"title": "Back"}, headers={"X-CSRF-Token": world.csrf}
+    )
     assert (await error_of(edit, 409))["code"] == "not_editable"
     # The cancelled special frees its slot.
     await create(world)
@@ -356,9 +429,11 @@ async def test_started_special_cannot_be_deleted(
     assert datetime.fromisoformat(item["went_live_at"]) == START - timedelta(minutes=15)
     response = await world.client.delete(url, headers={"X-CSRF-Token": world.csrf})
     assert (await error_of(response, 409))["code"] == "cannot_delete_started"
-    moved = await world.client.patch(url, json={"starts_at": (START + timedelta(hours=5))
-                                                .isoformat()},
-                                     headers={"X-CSRF-Token": world.csrf})
+    moved = await world.client.patch(
+        url,
+        json={"starts_at": (START + timedelta(hours=5)).isoformat()},
+        headers={"X-CSRF-Token": world.csrf},
+    )
     assert (await error_of(moved, 409))["code"] == "not_editable"
     clock.now = START + timedelta(minutes=20)
     ended = await host.post(url + "/end", headers={"X-CSRF-Token": csrf})
@@ -379,8 +454,9 @@ async def test_reminders_need_a_session(world: World, another: Callable[[], Any]
     assert (await response.json())["reminder"] is True
     response = await viewer.delete(url, headers={"X-CSRF-Token": session["csrf_token"]})
     assert (await response.json())["reminder"] is False
-    missing = await viewer.post("/api/v1/specials/999999/reminders",
-                                headers={"X-CSRF-Token": session["csrf_token"]})
+    missing = await viewer.post(
+        "/api/v1/specials/999999/reminders", headers={"X-CSRF-Token": session["csrf_token"]}
+    )
     await error_of(missing, 404)
 
 
@@ -431,8 +507,9 @@ async def test_openapi_documents_the_writes(world: World) -> None:
     document = await (await world.client.get("/api/v1/openapi.json")).json()
     paths = document["paths"]
     assert "post" in paths["/api/v1/specials"]
-    item = next(v for k, v in paths.items() if k.startswith("/api/v1/specials/{special_id")
-                and "patch" in v)
+    item = next(
+        v for k, v in paths.items() if k.startswith("/api/v1/specials/{special_id") and "patch" in v
+    )
     assert "delete" in item
 
 
@@ -456,15 +533,24 @@ async def test_console_is_for_operators(world: World, another: Callable[[], Any]
 async def test_empty_patch_changes_nothing(world: World) -> None:
     """A PATCH with no fields returns the special as it is, without a new version."""
     special = await create(world)
-    response = await world.client.patch(f"/api/v1/specials/{special['id']}", json={},
-                                        headers={"X-CSRF-Token": world.csrf, "If-Match": "*"})
+    response = await world.client.patch(
+        f"/api/v1/specials/{special['id']}",
+        json={},
+        headers={"X-CSRF-Token": world.csrf, "If-Match": "*"},
+    )
     assert response.status == 200
     assert (await response.json())["version"] == 1
-    bad = await world.client.patch(f"/api/v1/specials/{special['id']}", json={"title": None},
-                                   headers={"X-CSRF-Token": world.csrf})
+    bad = await world.client.patch(
+        f"/api/v1/specials/{special['id']}",
+        json={"title": None},
+        headers={"X-CSRF-Token": world.csrf},
+    )
     assert (await error_of(bad, 422))["code"] == "invalid_field"
-    garbled = await world.client.patch(f"/api/v1/specials/{special['id']}", json={},
-                                       headers={"X-CSRF-Token": world.csrf, "If-Match": "v1"})
+    garbled = await world.client.patch(
+        f"/api/v1/specials/{special['id']}",
+        json={},
+        headers={"X-CSRF-Token": world.csrf, "If-Match": "v1"},
+    )
     assert (await error_of(garbled, 400))["code"] == "bad_if_match"
 
 
@@ -472,9 +558,18 @@ async def test_special_with_deals_cannot_be_deleted(world: World, app: web.Appli
     """A special that flash deals refer to is kept (cancel it instead), not half-deleted."""
     special = await create(world)
     async with app[SESSIONS_KEY]() as db:
-        db.add(FlashDeal(special_id=special["id"], product_id=world.products[0], discount_pct=10,
-                         original_price=9900, price=8910, starts_at=START,
-                         ends_at=START + timedelta(minutes=5), quantity=3))
+        db.add(
+            FlashDeal(
+                special_id=special["id"],
+                product_id=world.products[0],
+                discount_pct=10,
+                original_price=9900,
+                price=8910,
+                starts_at=START,
+                ends_at=START + timedelta(minutes=5),
+                quantity=3,
+            )
+        )
         await db.commit()
     url = f"/api/v1/specials/{special['id']}"
     response = await world.client.delete(url, headers={"X-CSRF-Token": world.csrf})

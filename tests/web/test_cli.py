@@ -14,9 +14,7 @@ from livemarket.web.cli import main
 
 
 @pytest.mark.parametrize("command", ["serve", "migrate", "demo", "create-user"])
-def test_every_subcommand_explains_itself(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_subcommand_explains_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     """``livemarket COMMAND --help`` prints a description of what the command does."""
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -33,7 +31,13 @@ def test_migrate_then_create_user_who_can_log_in(
     assert main(["migrate"]) == 0
     assert (tmp_path / "livemarket.sqlite3").exists()
     args = [
-        "create-user", "--role", "operator", "--username", "olivia", "--password", "s3cret-pass"
+        "create-user",
+        "--role",
+        "operator",
+        "--username",
+        "olivia",
+        "--password",
+        "s3cret-pass",
     ]
     assert main(args) == 0
     assert "created operator 'olivia'" in capsys.readouterr().out

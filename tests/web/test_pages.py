@@ -26,15 +26,26 @@ EVIL = '<script>alert("x")</script>'
 
 
 async def _add_special(
-    app: web.Application, host_id: int, title: str, starts: datetime, *,
-    minutes: int = 60, status: str = "scheduled", platform_id: int | None = None,
+    app: web.Application,
+    host_id: int,
+    title: str,
+    starts: datetime,
+    *,
+    minutes: int = 60,
+    status: str = "scheduled",
+    platform_id: int | None = None,
     description: str = "",
 ) -> int:
     async with app[SESSIONS_KEY].begin() as db:
         special = Special(
-            title=title, description=description, starts_at=starts,
-            ends_at=starts + timedelta(minutes=minutes), status=status, host_id=host_id,
-            platform_id=platform_id, channel="studio-1",
+            title=title,
+            description=description,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=minutes),
+            status=status,
+            host_id=host_id,
+            platform_id=platform_id,
+            channel="studio-1",
         )
         db.add(special)
         await db.flush()
@@ -65,22 +76,32 @@ def _bootstrap(html: str) -> dict[str, Any]:
 
 async def _season(app: web.Application) -> dict[str, int]:
     """A host, a live special, three coming ones and one past midnight in Seoul."""
-    host = await create_user(app[SESSIONS_KEY], username="hana", password=PASSWORD,
-                             role="host", display_name="하나")
+    host = await create_user(
+        app[SESSIONS_KEY], username="hana", password=PASSWORD, role="host", display_name="하나"
+    )
     platform = await _add_platform(app)
     ids = {
-        "live": await _add_special(app, host.id, "Live kimchi", NOW - timedelta(minutes=10),
-                                   status="live", platform_id=platform),
-        "past": await _add_special(app, host.id, "Yesterday", NOW - timedelta(days=1),
-                                   status="ended"),
+        "live": await _add_special(
+            app,
+            host.id,
+            "Live kimchi",
+            NOW - timedelta(minutes=10),
+            status="live",
+            platform_id=platform,
+        ),
+        "past": await _add_special(
+            app, host.id, "Yesterday", NOW - timedelta(days=1), status="ended"
+        ),
         "next1": await _add_special(app, host.id, "Next one", NOW + timedelta(hours=1)),
         "next2": await _add_special(app, host.id, "Next two", NOW + timedelta(hours=2)),
         "next3": await _add_special(app, host.id, "Next three", NOW + timedelta(hours=3)),
         # 15:30 UTC on the 20th is 00:30 on the 21st in Seoul.
-        "late": await _add_special(app, host.id, "Midnight snack",
-                                   datetime(2026, 12, 20, 15, 30, tzinfo=UTC)),
-        "cancelled": await _add_special(app, host.id, "Called off", NOW + timedelta(hours=5),
-                                        status="cancelled"),
+        "late": await _add_special(
+            app, host.id, "Midnight snack", datetime(2026, 12, 20, 15, 30, tzinfo=UTC)
+        ),
+        "cancelled": await _add_special(
+            app, host.id, "Called off", NOW + timedelta(hours=5), status="cancelled"
+        ),
     }
     ids["host"] = host.id
     return ids
@@ -90,7 +111,8 @@ async def _login(client: Client, username: str) -> None:
     """Log in the way a browser on our pages does: with the session's CSRF token."""
     token = (await (await client.get("/api/v1/session")).json())["csrf_token"]
     response = await client.post(
-        "/api/v1/session", json={"username": username, "password": PASSWORD},
+        "/api/v1/session",
+        json={"username": username, "password": PASSWORD},
         headers={"X-CSRF-Token": token},
     )
     assert response.status == 200, await response.text()
@@ -116,14 +138,17 @@ async def test_schedule_shows_live_next_and_season_by_seoul_day(
     assert "With Grip" in live and "Host: 하나" in live
     next_up = _section(html, "next")
     assert [t for t in ("Next one", "Next two", "Next three") if t in next_up] == [
-        "Next one", "Next two", "Next three"]
+        "Next one",
+        "Next two",
+        "Next three",
+    ]
     assert "Midnight snack" not in next_up and "Yesterday" not in next_up
 
-    season = html[html.index('id="schedule"'):]
+    season = html[html.index('id="schedule"') :]
     days = re.findall(r'<h3 class="day__title" id="day-([\d-]+)-h">', season)
     assert days == ["2026-12-19", "2026-12-20", "2026-12-21"]
     assert '<a href="#day-2026-12-20" aria-current="date">' in season  # today in Seoul
-    late_day = season[season.index('id="day-2026-12-21"'):]
+    late_day = season[season.index('id="day-2026-12-21"') :]
     assert "Midnight snack" in late_day and "00:30–01:30" in late_day
     for key in ("live", "past", "next1", "late", "cancelled"):
         assert f'href="/specials/{ids[key]}"' in season
@@ -219,8 +244,9 @@ async def test_language_from_browser_cookie_and_switch(client: Client) -> None:
 async def test_language_switch_never_redirects_off_site(client: Client) -> None:
     """The switch's `next` only goes to a path on this site; a bad language changes nothing."""
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:1"):
-        response = await client.get("/lang", params={"lang": "en", "next": target},
-                                    allow_redirects=False)
+        response = await client.get(
+            "/lang", params={"lang": "en", "next": target}, allow_redirects=False
+        )
         assert response.headers["Location"] == "/", target
     response = await client.get("/lang?lang=xx&next=/", allow_redirects=False)
     assert "lang" not in response.cookies
@@ -263,7 +289,7 @@ async def test_static_files_are_served_with_versioned_urls(client: Client) -> No
 async def test_remind_button_for_upcoming_specials_when_reminders_are_served(
     client: Client,
 ) -> None:
-    """"Remind me" shows on upcoming specials only, and only where the reminders route exists."""
+    """ "Remind me" shows on upcoming specials only, and only where the reminders route exists."""
     ids = await _season(client.server.app)
     html = await (await client.get("/")).text()
     assert f'data-lm-remind="{ids["next1"]}"' in html

@@ -48,17 +48,13 @@ async def test_no_session_at_all_gets_401(client: Client) -> None:
     assert (await response.json())["error"]["code"] == "unauthenticated"
 
 
-async def test_operator_routes_refuse_hosts_with_403(
-    client: Client, make_user: UserMaker
-) -> None:
+async def test_operator_routes_refuse_hosts_with_403(client: Client, make_user: UserMaker) -> None:
     """Every operator-only API route answers a logged-in host 403 before running."""
     from livemarket.web.api import OPERATIONS_KEY
 
     await make_user("host", "alice")
     token = await login(client, "alice")
-    operator_only = [
-        op for op in client.app[OPERATIONS_KEY] if op.access is Access.OPERATOR
-    ]
+    operator_only = [op for op in client.app[OPERATIONS_KEY] if op.access is Access.OPERATOR]
     for op in operator_only:
         path = op.path.replace("{special_id:\\d+}", "1")
         for name in ("special_id", "product_id", "deal_id", "order_id", "id"):

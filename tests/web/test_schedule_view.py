@@ -14,9 +14,13 @@ NOW = datetime(2021, 12, 18, 10, 0, tzinfo=UTC)
 
 def _special(special_id: int, starts: datetime, status: str = "scheduled") -> dict[str, Any]:
     return {
-        "id": special_id, "title": f"s{special_id}", "starts_at": starts.isoformat(),
-        "ends_at": (starts + timedelta(hours=1)).isoformat(), "status": status,
-        "host_id": 7, "platform_id": 3,
+        "id": special_id,
+        "title": f"s{special_id}",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "status": status,
+        "host_id": 7,
+        "platform_id": 3,
     }
 
 

@@ -202,9 +202,7 @@ def serve_env(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
 ) -> Iterator[dict[str, str]]:
     """The environment of a worker group on this test's database and Redis prefix."""
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("LIVEMARKET_")
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LIVEMARKET_")}
     env.update(
         LIVEMARKET_DATA_DIR=str(tmp_path / "data"),
         LIVEMARKET_DATABASE_URL=postgres_url,

@@ -120,9 +120,15 @@ def _written(item: dict[str, Any], status: int = 200) -> web.Response:
     return json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})
 
 
-@routes.post("/api/v1/specials", access=Access.OPERATOR, body=SpecialIn, status=201,
-             tags=("specials",), errors=(401, 403, 409, 422),
-             summary="Add a special to the calendar (operators)")
+@routes.post(
+    "/api/v1/specials",
+    access=Access.OPERATOR,
+    body=SpecialIn,
+    status=201,
+    tags=("specials",),
+    errors=(401, 403, 409, 422),
+    summary="Add a special to the calendar (operators)",
+)
 async def create_special(request: web.Request) -> web.Response:
     body = body_of(request, SpecialIn)
     draft = SpecialDraft(
@@ -142,13 +148,27 @@ async def create_special(request: web.Request) -> web.Response:
     return response
 
 
-_NOT_NULL = ("title", "description", "starts_at", "ends_at", "host_id", "channel",
-             "product_ids", "deals")
+_NOT_NULL = (
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "host_id",
+    "channel",
+    "product_ids",
+    "deals",
+)
 
 
-@routes.patch("/api/v1/specials/{special_id:\\d+}", access=Access.OPERATOR, body=SpecialPatch,
-              tags=("specials",), errors=(401, 403, 404, 409, 412, 422), headers=("If-Match",),
-              summary="Edit, move or cancel a special (operators); If-Match or version guards")
+@routes.patch(
+    "/api/v1/specials/{special_id:\\d+}",
+    access=Access.OPERATOR,
+    body=SpecialPatch,
+    tags=("specials",),
+    errors=(401, 403, 404, 409, 412, 422),
+    headers=("If-Match",),
+    summary="Edit, move or cancel a special (operators); If-Match or version guards",
+)
 async def patch_special(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     body = body_of(request, SpecialPatch)
@@ -160,8 +180,12 @@ async def patch_special(request: web.Request) -> web.Response:
     service = _service(request)
     if "status" in fields:
         if body.status is None or fields != {"status"}:
-            raise ApiError(422, "cancel_alone",
-                           'send {"status": "cancelled"} on its own to cancel', field="status")
+            raise ApiError(
+                422,
+                "cancel_alone",
+                'send {"status": "cancelled"} on its own to cancel',
+                field="status",
+            )
         return _written(await service.cancel(special_id, version, from_header=from_header))
     changes: dict[str, Any] = {name: getattr(body, name) for name in fields}
     if "product_ids" in changes:
@@ -172,9 +196,15 @@ async def patch_special(request: web.Request) -> web.Response:
     return _written(item)
 
 
-@routes.delete("/api/v1/specials/{special_id:\\d+}", access=Access.OPERATOR, status=204,
-               tags=("specials",), errors=(401, 403, 404, 409, 412), headers=("If-Match",),
-               summary="Delete a special that never went on air (operators)")
+@routes.delete(
+    "/api/v1/specials/{special_id:\\d+}",
+    access=Access.OPERATOR,
+    status=204,
+    tags=("specials",),
+    errors=(401, 403, 404, 409, 412),
+    headers=("If-Match",),
+    summary="Delete a special that never went on air (operators)",
+)
 async def delete_special(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     version, from_header = _expected_version(request, None)
@@ -188,25 +218,37 @@ async def _actor(request: web.Request) -> Actor:
     return Actor(user_id=who.user_id, is_operator=who.role is Role.OPERATOR)
 
 
-@routes.post("/api/v1/specials/{special_id:\\d+}/go-live", access=Access.HOST,
-             tags=("studio",), errors=(401, 403, 404, 409),
-             summary="The special's host goes live now (up to 15 minutes early)")
+@routes.post(
+    "/api/v1/specials/{special_id:\\d+}/go-live",
+    access=Access.HOST,
+    tags=("studio",),
+    errors=(401, 403, 404, 409),
+    summary="The special's host goes live now (up to 15 minutes early)",
+)
 async def go_live(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     return _written(await _service(request).go_live(special_id, await _actor(request)))
 
 
-@routes.post("/api/v1/specials/{special_id:\\d+}/end", access=Access.HOST,
-             tags=("studio",), errors=(401, 403, 404, 409),
-             summary="The special's host ends the live show now")
+@routes.post(
+    "/api/v1/specials/{special_id:\\d+}/end",
+    access=Access.HOST,
+    tags=("studio",),
+    errors=(401, 403, 404, 409),
+    summary="The special's host ends the live show now",
+)
 async def end(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     return _written(await _service(request).end(special_id, await _actor(request)))
 
 
-@routes.post("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
-             tags=("specials",), errors=(401, 404, 409, 429),
-             summary="Remind me over the realtime socket ten minutes before the start")
+@routes.post(
+    "/api/v1/specials/{special_id:\\d+}/reminders",
+    access=Access.VIEWER,
+    tags=("specials",),
+    errors=(401, 404, 409, 429),
+    summary="Remind me over the realtime socket ten minutes before the start",
+)
 async def remind_me(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     who = await principal(request)
@@ -215,9 +257,13 @@ async def remind_me(request: web.Request) -> web.Response:
     return json_response({"special_id": special_id, "reminder": True})
 
 
-@routes.delete("/api/v1/specials/{special_id:\\d+}/reminders", access=Access.VIEWER,
-               tags=("specials",), errors=(401, 404, 429),
-               summary="Stop the reminder for this special")
+@routes.delete(
+    "/api/v1/specials/{special_id:\\d+}/reminders",
+    access=Access.VIEWER,
+    tags=("specials",),
+    errors=(401, 404, 429),
+    summary="Stop the reminder for this special",
+)
 async def forget_me(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     who = await principal(request)
@@ -257,8 +303,9 @@ def _entry(special: Special, base: str) -> CalendarEntry:
     )
 
 
-def _ics_response(request: web.Request, specials: list[Special], filename: str,
-                  name: str) -> web.Response:
+def _ics_response(
+    request: web.Request, specials: list[Special], filename: str, name: str
+) -> web.Response:
     base = _base_url(request)
     body = build_calendar(
         [_entry(s, base) for s in specials],
@@ -271,22 +318,34 @@ def _ics_response(request: web.Request, specials: list[Special], filename: str,
         body=body,
         content_type=MEDIA_TYPE,
         charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                 "Cache-Control": "no-cache"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-cache",
+        },
     )
 
 
-@routes.get("/api/v1/specials.ics", access=Access.PUBLIC, content_type=MEDIA_TYPE,
-            tags=("specials",), summary="The whole season as an iCalendar file (RFC 5545)")
+@routes.get(
+    "/api/v1/specials.ics",
+    access=Access.PUBLIC,
+    content_type=MEDIA_TYPE,
+    tags=("specials",),
+    summary="The whole season as an iCalendar file (RFC 5545)",
+)
 async def season_ics(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as db:
         specials = await list_specials(db, limit=SEASON_LIMIT)
     return _ics_response(request, specials[:SEASON_LIMIT], "livemarket.ics", "LiveMarket")
 
 
-@routes.get("/api/v1/specials/{special_id:\\d+}.ics", access=Access.PUBLIC,
-            content_type=MEDIA_TYPE, tags=("specials",), errors=(404,),
-            summary="One special as an iCalendar file, to add to a calendar")
+@routes.get(
+    "/api/v1/specials/{special_id:\\d+}.ics",
+    access=Access.PUBLIC,
+    content_type=MEDIA_TYPE,
+    tags=("specials",),
+    errors=(404,),
+    summary="One special as an iCalendar file, to add to a calendar",
+)
 async def special_ics(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     async with request.app[SESSIONS_KEY]() as db:
@@ -302,11 +361,17 @@ async def _calendar_ctx(app: web.Application) -> AsyncIterator[None]:
         return app[CLOCK_KEY]()
 
     app[CALENDAR_KEY] = CalendarService(
-        app[SESSIONS_KEY], app[BUS_KEY], clock, CalendarRules.from_settings(settings),
+        app[SESSIONS_KEY],
+        app[BUS_KEY],
+        clock,
+        CalendarRules.from_settings(settings),
         go_live_early_minutes=settings.go_live_early_minutes,
     )
     runner = Runner(
-        app[SESSIONS_KEY], app[BUS_KEY], clock, APSchedulerDriver(),
+        app[SESSIONS_KEY],
+        app[BUS_KEY],
+        clock,
+        APSchedulerDriver(),
         deal_starter=app.get(DEAL_STARTER_KEY),
         resync_every=RESYNC_SECONDS,
     )

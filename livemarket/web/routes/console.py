@@ -37,7 +37,8 @@ async def _first_day(db: AsyncSession, now: datetime, zone: Any) -> date:
 
 async def _choices(db: AsyncSession) -> dict[str, Any]:
     hosts = await db.execute(
-        select(User.id, User.display_name).where(User.role == Role.HOST.value)
+        select(User.id, User.display_name)
+        .where(User.role == Role.HOST.value)
         .order_by(User.display_name, User.id)
     )
     platforms = await db.execute(
@@ -63,7 +64,8 @@ async def console(request: web.Request) -> web.Response:
     if who.role is not Role.OPERATOR:
         t = templating.translator(request)
         return await templating.render(
-            request, "error.html",
+            request,
+            "error.html",
             {"title": t("error.forbidden_title"), "message": t("console.operators_only")},
             status=403,
         )
@@ -87,7 +89,8 @@ async def console(request: web.Request) -> web.Response:
         }
     }
     return await templating.render(
-        request, "console.html",
+        request,
+        "console.html",
         {"scripts": ["js/console.js"], "bootstrap": bootstrap, "choices": choices},
     )
 

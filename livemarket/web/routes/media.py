@@ -64,6 +64,8 @@ routes = ApiRoutes()
 
 #: Paths whose answers carry CORS headers.
 MEDIA_PATHS = ("/whip/", "/whep/")
+
+
 async def _read_offer(request: web.Request) -> str:
     if request.content_type != SDP_TYPE:
         raise ApiError(415, "unsupported_media_type", "Send the SDP offer as application/sdp.")

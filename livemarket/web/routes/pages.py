@@ -69,9 +69,7 @@ async def _names(
     hosts: dict[int, str] = {}
     platforms: dict[int, str] = {}
     if host_ids:
-        rows = await db.execute(
-            select(User.id, User.display_name).where(User.id.in_(host_ids))
-        )
+        rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(host_ids)))
         hosts = {user_id: name for user_id, name in rows}
     if platform_ids:
         named = await db.execute(
@@ -92,7 +90,8 @@ async def _cards(request: web.Request, db: AsyncSession, specials: list[Special]
 def reminders_available(app: web.Application) -> bool:
     """Whether the calendar part serves ``POST …/reminders`` (the button shows only then)."""
     return any(
-        op.method == "POST" and op.path.startswith("/api/v1/specials/")
+        op.method == "POST"
+        and op.path.startswith("/api/v1/specials/")
         and op.path.endswith("/reminders")
         for op in app.get(OPERATIONS_KEY, [])
     )
@@ -239,4 +238,3 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/login", login, name="login")
     app.router.add_get("/lang", set_language, name="lang")
     app.router.add_static("/static", templating.STATIC_DIR, name="static")
-

@@ -18,8 +18,13 @@ class ProductListQuery(ListQuery):
     category: Category | None = None
 
 
-@routes.get("/api/v1/products", access=Access.PUBLIC, query=ProductListQuery,
-            tags=("products",), summary="The catalog, by id")
+@routes.get(
+    "/api/v1/products",
+    access=Access.PUBLIC,
+    query=ProductListQuery,
+    tags=("products",),
+    summary="The catalog, by id",
+)
 async def products_index(request: web.Request) -> web.Response:
     query = parse_query(request, ProductListQuery)
     async with request.app[SESSIONS_KEY]() as db:
@@ -29,8 +34,13 @@ async def products_index(request: web.Request) -> web.Response:
     return json_response(page([product_to_dict(p) for p in found], query))
 
 
-@routes.get("/api/v1/products/{product_id}", access=Access.PUBLIC, tags=("products",),
-            summary="One product", errors=(404,))
+@routes.get(
+    "/api/v1/products/{product_id}",
+    access=Access.PUBLIC,
+    tags=("products",),
+    summary="One product",
+    errors=(404,),
+)
 async def product_item(request: web.Request) -> web.Response:
     product_id = path_int(request, "product_id")
     async with request.app[SESSIONS_KEY]() as db:

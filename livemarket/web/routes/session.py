@@ -63,14 +63,24 @@ async def _session_view(request: web.Request) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/session", access=Access.PUBLIC, tags=("session",),
-            summary="Who is logged in; opens an anonymous viewer session with a CSRF token")
+@routes.get(
+    "/api/v1/session",
+    access=Access.PUBLIC,
+    tags=("session",),
+    summary="Who is logged in; opens an anonymous viewer session with a CSRF token",
+)
 async def get_session_info(request: web.Request) -> web.Response:
     return json_response(await _session_view(request))
 
 
-@routes.post("/api/v1/session", access=Access.PUBLIC, body=LoginBody, tags=("session",),
-             summary="Log an operator or host in (sets the session cookie)", errors=(401, 429))
+@routes.post(
+    "/api/v1/session",
+    access=Access.PUBLIC,
+    body=LoginBody,
+    tags=("session",),
+    summary="Log an operator or host in (sets the session cookie)",
+    errors=(401, 429),
+)
 async def login(request: web.Request) -> web.Response:
     body = body_of(request, LoginBody)
     throttle = request.app[THROTTLE_KEY]
@@ -93,16 +103,26 @@ async def login(request: web.Request) -> web.Response:
     return json_response({"user": user_to_dict(user), "csrf_token": csrf_token_of(session)})
 
 
-@routes.delete("/api/v1/session", access=Access.PUBLIC, status=204, tags=("session",),
-               summary="Log out (the session is dropped)")
+@routes.delete(
+    "/api/v1/session",
+    access=Access.PUBLIC,
+    status=204,
+    tags=("session",),
+    summary="Log out (the session is dropped)",
+)
 async def logout(request: web.Request) -> web.Response:
     session = await get_session(request)
     session.invalidate()
     return web.Response(status=204)
 
 
-@routes.patch("/api/v1/session", access=Access.VIEWER, body=NicknameBody, tags=("session",),
-              summary="Set the viewer's chat nickname (kept in the session)")
+@routes.patch(
+    "/api/v1/session",
+    access=Access.VIEWER,
+    body=NicknameBody,
+    tags=("session",),
+    summary="Set the viewer's chat nickname (kept in the session)",
+)
 async def set_nickname(request: web.Request) -> web.Response:
     nickname = validate_nickname(body_of(request, NicknameBody).nickname)
     who = await principal(request)
@@ -113,8 +133,12 @@ async def set_nickname(request: web.Request) -> web.Response:
     return json_response(await _session_view(request))
 
 
-@routes.get("/api/v1/me/stream-key", access=Access.HOST, tags=("session",),
-            summary="The host's WHIP stream key")
+@routes.get(
+    "/api/v1/me/stream-key",
+    access=Access.HOST,
+    tags=("session",),
+    summary="The host's WHIP stream key",
+)
 async def get_stream_key(request: web.Request) -> web.Response:
     who = await principal(request)
     assert who.user_id is not None  # Access.HOST guarantees a logged-in user
@@ -123,8 +147,12 @@ async def get_stream_key(request: web.Request) -> web.Response:
     return json_response({"stream_key": key})
 
 
-@routes.post("/api/v1/me/stream-key", access=Access.HOST, tags=("session",),
-             summary="Renew the host's WHIP stream key (the old one stops working)")
+@routes.post(
+    "/api/v1/me/stream-key",
+    access=Access.HOST,
+    tags=("session",),
+    summary="Renew the host's WHIP stream key (the old one stops working)",
+)
 async def renew_stream_key(request: web.Request) -> web.Response:
     who = await principal(request)
     assert who.user_id is not None

@@ -25,8 +25,13 @@ class SpecialListQuery(ListQuery):
     platform_id: int | None = None
 
 
-@routes.get("/api/v1/specials", access=Access.PUBLIC, query=SpecialListQuery,
-            tags=("specials",), summary="The season's specials, ordered by start")
+@routes.get(
+    "/api/v1/specials",
+    access=Access.PUBLIC,
+    query=SpecialListQuery,
+    tags=("specials",),
+    summary="The season's specials, ordered by start",
+)
 async def specials_index(request: web.Request) -> web.Response:
     query = parse_query(request, SpecialListQuery)
     starts_from = starts_before = None
@@ -49,8 +54,13 @@ async def specials_index(request: web.Request) -> web.Response:
     return json_response(page(items, query))
 
 
-@routes.get("/api/v1/specials/{special_id:\\d+}", access=Access.PUBLIC, tags=("specials",),
-            summary="One special", errors=(404,))
+@routes.get(
+    "/api/v1/specials/{special_id:\\d+}",
+    access=Access.PUBLIC,
+    tags=("specials",),
+    summary="One special",
+    errors=(404,),
+)
 async def special_item(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     async with request.app[SESSIONS_KEY]() as db:
