@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +15,7 @@ from livemarket.accounts.roles import Role
 from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
 
 USERNAME_MAX = 40
+DISPLAY_NAME_MAX = 40
 
 
 def new_stream_key() -> str:
@@ -39,6 +41,26 @@ def validate_new_user(username: str, password: str, role: str) -> Role:
     return Role(role)
 
 
+def validate_display_name(raw: str) -> str:
+    """A staff member's name as viewers see it: NFC, runs of spaces collapsed, 1 to
+    ``DISPLAY_NAME_MAX`` characters, no control or invisible format characters.
+
+    Markup characters are allowed (a name is text, escaped wherever it is shown);
+    controls and format characters (bidi overrides, zero-width joiners) could disguise
+    a name in chat, and an over-long one would fail in the database instead of here.
+    """
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX:
+        raise DomainError(
+            "display_name_invalid", f"A display name has 1 to {DISPLAY_NAME_MAX} characters."
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in name):
+        raise DomainError(
+            "display_name_invalid", "A display name has no control or invisible characters."
+        )
+    return name
+
+
 async def create_user(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -49,12 +71,13 @@ async def create_user(
 ) -> User:
     """Create an operator or host; a host gets a stream key at once."""
     checked_role = validate_new_user(username, password, role)
+    shown_as = validate_display_name(username if display_name is None else display_name)
     async with sessions.begin() as session:
         if await session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict("username_taken", f"The username {username!r} is taken.")
         user = User(
             username=username,
-            display_name=display_name or username,
+            display_name=shown_as,
             role=checked_role.value,
             password_hash=hash_password(password),
             stream_key=new_stream_key() if checked_role is Role.HOST else None,
