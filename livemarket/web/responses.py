@@ -15,20 +15,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
-
-
-def json_bytes(data: Any) -> bytes:
-    """``data`` as compact UTF-8 JSON."""
-    return orjson.dumps(data, option=_OPTIONS)
-
 
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """A ``application/json; charset=utf-8`` response with ``data`` as its body."""
     return web.Response(
-        body=json_bytes(data),
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
         status=status,
         headers=headers,
         content_type="application/json",
