@@ -33,8 +33,12 @@ def qr_png(url: str) -> bytes:
 
 @lru_cache(maxsize=512)
 def qr_svg(url: str) -> bytes:
-    """An SVG QR code of ``url`` (one path; scales for print)."""
-    image = _code(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    """An SVG QR code of ``url`` (one path on a white square; scales for print).
+
+    The white background is part of the image: a transparent one scans on white paper but
+    not on the dark or patterned page a sheet or screen may put it on.
+    """
+    image = _code(url).make_image(image_factory=qrcode.image.svg.SvgPathFillImage)
     buffer = io.BytesIO()
     image.save(buffer)
     return buffer.getvalue()

@@ -6,7 +6,9 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -135,13 +137,34 @@ def _cell(value: object) -> object:
     return value
 
 
-def to_csv(lines: Sequence[SaleLine]) -> str:
-    """One row per order line, with a header; safe to open in a spreadsheet."""
+#: Excel reads a UTF-8 file as the system's legacy code page unless it starts with a BOM
+#: (Korean names then open as mojibake); every other reader skips it.
+UTF8_BOM = "\ufeff"
+
+#: The one text form of a moment that Excel, LibreOffice and Numbers all read as a date and
+#: time (an ISO string with ``T`` and an offset stays text in Excel).
+SPREADSHEET_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def spreadsheet_time(iso: str, zone: ZoneInfo) -> str:
+    """``iso`` (with an offset) as a wall-clock time in ``zone`` that spreadsheets parse."""
+    return datetime.fromisoformat(iso).astimezone(zone).strftime(SPREADSHEET_TIME)
+
+
+def to_csv(lines: Sequence[SaleLine], zone: ZoneInfo) -> str:
+    """One row per order line, with a header, made to open right in a spreadsheet.
+
+    UTF-8 with a BOM, amounts as bare integers (numbers, not text), the order time as a
+    wall-clock time in ``zone`` (named in the header) so it opens as a date.
+    """
     out = io.StringIO()
+    out.write(UTF8_BOM)
     fields = [*SaleLine.__dataclass_fields__, "amount"]
     writer = csv.writer(out)
-    writer.writerow(fields)
+    header = {"created_at": f"created_at ({zone.key})"}
+    writer.writerow([header.get(name, name) for name in fields])
     for line in lines:
         row = {**asdict(line), "amount": line.amount}
+        row["created_at"] = spreadsheet_time(line.created_at, zone)
         writer.writerow([_cell(row[name]) for name in fields])
     return out.getvalue()

@@ -364,7 +364,7 @@ async def sales_csv(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     lines = await sales.sale_lines(request.app[ENGINE_KEY], special_id)
     return web.Response(
-        text=sales.to_csv(lines),
+        text=sales.to_csv(lines, request.app[SETTINGS_KEY].zone),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="special-{special_id}-sales.csv"'},
