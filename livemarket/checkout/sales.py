@@ -130,7 +130,8 @@ async def sale_lines(engine: AsyncEngine, special_id: int) -> list[SaleLine]:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> object:
+def spreadsheet_cell(value: object) -> object:
+    """``value`` as a cell: text that a spreadsheet would run as a formula is kept text."""
     # A product name like "=HYPERLINK(...)" must not become a formula in a spreadsheet.
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
@@ -146,9 +147,11 @@ UTF8_BOM = "\ufeff"
 SPREADSHEET_TIME = "%Y-%m-%d %H:%M:%S"
 
 
-def spreadsheet_time(iso: str, zone: ZoneInfo) -> str:
-    """``iso`` (with an offset) as a wall-clock time in ``zone`` that spreadsheets parse."""
-    return datetime.fromisoformat(iso).astimezone(zone).strftime(SPREADSHEET_TIME)
+def spreadsheet_time(moment: datetime | str, zone: ZoneInfo) -> str:
+    """``moment`` (aware, or ISO with an offset) as a wall-clock time in ``zone``."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(zone).strftime(SPREADSHEET_TIME)
 
 
 def to_csv(lines: Sequence[SaleLine], zone: ZoneInfo) -> str:
@@ -166,5 +169,5 @@ def to_csv(lines: Sequence[SaleLine], zone: ZoneInfo) -> str:
     for line in lines:
         row = {**asdict(line), "amount": line.amount}
         row["created_at"] = spreadsheet_time(line.created_at, zone)
-        writer.writerow([_cell(row[name]) for name in fields])
+        writer.writerow([spreadsheet_cell(row[name]) for name in fields])
     return out.getvalue()

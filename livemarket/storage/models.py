@@ -3,6 +3,7 @@
 from livemarket.accounts.models import User
 from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
 from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
+from livemarket.figures.models import SpecialMinute
 from livemarket.scheduler.models import (
     PlannedDeal,
     Platform,
@@ -25,6 +26,7 @@ __all__ = [
     "Product",
     "Special",
     "SpecialProduct",
+    "SpecialMinute",
     "SpecialReminder",
     "User",
 ]

@@ -25,6 +25,7 @@ from livemarket.web.realtime import gateway as realtime_gateway
 from livemarket.web.routes import (
     calendar,
     console,
+    figures,
     health,
     media,
     pages,
@@ -59,6 +60,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     console.setup,
     realtime_gateway.setup,
     media.setup,
+    figures.setup,
     pages.setup,
 ]
 

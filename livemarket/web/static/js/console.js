@@ -452,6 +452,9 @@
     var sales = el.dialog.querySelector("[data-console-sales]");
     sales.hidden = !special;
     if (special) sales.setAttribute("href", "/console/specials/" + special.id + "/sales");
+    var dashboard = el.dialog.querySelector("[data-console-dashboard]");
+    dashboard.hidden = !special;
+    if (special) dashboard.setAttribute("href", "/console/specials/" + special.id + "/dashboard");
     if (!el.dialog.open) el.dialog.showModal();
     field("title").focus();
   }

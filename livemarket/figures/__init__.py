@@ -1,0 +1,1 @@
+"""Show and season figures: what each special drew and sold, minute by minute."""
