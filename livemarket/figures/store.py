@@ -66,11 +66,15 @@ async def record_samples(engine: AsyncEngine, samples: Samples) -> None:
         await conn.execute(statement, rows)
 
 
-async def host_of(engine: AsyncEngine, special_id: int) -> int | None:
-    """The special's host, or ``None`` when there is no such special."""
+async def host_and_title(engine: AsyncEngine, special_id: int) -> tuple[int, str] | None:
+    """The special's host and title, or ``None`` when there is no such special."""
     async with engine.connect() as conn:
-        host_id = await conn.scalar(select(specials.c.host_id).where(specials.c.id == special_id))
-    return None if host_id is None else int(host_id)
+        row = (
+            await conn.execute(
+                select(specials.c.host_id, specials.c.title).where(specials.c.id == special_id)
+            )
+        ).first()
+    return None if row is None else (int(row.host_id), str(row.title))
 
 
 async def live_special_ids(engine: AsyncEngine) -> list[int]:

@@ -47,11 +47,11 @@ async def _show_or_404(request: web.Request, special_id: int) -> dict[str, objec
     return figures
 
 
-async def _host_id(request: web.Request, special_id: int) -> int:
-    host_id = await store.host_of(request.app[ENGINE_KEY], special_id)
-    if host_id is None:
+async def _host_and_title(request: web.Request, special_id: int) -> tuple[int, str]:
+    found = await store.host_and_title(request.app[ENGINE_KEY], special_id)
+    if found is None:
         raise NotFound("special_not_found", "No such special.")
-    return host_id
+    return found
 
 
 @routes.get(
@@ -63,7 +63,8 @@ async def _host_id(request: web.Request, special_id: int) -> int:
 )
 async def special_figures(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
-    if not can_run_special(await principal(request), await _host_id(request, special_id)):
+    host_id, _title = await _host_and_title(request, special_id)
+    if not can_run_special(await principal(request), host_id):
         raise ApiError(403, "forbidden", "Only this special's host or an operator sees it.")
     return json_response(await _show_or_404(request, special_id))
 
@@ -119,7 +120,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     special_id = int(raw)
     try:
-        host_id = await _host_id(request, special_id)
+        host_id, title = await _host_and_title(request, special_id)
     except NotFound:
         raise web.HTTPNotFound() from None
     if not can_run_special(await principal(request), host_id):
@@ -129,6 +130,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         "console_dashboard.html",
         {
             "special_id": special_id,
+            "title": title,
             "scripts": ["vendor/chart.umd.min.js", "js/realtime.js", "js/dashboard.js"],
             "bootstrap": {"special_id": special_id},
         },

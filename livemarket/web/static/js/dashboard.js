@@ -39,6 +39,8 @@
       { responsive: true, maintainAspectRatio: false, animation: false },
       config.options || {}
     );
+    var scales = (config.options.scales = config.options.scales || {});
+    scales.y = Object.assign({ beginAtZero: true, suggestedMax: 5 }, scales.y || {});
     charts[name] = new window.Chart(canvas, config);
     return charts[name];
   }
