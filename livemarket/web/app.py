@@ -16,7 +16,7 @@ from livemarket.config import Settings
 from livemarket.config.secret import ensure_secret_key
 from livemarket.storage.base import utcnow
 from livemarket.storage.engine import engine_for, session_factory
-from livemarket.web import metrics, openapi
+from livemarket.web import metrics, openapi, shop_metrics
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
 from livemarket.web.cors import CorsPolicy
@@ -112,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_redis_and_bus_ctx)
     metrics.setup(app)
+    shop_metrics.setup(app)
     for setup_part in PART_SETUPS:
         setup_part(app)
     return app

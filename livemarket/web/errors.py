@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from livemarket.errors import DomainError, ErrorKind
 from livemarket.web.responses import json_response
+from livemarket.web.shop_metrics import count_refusal
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
+        count_refusal(request, exc.code)
         return error_response(
             exc.status, exc.code, exc.message, headers=exc.headers, details=exc.details
         )
     except DomainError as exc:
+        count_refusal(request, exc.code)
         details = {k: v for k, v in exc.details.items() if isinstance(v, _SCALARS)}
         return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
     except web.HTTPException as exc:
@@ -110,5 +113,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 return await render_not_found(request)
             raise
         code = _CODE_BY_STATUS.get(exc.status, "http_error")
+        count_refusal(request, code)
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, exc.reason, headers=headers)

@@ -6,7 +6,9 @@ Other parts add their figures by registering collectors on ``app[METRICS_KEY]``
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,14 @@ from livemarket.web.logging import JsonAccessLogger
 from livemarket.web.typedefs import METRICS_KEY
 
 _HTTP_KEY = web.AppKey("http_metrics", tuple[Counter, Histogram])
+
+log = logging.getLogger(__name__)
+
+#: Async reads run before each scrape (figures whose owner needs I/O, e.g. running deals).
+ScrapeHook = Callable[[web.Application], Awaitable[None]]
+SCRAPE_HOOKS_KEY = web.AppKey("metrics_scrape_hooks", list[ScrapeHook])
+SCRAPE_ERRORS_KEY = web.AppKey("metrics_scrape_errors", Counter)
+SCRAPE_HOOK_TIMEOUT_S = 2.0
 
 
 _MAX_CACHED = 2_000
@@ -84,6 +94,14 @@ class MeteredAccessLogger(JsonAccessLogger):
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    """The app's figures; a hook whose dependency is down leaves its last values."""
+    for hook in request.app[SCRAPE_HOOKS_KEY]:
+        try:
+            async with asyncio.timeout(SCRAPE_HOOK_TIMEOUT_S):
+                await hook(request.app)
+        except Exception as exc:  # the figures must still be served
+            log.warning("metrics: %s failed (%s)", hook.__name__, exc.__class__.__name__)
+            request.app[SCRAPE_ERRORS_KEY].inc()
     body = generate_latest(request.app[METRICS_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -106,4 +124,10 @@ def setup(app: web.Application) -> None:
         ),
     )
     app[_CHILDREN_KEY] = _LabelledChildren(*app[_HTTP_KEY])
+    app[SCRAPE_HOOKS_KEY] = []
+    app[SCRAPE_ERRORS_KEY] = Counter(
+        "livemarket_metrics_scrape_errors",
+        "Scrapes whose live figures could not be read (their last values were served)",
+        registry=registry,
+    )
     app.router.add_get("/metrics", metrics_endpoint)

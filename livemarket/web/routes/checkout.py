@@ -37,6 +37,7 @@ from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
+from livemarket.web.shop_metrics import SHOP_COUNTS_KEY
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
@@ -267,6 +268,7 @@ async def create_order(request: web.Request) -> web.Response:
         special_id=body.special_id,
         payment_method=body.payment_method,
     )
+    request.app[SHOP_COUNTS_KEY].order_placed(placed.created, int(placed.order["total"]))
     return json_response(placed.order, status=201 if placed.created else 200)
 
 
