@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livemarket.checkout.images import image_url
 from livemarket.checkout.models import Product
 from livemarket.errors import NotFound
 from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.storage.base import utcnow
+from livemarket.versions import check_version
 
 
 class Category(StrEnum):
@@ -33,6 +36,9 @@ def product_to_dict(product: Product) -> dict[str, Any]:
         "description": product.description,
         "price": product.price,
         "stock": product.stock,
+        "version": product.version,
+        "archived": product.archived_at is not None,
+        "image_url": image_url(product.image),
     }
 
 
@@ -43,9 +49,15 @@ async def list_products(
     offset: int = 0,
     category: Category | None = None,
     ids: list[int] | None = None,
+    include_archived: bool = False,
 ) -> list[Product]:
-    """Products by id, ``limit`` + 1 of them so the caller can tell whether more follow."""
+    """Products by id, ``limit`` + 1 of them so the caller can tell whether more follow.
+
+    Archived products are left out unless asked for (the console's catalogue asks).
+    """
     query = select(Product).order_by(Product.id).limit(limit + 1).offset(offset)
+    if not include_archived:
+        query = query.where(Product.archived_at.is_(None))
     if category is not None:
         query = query.where(Product.category == category.value)
     if ids is not None:
@@ -83,11 +95,33 @@ async def create_product(session: AsyncSession, **fields: object) -> Product:
     return product
 
 
-async def update_product(session: AsyncSession, product_id: int, **changes: object) -> Product:
-    """Change a product's descriptive fields and price (stock goes through the ledger)."""
+async def update_product(
+    session: AsyncSession,
+    product_id: int,
+    *,
+    expected_version: int | None = None,
+    from_header: bool = False,
+    **changes: object,
+) -> Product:
+    """Change a product's descriptive fields, price or archived flag (stock goes through
+    the ledger), based on the version the editor saw; every edit bumps the version."""
     product = await get_product(session, product_id)
+    check_version(product.version, expected_version, from_header=from_header, what="product")
+    archived = changes.pop("archived", None)
+    if archived is not None:
+        product.archived_at = (product.archived_at or utcnow()) if archived else None
     for name, value in changes.items():
         setattr(product, name, value.value if isinstance(value, Category) else value)
+    product.version += 1
+    await session.commit()
+    return product
+
+
+async def set_image(session: AsyncSession, product_id: int, name: str | None) -> Product:
+    """Point the product at a stored picture (or none); bumps its version."""
+    product = await get_product(session, product_id)
+    product.image = name
+    product.version += 1
     await session.commit()
     return product
 

@@ -27,6 +27,12 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     price: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    #: Bumped by every edit; a write based on an older one is refused (If-Match / version).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: Set when an operator retires the product: it leaves the catalogue and line-ups.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: File name of the product's picture under ``<data_dir>/product-images/``.
+    image: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livemarket import versions
 from livemarket.accounts.models import User
 from livemarket.bus.events import CALENDAR_TOPIC, EventBus, special_topic
 from livemarket.checkout.models import Product
@@ -68,21 +69,8 @@ class Actor:
 
 
 def check_version(current: int, expected: int | None, *, from_header: bool) -> None:
-    """Refuse a write based on a stale version: 412 for ``If-Match``, 409 for a body field."""
-    if expected is None or expected == current:
-        return
-    if from_header:
-        raise DomainError(
-            "precondition_failed",
-            "the special changed since you loaded it; reload and try again",
-            kind=ErrorKind.PRECONDITION,
-            version=current,
-        )
-    raise Conflict(
-        "version_conflict",
-        "the special changed since you loaded it; reload and try again",
-        version=current,
-    )
+    """Refuse a write based on a stale version of a special (see ``livemarket.versions``)."""
+    versions.check_version(current, expected, from_header=from_header, what="special")
 
 
 class CalendarService:

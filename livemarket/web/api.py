@@ -8,6 +8,7 @@ the handler runs and so before anything changes), and the OpenAPI document.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from livemarket.accounts.roles import Access, Principal, allows
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.responses import json_response
 
 ApiHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -177,3 +179,29 @@ class ApiRoutes:
         for op in self.operations:
             app.router.add_route(op.method, op.path, op.handler)
             registry.append(op)
+
+
+# --- optimistic edits ------------------------------------------------------------------
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def expected_version(request: web.Request, body_version: int | None) -> tuple[int | None, bool]:
+    """The version a write is based on: ``If-Match`` (412 when stale) or the body's (409).
+
+    ``If-Match: *`` means "whatever is there": no version check.
+    """
+    header = request.headers.get("If-Match")
+    if header is not None and header.strip() == "*":
+        return None, True
+    if header is not None:
+        match = _IF_MATCH.match(header)
+        if match is None:
+            raise ApiError(400, "bad_if_match", 'If-Match must be the ETag you read, e.g. "3"')
+        return int(match.group(1)), True
+    return body_version, False
+
+
+def versioned_response(item: dict[str, Any], status: int = 200) -> web.Response:
+    """``item`` as JSON with its version as the ``ETag`` (what the next ``If-Match`` sends)."""
+    return json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})

@@ -8,7 +8,6 @@ calendar into timed jobs is started and stopped here, in a ``cleanup_ctx``.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -27,7 +26,13 @@ from livemarket.scheduler.models import Special
 from livemarket.scheduler.queries import get_special, list_specials
 from livemarket.scheduler.runner import Runner
 from livemarket.scheduler.service import Actor, CalendarService
-from livemarket.web.api import ApiRoutes, body_of, path_int
+from livemarket.web.api import (
+    ApiRoutes,
+    body_of,
+    expected_version,
+    path_int,
+    versioned_response,
+)
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
@@ -50,7 +55,6 @@ SEASON_LIMIT = 1000
 #: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
 RESYNC_SECONDS = 300.0
 _BIG = 10**9  # keeps integers inside the database's INTEGER range
-_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 
 class PlannedDealIn(BaseModel):
@@ -103,23 +107,6 @@ def _service(request: web.Request) -> CalendarService:
     return request.app[CALENDAR_KEY]
 
 
-def _expected_version(request: web.Request, body_version: int | None) -> tuple[int | None, bool]:
-    """The version a write is based on: ``If-Match`` (412 when stale) or the body's (409)."""
-    header = request.headers.get("If-Match")
-    if header is not None and header.strip() == "*":  # "whatever is there": no version check
-        return None, True
-    if header is not None:
-        match = _IF_MATCH.match(header)
-        if match is None:
-            raise ApiError(400, "bad_if_match", 'If-Match must be the special\'s ETag, e.g. "3"')
-        return int(match.group(1)), True
-    return body_version, False
-
-
-def _written(item: dict[str, Any], status: int = 200) -> web.Response:
-    return json_response(item, status=status, headers={"ETag": f'"{item["version"]}"'})
-
-
 @routes.post(
     "/api/v1/specials",
     access=Access.OPERATOR,
@@ -143,7 +130,7 @@ async def create_special(request: web.Request) -> web.Response:
         deals=tuple(d.draft() for d in body.deals),
     )
     item = await _service(request).create(draft)
-    response = _written(item, 201)
+    response = versioned_response(item, 201)
     response.headers["Location"] = f"/api/v1/specials/{item['id']}"
     return response
 
@@ -172,7 +159,7 @@ _NOT_NULL = (
 async def patch_special(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     body = body_of(request, SpecialPatch)
-    version, from_header = _expected_version(request, body.version)
+    version, from_header = expected_version(request, body.version)
     fields = body.model_fields_set - {"version"}
     for name in fields & set(_NOT_NULL):
         if getattr(body, name) is None:
@@ -186,14 +173,16 @@ async def patch_special(request: web.Request) -> web.Response:
                 'send {"status": "cancelled"} on its own to cancel',
                 field="status",
             )
-        return _written(await service.cancel(special_id, version, from_header=from_header))
+        return versioned_response(
+            await service.cancel(special_id, version, from_header=from_header)
+        )
     changes: dict[str, Any] = {name: getattr(body, name) for name in fields}
     if "product_ids" in changes:
         changes["product_ids"] = tuple(changes["product_ids"])
     if "deals" in changes:
         changes["deals"] = tuple(d.draft() for d in body.deals or ())
     item = await service.update(special_id, changes, version, from_header=from_header)
-    return _written(item)
+    return versioned_response(item)
 
 
 @routes.delete(
@@ -207,7 +196,7 @@ async def patch_special(request: web.Request) -> web.Response:
 )
 async def delete_special(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
-    version, from_header = _expected_version(request, None)
+    version, from_header = expected_version(request, None)
     await _service(request).delete(special_id, version, from_header=from_header)
     return web.Response(status=204)
 
@@ -227,7 +216,7 @@ async def _actor(request: web.Request) -> Actor:
 )
 async def go_live(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
-    return _written(await _service(request).go_live(special_id, await _actor(request)))
+    return versioned_response(await _service(request).go_live(special_id, await _actor(request)))
 
 
 @routes.post(
@@ -239,7 +228,7 @@ async def go_live(request: web.Request) -> web.Response:
 )
 async def end(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
-    return _written(await _service(request).end(special_id, await _actor(request)))
+    return versioned_response(await _service(request).end(special_id, await _actor(request)))
 
 
 @routes.post(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from livemarket.accounts.roles import Access, Principal, Role, can_run_special
-from livemarket.checkout import catalog, deals, orders, qr, sales
+from livemarket.checkout import catalog, deals, images, orders, qr, sales
 from livemarket.checkout.buyer import validate_buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.ledger import StockLedger
@@ -33,7 +33,13 @@ from livemarket.errors import NotFound
 from livemarket.scheduler.runner import DealStart
 from livemarket.tasks import cancel_and_wait
 from livemarket.web import templating
-from livemarket.web.api import ApiRoutes, body_of, path_int
+from livemarket.web.api import (
+    ApiRoutes,
+    body_of,
+    expected_version,
+    path_int,
+    versioned_response,
+)
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
@@ -123,6 +129,10 @@ class ProductPatch(BaseModel):
     description: str | None = Field(None, max_length=4000)
     price: int | None = Field(None, ge=1, le=100_000_000)
     stock: int | None = Field(None, ge=0, le=10_000_000)
+    #: Retire the product (true) or bring it back (false).
+    archived: bool | None = None
+    #: The version the editor saw (alternative to ``If-Match``): stale -> 409.
+    version: int | None = Field(None, ge=1, le=2_000_000_000)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -397,25 +407,91 @@ async def create_product(request: web.Request) -> web.Response:
     access=Access.OPERATOR,
     body=ProductPatch,
     tags=("products",),
-    errors=(404, 422),
-    summary="Edit a product (stock included)",
+    errors=(404, 409, 412, 422),
+    headers=("If-Match",),
+    summary="Edit, archive or restore a product (stock included); If-Match or version guards",
 )
 async def patch_product(request: web.Request) -> web.Response:
     product_id = path_int(request, "product_id")
     changes = body_of(request, ProductPatch).model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise ApiError(422, "invalid_field", "Fields cannot be set to null.")
+    version, from_header = expected_version(request, changes.pop("version", None))
     stock = changes.pop("stock", None)
     ctx = _ctx(request)
     async with request.app[SESSIONS_KEY]() as db:
-        product = await catalog.update_product(db, product_id, **changes)
+        product = await catalog.update_product(
+            db, product_id, expected_version=version, from_header=from_header, **changes
+        )
     ctx.prices_changed([product_id])
     if stock is not None:
         async with ctx.engine.begin() as conn:
             await ctx.ledger.set_stock(conn, product_id, stock)
         ctx.stock_returned([product_id])
         product.stock = stock
-    return json_response(catalog.product_to_dict(product))
+    return versioned_response(catalog.product_to_dict(product))
+
+
+@routes.put(
+    "/api/v1/products/{product_id}/image",
+    access=Access.OPERATOR,
+    tags=("products",),
+    errors=(404, 413, 422),
+    summary="Set the product's picture (JPEG, PNG or WebP, at most 2 MB; the body is the file)",
+)
+async def put_product_image(request: web.Request) -> web.Response:
+    product_id = path_int(request, "product_id")
+    data = await _read_capped(request, images.MAX_IMAGE_BYTES)
+    name = images.image_name(product_id, data)
+    async with request.app[SESSIONS_KEY]() as db:
+        await catalog.get_product(db, product_id)  # 404 before anything is written
+        await images.store(request.app[SETTINGS_KEY].data_dir, name, data)
+        product = await catalog.set_image(db, product_id, name)
+    return versioned_response(catalog.product_to_dict(product))
+
+
+@routes.delete(
+    "/api/v1/products/{product_id}/image",
+    access=Access.OPERATOR,
+    tags=("products",),
+    errors=(404,),
+    summary="Remove the product's picture",
+)
+async def delete_product_image(request: web.Request) -> web.Response:
+    product_id = path_int(request, "product_id")
+    async with request.app[SESSIONS_KEY]() as db:
+        product = await catalog.set_image(db, product_id, None)
+    return versioned_response(catalog.product_to_dict(product))
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it grows past ``limit`` (never held whole)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "image_too_large", f"A picture may be at most {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "image_too_large", f"A picture may be at most {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def product_image_file(request: web.Request) -> web.StreamResponse:
+    """``/media/product-images/{name}``: a stored picture, cacheable for good (its name
+    carries its digest)."""
+    path = images.path_of(request.app[SETTINGS_KEY].data_dir, request.match_info["name"])
+    if path is None or not await asyncio.to_thread(path.is_file):
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": images.CONTENT_TYPES[path.suffix[1:]],
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # --- QR codes --------------------------------------------------------------------------
@@ -577,6 +653,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/qr", qr_sheet)
     app.router.add_get("/console/specials/{special_id}/sales", sales_page)
     app.router.add_get("/products/{product_id}", product_page)
+    app.router.add_get("/media/product-images/{name}", product_image_file)
     app.cleanup_ctx.append(_checkout_ctx)
 
     async def active(special_id: int) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ routes = ApiRoutes()
 
 class ProductListQuery(ListQuery):
     category: Category | None = None
+    #: Archived products too (the console's catalogue); left out by default.
+    include_archived: bool = False
 
 
 @routes.get(
@@ -29,7 +31,11 @@ async def products_index(request: web.Request) -> web.Response:
     query = parse_query(request, ProductListQuery)
     async with request.app[SESSIONS_KEY]() as db:
         found = await list_products(
-            db, limit=query.limit, offset=query.offset, category=query.category
+            db,
+            limit=query.limit,
+            offset=query.offset,
+            category=query.category,
+            include_archived=query.include_archived,
         )
     return json_response(page([product_to_dict(p) for p in found], query))
 
