@@ -25,10 +25,12 @@ from livemarket.web.realtime import gateway as realtime_gateway
 from livemarket.web.routes import (
     calendar,
     console,
+    console_catalogue,
     figures,
     health,
     media,
     pages,
+    platforms,
     products,
     session,
     specials,
@@ -58,9 +60,11 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     checkout_routes.setup,
     calendar.setup,
     console.setup,
+    console_catalogue.setup,
     realtime_gateway.setup,
     media.setup,
     figures.setup,
+    platforms.setup,
     pages.setup,
 ]
 
