@@ -14,7 +14,7 @@
 
   var cfg = {};
   var zone = "Asia/Seoul";
-  var state = { from: "", specials: [], view: "week", editing: null, drag: null };
+  var state = { from: "", specials: [], view: "week", editing: null, drag: null, lineup: [] };
   var el = {};
 
   /* ---- time in the display zone ------------------------------------------------------ */
@@ -419,6 +419,7 @@
       el.form.querySelectorAll('[name="product_ids"]').forEach(function (box) {
         box.checked = special.product_ids.indexOf(Number(box.value)) >= 0;
       });
+      state.lineup = special.product_ids.slice();
       (special.deals || []).forEach(addDealRow);
     } else {
       field("date").value = (preset && preset.day) || state.from;
@@ -448,7 +449,9 @@
 
   function openForm(special, preset) {
     state.editing = special || null;
+    state.lineup = [];
     fillForm(state.editing, preset);
+    drawLineup();
     var sales = el.dialog.querySelector("[data-console-sales]");
     sales.hidden = !special;
     if (special) sales.setAttribute("href", "/console/specials/" + special.id + "/sales");
@@ -480,12 +483,60 @@
       host_id: Number(field("host_id").value),
       channel: field("channel").value.trim(),
       platform_id: platform ? Number(platform) : null,
-      product_ids: Array.prototype.map.call(
-        el.form.querySelectorAll('[name="product_ids"]:checked'),
-        function (box) { return Number(box.value); }
-      ),
+      product_ids: state.lineup.slice(),
       deals: readDeals(),
     };
+  }
+
+  /* The line-up in presentation order: ticking a product adds it at the end, unticking
+     removes it, the arrows move it; product_ids is sent in this order. */
+  function productName(id) {
+    var found = (cfg.products || []).filter(function (p) { return p.id === id; })[0];
+    if (!found) return "#" + id;
+    return LM.lang() === "en" && found.name_en ? found.name_en : found.name;
+  }
+
+  function drawLineup() {
+    var list = el.form.querySelector("[data-console-lineup]");
+    if (!list) return;
+    list.textContent = "";
+    var status = state.editing ? state.editing.status : "scheduled";
+    var frozen = status === "ended" || status === "cancelled";
+    state.lineup.forEach(function (id, index) {
+      var item = document.createElement("li");
+      item.setAttribute("data-product-id", id);
+      var name = document.createElement("span");
+      name.textContent = productName(id);
+      item.appendChild(name);
+      [["up", -1], ["down", 1]].forEach(function (move) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn--quiet btn--small";
+        button.textContent = move[1] < 0 ? "↑" : "↓";
+        button.setAttribute("aria-label", list.getAttribute("data-" + move[0]) + ": " + productName(id));
+        button.setAttribute("data-lineup-" + move[0], id);
+        var target = index + move[1];
+        button.disabled = frozen || target < 0 || target >= state.lineup.length;
+        button.addEventListener("click", function () {
+          state.lineup.splice(index, 1);
+          state.lineup.splice(target, 0, id);
+          drawLineup();
+          var again = list.querySelector("[data-lineup-" + move[0] + '="' + id + '"]');
+          if (again && !again.disabled) again.focus();
+        });
+        item.appendChild(button);
+      });
+      list.appendChild(item);
+    });
+  }
+
+  function lineupChanged(event) {
+    var box = event.target;
+    if (!box || box.name !== "product_ids") return;
+    var id = Number(box.value);
+    state.lineup = state.lineup.filter(function (other) { return other !== id; });
+    if (box.checked) state.lineup.push(id);
+    drawLineup();
   }
 
   function afterWrite(item, message) {
@@ -605,6 +656,7 @@
     document.querySelector("[data-console-close]").addEventListener("click", closeForm);
     el.addDeal.addEventListener("click", function () { addDealRow(null); });
     el.form.addEventListener("submit", submit);
+    el.form.addEventListener("change", lineupChanged);
     el.cancel.addEventListener("click", cancelSpecial);
     el.remove.addEventListener("click", deleteSpecial);
     el.dialog.addEventListener("close", function () { state.editing = null; });
