@@ -112,8 +112,15 @@ class SqlLedger:
         return int(units or 0)
 
     async def release(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
+        self,
+        conn: AsyncConnection | None,
+        buyer_key: str,
+        holds: Sequence[Hold],
+        *,
+        epoch: str | None = None,
     ) -> list[Remaining]:
+        if conn is None:
+            raise CountersMissing("the SQL ledger works inside the order's transaction")
         out = []
         for hold in holds:
             stock = (
@@ -163,8 +170,8 @@ class SqlLedger:
     async def set_stock(self, conn: AsyncConnection, product_id: int, stock: int) -> None:
         await conn.execute(update(products).where(products.c.id == product_id).values(stock=stock))
 
-    async def sync(self, conn: AsyncConnection) -> None:
-        return None
+    async def reconcile(self, conn: AsyncConnection) -> list[str]:
+        return []  # the database holds the counters
 
     async def close(self) -> None:
         return None

@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -310,3 +311,31 @@ def assert_exact(sale: Sale, tally: Tally, found: Audit) -> None:
     assert found.units_in_orders == sale.stock, "the product did not sell exactly out"
     assert (found.deal_left_redis, found.deal_sold_db) == (0, sale.units)
     assert (found.stock_redis, found.product_stock_db) == (0, 0)
+
+
+async def race_with_fault(
+    bases: list[str],
+    sale: Sale,
+    buyers: int,
+    after_orders: int,
+    fault: Callable[[], None],
+    within_s: float = 90,
+) -> tuple[Tally, float]:
+    """Race, and once ``after_orders`` orders were answered run ``fault`` (blocking, in a
+    thread: stop a server, wait, start it). Returns the tally and the monotonic time the
+    fault's call returned (the dependency is back)."""
+    tally = Tally()
+    back_at = 0.0
+    deadline = time.monotonic() + within_s
+
+    async def inject() -> None:
+        nonlocal back_at
+        while tally.created < after_orders and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(fault)
+        back_at = time.monotonic()
+
+    await asyncio.gather(
+        inject(), *(_buyer(bases, i, sale, tally, deadline) for i in range(buyers))
+    )
+    return tally, back_at
