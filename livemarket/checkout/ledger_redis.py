@@ -248,7 +248,8 @@ class RedisLedger:
         self, conn: AsyncConnection | None, buyer_key: str, holds: Sequence[Hold], now: datetime
     ) -> list[Remaining]:
         now_ms = int(now.timestamp() * 1000)
-        for _attempt in range(4):
+        # At most: the epoch once, each line's stock and deal loaded, then the take.
+        for _attempt in range(2 + 2 * len(holds)):
             epoch = self._epoch
             keys, args = self._layout(buyer_key, holds, now_ms, epoch)
             result = await self._reservations((keys, args))

@@ -35,7 +35,7 @@ from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
 from livemarket.checkout.ledger import CountersMissing, Hold, Remaining, deal_sold_out, sold_out
-from livemarket.checkout.ledger_sql import SqlLedger
+from livemarket.checkout.ledger_sql import SqlLedger, take_counts
 from livemarket.checkout.payment import PaymentRequest
 from livemarket.checkout.pg_writer import OrderWrite
 from livemarket.checkout.pricing import iso_utc, unit_price
@@ -490,7 +490,7 @@ async def _write(
     remaining = await ctx.ledger.reserve(conn, buyer_key, plan.holds, now)
     try:
         if not ctx.ledger.transactional:  # the database's counters move with the order
-            await _DATABASE_COUNTERS.reserve(conn, buyer_key, plan.holds, now)
+            await take_counts(conn, plan.holds)
         order_id = await _insert_order(conn, plan.order, lines)
         await conn.commit()
     except BaseException:
