@@ -48,6 +48,8 @@ class CheckoutContext:
     prices: PriceCache = field(default_factory=PriceCache)
     #: Held while a reservation loads missing counters into Redis (one loader at a time).
     loading_counters: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Event-loop time of the sweeper's next ledger reconciliation (0: at once).
+    next_reconcile: float = 0.0
     #: Batched idempotency-key lookups and the same-key gate (``keys``).
     keys: KeyIndex = field(init=False)
 

@@ -7,7 +7,9 @@ under any concurrency exactly the available quantity is sold.
 
 Every call takes the caller's database connection: the SQL backend works inside
 that transaction (the order and its stock commit together); the Redis backend
-uses it only to load counters it does not hold yet.
+uses it only to load counters it does not hold yet. Either way the database's
+counters (``products.stock``, ``flash_deals.sold``) move in the same transaction
+as the orders, so they are the durable truth any lost counter is rebuilt from.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from livemarket.errors import Conflict
+from livemarket.errors import Conflict, DomainError, ErrorKind
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,27 @@ class Remaining:
     stock: int
     deal_id: int | None = None
     deal_remaining: int | None = None
+    #: Which generation of a ledger outside the database took the units (see
+    #: ``ledger_redis``): giving them back after its counters were rebuilt must not count.
+    epoch: str | None = None
 
 
 class CountersMissing(Exception):
     """``reserve`` was called without a connection and needs one to load a counter."""
+
+
+#: Seconds a client is told to wait while the stock counters are recounted.
+RECOUNT_RETRY_AFTER_S = 1
+
+
+def stock_unavailable() -> DomainError:
+    """503: the counters outside the database were lost and are being rebuilt."""
+    return DomainError(
+        "stock_unavailable",
+        "stock is being recounted; retry in a moment",
+        kind=ErrorKind.UNAVAILABLE,
+        retry_after=RECOUNT_RETRY_AFTER_S,
+    )
 
 
 def sold_out(product_id: int) -> Conflict:
@@ -84,9 +103,19 @@ class StockLedger(Protocol):
         read the database first raises :class:`CountersMissing`, having taken nothing."""
 
     async def release(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
+        self,
+        conn: AsyncConnection | None,
+        buyer_key: str,
+        holds: Sequence[Hold],
+        *,
+        epoch: str | None = None,
     ) -> list[Remaining]:
-        """Give held units back (an order expired or was cancelled)."""
+        """Give held units back (an order expired or was cancelled, or was never written).
+
+        A transactional ledger works in ``conn``'s transaction. A ledger outside the
+        database needs no connection (the database may be what failed) and gives
+        back only into counters of ``epoch`` (the reservation's, when given): units
+        taken before its counters were rebuilt were never in the rebuilt figures."""
 
     async def open_deal(
         self, conn: AsyncConnection, deal_id: int, quantity: int, ends_at: datetime
@@ -102,8 +131,9 @@ class StockLedger(Protocol):
     async def set_stock(self, conn: AsyncConnection, product_id: int, stock: int) -> None:
         """Set the available stock (an operator edited the product)."""
 
-    async def sync(self, conn: AsyncConnection) -> None:
-        """Write counters kept outside the database back to it (no-op for SQL)."""
+    async def reconcile(self, conn: AsyncConnection) -> list[str]:
+        """Repair drift between counters kept outside the database and the database's
+        (no-op for SQL); returns what was fixed, for the log."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -112,8 +112,15 @@ class SqlLedger:
         return int(units or 0)
 
     async def release(
-        self, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
+        self,
+        conn: AsyncConnection | None,
+        buyer_key: str,
+        holds: Sequence[Hold],
+        *,
+        epoch: str | None = None,
     ) -> list[Remaining]:
+        if conn is None:
+            raise CountersMissing("the SQL ledger works inside the order's transaction")
         out = []
         for hold in holds:
             stock = (
@@ -163,8 +170,8 @@ class SqlLedger:
     async def set_stock(self, conn: AsyncConnection, product_id: int, stock: int) -> None:
         await conn.execute(update(products).where(products.c.id == product_id).values(stock=stock))
 
-    async def sync(self, conn: AsyncConnection) -> None:
-        return None
+    async def reconcile(self, conn: AsyncConnection) -> list[str]:
+        return []  # the database holds the counters
 
     async def close(self) -> None:
         return None
@@ -173,3 +180,34 @@ class SqlLedger:
 def _insert_for(conn: AsyncConnection) -> Callable[..., Any]:
     """The dialect's ``INSERT … ON CONFLICT`` construct (both support the same form)."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+async def take_counts(conn: AsyncConnection, holds: Sequence[Hold]) -> None:
+    """Move the database's counters for an order another ledger (Redis) already admitted.
+
+    Only the counts are checked (stock left, deal units left): the deal's window and
+    the buyer's limit were the admitting ledger's to judge at reservation, and an
+    order admitted just before its deal ended keeps its price. Raises ``sold_out`` or
+    ``deal_sold_out`` when the database has fewer units than Redis believed."""
+    for hold in holds:
+        if hold.deal_id is not None:
+            taken = (
+                await conn.execute(
+                    update(deals)
+                    .where(
+                        deals.c.id == hold.deal_id, deals.c.sold + hold.quantity <= deals.c.quantity
+                    )
+                    .values(sold=deals.c.sold + hold.quantity)
+                )
+            ).rowcount
+            if not taken:
+                raise deal_sold_out(hold.product_id, hold.deal_id)
+        taken = (
+            await conn.execute(
+                update(products)
+                .where(products.c.id == hold.product_id, products.c.stock >= hold.quantity)
+                .values(stock=products.c.stock - hold.quantity)
+            )
+        ).rowcount
+        if not taken:
+            raise sold_out(hold.product_id)

@@ -6,8 +6,9 @@ of it runs in batches on the writer thread (:mod:`sqlite_writer`); on PostgreSQL
 with the Redis ledger prices come from a short-lived cache (:mod:`price_cache`),
 the Lua script takes the stock and the order is group-committed (:mod:`pg_writer`);
 otherwise prebuilt Core statements run in one transaction. With the Redis ledger
-the stock is taken first and given back if the order cannot be written, so a
-failure never loses stock.
+the stock is taken in Redis first and given back if the order cannot be written
+(without the database: it may be what failed), and the database's own counters
+move in the order's statement, so the database always holds the durable truth.
 
 Refusals are cheap: a product refused for stock a moment ago is refused again
 from :mod:`soldout` without asking the ledger, and the idempotency lookup every
@@ -18,6 +19,7 @@ also makes two concurrent requests with one key answer with the same order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
 from livemarket.checkout.ledger import CountersMissing, Hold, Remaining, deal_sold_out, sold_out
+from livemarket.checkout.ledger_sql import SqlLedger, take_counts
 from livemarket.checkout.payment import PaymentRequest
 from livemarket.checkout.pg_writer import OrderWrite
 from livemarket.checkout.pricing import iso_utc, unit_price
@@ -42,7 +45,12 @@ from livemarket.checkout.tables import deals, order_lines, orders, products
 from livemarket.errors import Conflict, DomainError, NotFound
 from livemarket.storage.base import UTCDateTime
 
+#: The database's counters, moved in the order's transaction when the ledger lives
+#: elsewhere (Redis), so a lost Redis is rebuilt from figures that match the orders.
+_DATABASE_COUNTERS = SqlLedger()
+
 MAX_LINES = 20
+log = logging.getLogger(__name__)
 MAX_QUANTITY = 20
 _KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
 
@@ -335,7 +343,7 @@ async def _place(ctx: CheckoutContext, req: _Request, now: datetime) -> PlacedOr
             remaining = await ctx.ledger.reserve(None, req.buyer_key, written.holds, now)
         except CountersMissing:  # first use of a product or deal: load it from the tables
             remaining = await _reserve_loading(ctx, req.buyer_key, written.holds, now)
-        stored = await _batch_write(ctx, req, written)
+        stored = await _batch_write(ctx, req, written, remaining[0].epoch)
         if isinstance(stored, Earlier):
             return PlacedOrder(await _same_request(ctx, stored.order_id, req.items), False)
         order_id = stored
@@ -404,7 +412,9 @@ async def _prices(ctx: CheckoutContext, product_ids: list[int], now: datetime) -
     return rows
 
 
-async def _batch_write(ctx: CheckoutContext, req: _Request, plan: WritePlan) -> int | Earlier:
+async def _batch_write(
+    ctx: CheckoutContext, req: _Request, plan: WritePlan, epoch: str | None
+) -> int | Earlier:
     """Write through the group-commit writer; the Redis units go back unless it was written."""
     assert ctx.batch_writer is not None
     future = ctx.batch_writer.submit(OrderWrite(plan.order, plan.lines))
@@ -418,16 +428,28 @@ async def _batch_write(ctx: CheckoutContext, req: _Request, plan: WritePlan) -> 
             or future.exception() is not None
             or not isinstance(future.result(), int)
         ):
-            await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
+            await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
         raise
     except Exception as exc:
-        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
-        if isinstance(exc, IntegrityError):  # the only foreign key a buyer names
-            raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
+        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
+        if isinstance(exc, IntegrityError):
+            raise _refusal_of(exc, req, plan.holds) from exc
         raise
     if isinstance(outcome, Earlier):  # a retry: this request's units go back
-        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds))
+        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
     return outcome
+
+
+def _refusal_of(exc: IntegrityError, req: _Request, holds: Sequence[Hold]) -> DomainError:
+    """What the database refused: a unit it does not have (its counters' CHECKs: Redis
+    let more go than the orders allow, as after a lost Redis), else the special."""
+    text = str(exc.orig)
+    if "ck_flash_deals_sold" in text:
+        hold = next((h for h in holds if h.deal_id is not None), holds[0])
+        return deal_sold_out(hold.product_id, hold.deal_id or 0)
+    if "ck_products_stock" in text:
+        return sold_out(holds[0].product_id)
+    return NotFound("special_not_found", f"No special {req.special_id}.")
 
 
 def _draft(
@@ -467,13 +489,15 @@ async def _write(
     # A refusal leaves the rollback to the caller (it looks the key up first).
     remaining = await ctx.ledger.reserve(conn, buyer_key, plan.holds, now)
     try:
+        if not ctx.ledger.transactional:  # the database's counters move with the order
+            await take_counts(conn, plan.holds)
         order_id = await _insert_order(conn, plan.order, lines)
         await conn.commit()
     except BaseException:
         await conn.rollback()
         if not ctx.ledger.transactional:  # Redis took the units already: give them back
-            await asyncio.shield(ctx.ledger.release(conn, buyer_key, plan.holds))
-            ctx.stock_returned(hold.product_id for hold in plan.holds)
+            epoch = remaining[0].epoch if remaining else None
+            await asyncio.shield(_give_back(ctx, buyer_key, plan.holds, epoch))
         raise
     return remaining, order_id
 
@@ -526,10 +550,18 @@ async def _same_request(
     return view
 
 
-async def _give_back(ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold]) -> None:
-    async with ctx.writing() as conn:
-        await ctx.ledger.release(conn, buyer_key, holds)
+async def _give_back(
+    ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold], epoch: str | None = None
+) -> list[Remaining]:
+    """Units back into a ledger outside the database, without the database (it may be
+    what failed); a failure here leaves drift the ledger's reconciliation repairs."""
+    try:
+        left = await ctx.ledger.release(None, buyer_key, holds, epoch=epoch)
+    except Exception:
+        log.warning("could not give %d line(s) back to the stock ledger", len(holds), exc_info=True)
+        return []
     ctx.stock_returned(hold.product_id for hold in holds)
+    return left
 
 
 async def _after_reservation(
@@ -643,13 +675,22 @@ async def change_status(
             raise Conflict("order_changed", "the order changed meanwhile; reload it")
         if target in (CANCELLED, EXPIRED):
             holds = (await _holds_of(conn, [order_id]))[order_id]
-            if ctx.ledger.transactional:
-                released = await ctx.ledger.release(conn, row.buyer_key, holds)
+            released = await _database_release(ctx, conn, row.buyer_key, holds)
     if holds and not ctx.ledger.transactional:
-        await _give_back(ctx, row.buyer_key, holds)
+        released = await _give_back(ctx, row.buyer_key, holds)
     ctx.stock_returned(hold.product_id for hold in holds)
     ctx.pusher.note(row.special_id, released)
     return await get_order(ctx, order_id)
+
+
+async def _database_release(
+    ctx: CheckoutContext, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
+) -> list[Remaining]:
+    """Give units back in the database's counters, in ``conn``'s transaction (with a
+    ledger outside the database, its counters follow after the commit)."""
+    if ctx.ledger.transactional:
+        return await ctx.ledger.release(conn, buyer_key, holds)
+    return await _DATABASE_COUNTERS.release(conn, buyer_key, holds)
 
 
 async def _holds_of(conn: AsyncConnection, order_ids: list[int]) -> dict[int, list[Hold]]:
@@ -693,15 +734,13 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
         if not rows:
             return 0
         holds = await _holds_of(conn, [row.id for row in rows])
-        if ctx.ledger.transactional:
-            for row in rows:
-                left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
-                released.append((row.special_id, left))
-    if not ctx.ledger.transactional:
         for row in rows:
-            async with ctx.writing() as conn:
-                left = await ctx.ledger.release(conn, row.buyer_key, holds[row.id])
+            left = await _database_release(ctx, conn, row.buyer_key, holds[row.id])
             released.append((row.special_id, left))
+    if not ctx.ledger.transactional:
+        released = [
+            (row.special_id, await _give_back(ctx, row.buyer_key, holds[row.id])) for row in rows
+        ]
     ctx.stock_returned(hold.product_id for found in holds.values() for hold in found)
     for special_id, left in released:
         ctx.pusher.note(special_id, left)

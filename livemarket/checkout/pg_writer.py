@@ -1,8 +1,11 @@
 """Group commit of orders on PostgreSQL: many orders, one statement, one commit.
 
-With the Redis ledger the stock is already taken when the order is written, so
-the write is only two inserts. Written one order at a time, each autocommitted
-statement waits for its own WAL flush and the server mostly waits. Here
+With the Redis ledger the stock is already taken in Redis when the order is
+written; the same statement moves the database's counters (``products.stock``,
+``flash_deals.sold``), whose CHECK constraints refuse what the database does not
+have, so Redis can never sell more than the database recorded. Written one order
+at a time, each autocommitted statement waits for its own WAL flush and the
+server mostly waits. Here
 concurrent orders queue in a :class:`~livemarket.checkout.batcher.Batcher` and
 each batch is a single statement (orders and lines as one data-modifying CTE
 over arrays), so a whole batch shares one round trip and one flush.
@@ -62,7 +65,17 @@ _BATCH_INSERT = text(
     + ", ".join(f"l.{c}" for c in _LINE_COLUMNS)
     + f" FROM ins JOIN unnest(CAST(:l_key AS text[]), {_LINE_ARRAYS}) "
     "AS l(idempotency_key, " + ", ".join(_LINE_COLUMNS) + ") "
-    "ON l.idempotency_key = ins.idempotency_key) "
+    "ON l.idempotency_key = ins.idempotency_key "
+    "RETURNING product_id, quantity, deal_id), "
+    # The database's counters move with the orders they count (the durable truth a lost
+    # Redis is rebuilt from); their CHECKs (stock >= 0, sold <= quantity) refuse a unit
+    # the database does not have, whatever Redis said.
+    "took_stock AS (UPDATE products AS p SET stock = p.stock - t.units FROM "
+    "(SELECT product_id, sum(quantity) AS units FROM new_lines GROUP BY product_id) AS t "
+    "WHERE p.id = t.product_id RETURNING p.id), "
+    "took_deal AS (UPDATE flash_deals AS d SET sold = d.sold + t.units FROM "
+    "(SELECT deal_id, sum(quantity) AS units FROM new_lines WHERE deal_id IS NOT NULL "
+    "GROUP BY deal_id) AS t WHERE d.id = t.deal_id RETURNING d.id) "
     "SELECT id, idempotency_key, true AS created FROM ins "
     "UNION ALL SELECT id, idempotency_key, false FROM orders "
     "WHERE idempotency_key = ANY(CAST(:o_idempotency_key AS text[]))"

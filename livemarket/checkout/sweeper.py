@@ -1,4 +1,4 @@
-"""The sweeper: ends deals at ``ends_at``, expires unpaid holds, writes ledger counters back.
+"""The sweeper: ends deals at ``ends_at``, expires unpaid holds, reconciles the ledger.
 
 One task per instance, owned by the app's cleanup context. Every step is a
 conditional transition, so several instances sweeping at once change each
@@ -17,10 +17,13 @@ from livemarket.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two reconciliations of the stock ledger with the database.
+RECONCILE_EVERY_S = 2.0
+
 
 async def sweep_once(ctx: CheckoutContext) -> None:
     """One pass; each step runs even if an earlier one failed."""
-    for step in (_deals, _holds, _sync):
+    for step in (_deals, _holds, _reconcile):
         try:
             await step(ctx)
         except Exception:
@@ -35,11 +38,17 @@ async def _holds(ctx: CheckoutContext) -> None:
     await expire_due_holds(ctx)
 
 
-async def _sync(ctx: CheckoutContext) -> None:
+async def _reconcile(ctx: CheckoutContext) -> None:
+    """Repair drift between a ledger outside the database and the database's counters
+    (at start, then every ``RECONCILE_EVERY_S``; reads only, unless something is off)."""
     if ctx.ledger.transactional:
-        return  # the database already holds the counters
-    async with ctx.writing() as conn:
-        await ctx.ledger.sync(conn)
+        return  # the database holds the counters
+    now = asyncio.get_running_loop().time()
+    if now < ctx.next_reconcile:
+        return
+    ctx.next_reconcile = now + RECONCILE_EVERY_S
+    async with ctx.engine.connect() as conn:
+        await ctx.ledger.reconcile(conn)
 
 
 async def run_sweeper(ctx: CheckoutContext, interval: float = 0.5) -> None:

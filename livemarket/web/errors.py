@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.web.outages import outage_of
 from livemarket.web.responses import json_response
 from livemarket.web.shop_metrics import count_refusal
 
@@ -103,7 +105,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as exc:
         count_refusal(request, exc.code)
         details = {k: v for k, v in exc.details.items() if isinstance(v, _SCALARS)}
-        return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
+        headers = None
+        if exc.kind is ErrorKind.UNAVAILABLE:  # a 503 always says when to come back
+            wait = exc.details.get("retry_after", 1)
+            headers = {"Retry-After": str(max(1, math.ceil(float(wait))))}  # type: ignore[arg-type]
+        return error_response(
+            STATUS_BY_KIND[exc.kind], exc.code, exc.message, headers=headers, details=details
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -116,3 +124,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         count_refusal(request, code)
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, exc.reason, headers=headers)
+    except Exception as exc:
+        return _unexpected(request, exc)
+
+
+def _unexpected(request: web.Request, exc: Exception) -> web.Response:
+    """A dependency that is away is a 503 with its code and Retry-After; anything else a
+    JSON 500 (logged with its traceback). Pages get the same statuses as short HTML."""
+    outage = outage_of(exc)
+    if outage is None:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        status, code, message, headers = 500, "internal_error", "Something went wrong.", {}
+    else:
+        log.warning("%s on %s %s: %r", outage.code, request.method, request.path, exc)
+        status, code, message = 503, outage.code, outage.message
+        headers = {"Retry-After": str(outage.retry_after_s)}
+    if _wants_json(request):
+        return error_response(status, code, message, headers=headers)
+    page = f"<!doctype html><title>{status}</title><p>{message}</p>"
+    return web.Response(status=status, text=page, content_type="text/html", headers=headers)
