@@ -3,7 +3,7 @@
 The process tests start ``python -m livemarket serve --workers 2 --port 0`` on
 PostgreSQL and Redis (the shared port and each worker's own port are then
 picked by the kernel and printed), and check that the workers answer, share
-the realtime bus and the relay directory, and stop together.
+the realtime bus and the relay directory, stop together, and that a killed worker is replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.config import SettingsError, load_settings
 from livemarket.storage.engine import engine_for, session_factory
 from livemarket.web.cli import main
+from livemarket.web.restarts import RESTART_LIMIT, RESTART_WINDOW_S
 from livemarket.web.workers import (
     ListenError,
     Worker,
@@ -155,6 +156,8 @@ class Served:
     process: subprocess.Popen[bytes]
     url: str
     workers: list[tuple[int, str]]
+    stderr: Path
+    pending: bytes = b""  # stdout read but not yet parsed
 
 
 def _alive(pid: int) -> bool:
@@ -173,28 +176,45 @@ def _wait_gone(pids: list[int], within: float = STOP_TIMEOUT_S) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-def _banner(process: subprocess.Popen[bytes], count: int) -> Served:
-    """Parse "LiveMarket on URL (N workers)" and one "worker i (pid P): URL" line each."""
+def _read_line(process: subprocess.Popen[bytes], pending: bytes) -> tuple[str, bytes]:
+    """The next line the parent prints (within START_TIMEOUT_S), and what follows it."""
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
-    output = b""
-    while output.count(b"\n") < count + 1:  # unbuffered reads: select() sees every byte
+    while b"\n" not in pending:  # unbuffered reads: select() sees every byte
         ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
         if not ready:
-            raise TimeoutError(f"serve --workers printed only {output!r} in time")
+            raise TimeoutError(f"serve --workers printed only {pending!r} in time")
         chunk = os.read(process.stdout.fileno(), 4096)
         if not chunk:
-            raise RuntimeError(f"serve --workers exited with {process.wait(5)}: {output!r}")
-        output += chunk
-    first, *lines = output.decode().splitlines()[: count + 1]
+            raise EOFError(f"serve --workers exited with {process.wait(5)}: {pending!r}")
+        pending += chunk
+    line, pending = pending.split(b"\n", 1)
+    return line.decode(), pending
+
+
+def _worker_line(line: str, index: int) -> int:
+    """The pid in "worker i (pid P): URL/"."""
+    match = re.fullmatch(rf"worker {index} \(pid (\d+)\): (\S+)/", line)
+    assert match is not None, line
+    return int(match[1])
+
+
+def _banner(process: subprocess.Popen[bytes], count: int, stderr: Path) -> Served:
+    """Parse "LiveMarket on URL (N workers)" and one "worker i (pid P): URL" line each."""
+    first, pending = _read_line(process, b"")
     shared = re.fullmatch(r"LiveMarket on (\S+)/ \((\d+) workers\)", first)
     assert shared is not None and int(shared[2]) == count, first
     workers = []
-    for index, line in enumerate(lines):
-        match = re.fullmatch(rf"worker {index} \(pid (\d+)\): (\S+)/", line)
-        assert match is not None, line
-        workers.append((int(match[1]), match[2]))
-    return Served(process, shared[1], workers)
+    for index in range(count):
+        line, pending = _read_line(process, pending)
+        workers.append((_worker_line(line, index), line.split(": ", 1)[1].rstrip("/")))
+    return Served(process, shared[1], workers, stderr, pending)
+
+
+def _restarted(served: Served, index: int) -> int:
+    """The pid of worker ``index``'s replacement, from the line the parent prints for it."""
+    line, served.pending = _read_line(served.process, served.pending)
+    return _worker_line(line, index)
 
 
 @pytest.fixture
@@ -216,18 +236,22 @@ def serve_env(
 
 
 @pytest.fixture
-def serve(serve_env: dict[str, str]) -> Iterator[Callable[..., Served]]:
+def serve(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """``serve(*args)`` starts ``livemarket serve --workers 2 --port 0``; all end afterwards."""
     started: list[Served] = []
 
     def start(*args: str) -> Served:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0", *args],
-            env=serve_env,
-            stdout=subprocess.PIPE,
-        )
+        stderr = tmp_path / f"serve-{len(started)}.stderr"
+        with stderr.open("wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0"]
+                + list(args),
+                env=serve_env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         try:
-            served = _banner(process, 2)
+            served = _banner(process, 2, stderr)
         except BaseException:
             process.kill()
             process.wait(10)
@@ -306,14 +330,52 @@ async def test_workers_answer_on_their_own_ports_and_the_shared_one(
     assert await asyncio.to_thread(_wait_gone, [pid for pid, _ in served.workers]) == []
 
 
-async def test_a_worker_that_dies_stops_the_others(serve: Callable[..., Served]) -> None:
-    """Killing one worker makes the parent stop the other and exit non-zero."""
+async def test_a_killed_worker_is_replaced_and_its_port_serves_again(
+    serve: Callable[..., Served],
+) -> None:
+    """kill -9 of a worker: the parent starts another on the same ports; the rest keeps serving."""
     served = serve()
     await _all_healthy(served)
-    (first, _), (second, _) = served.workers
+    (first, first_url), (second, _) = served.workers
     os.kill(first, signal.SIGKILL)
-    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) != 0
+    replacement = await asyncio.to_thread(_restarted, served, 0)
+    assert replacement != first and _alive(replacement) and _alive(second)
+    async with aiohttp.ClientSession() as http:
+        await _healthy(http, first_url)  # the same own port (its instance_url) again
+        async with http.get(first_url + "/healthz") as response:
+            assert (await response.json())["instance"] == first_url
+    connector = aiohttp.TCPConnector(force_close=True)
+    answered_by = set()
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(20):
+            async with http.get(served.url + "/healthz") as response:
+                assert response.status == 200
+                answered_by.add((await response.json())["instance"])
+    assert answered_by == {url for _, url in served.workers}  # both share the port again
+    assert served.process.poll() is None
+    served.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) == 0
+    assert await asyncio.to_thread(_wait_gone, [replacement, second]) == []
+
+
+async def test_a_worker_that_keeps_crashing_stops_the_server_with_a_reason(
+    serve: Callable[..., Served],
+) -> None:
+    """A worker dying at once, again and again, ends the group: exit 1 naming the worker."""
+    served = serve()
+    (pid, _), (second, _) = served.workers
+    started = time.monotonic()
+    for _ in range(RESTART_LIMIT - 1):
+        os.kill(pid, signal.SIGKILL)  # before it has even imported the app
+        pid = await asyncio.to_thread(_restarted, served, 0)
+    os.kill(pid, signal.SIGKILL)
+    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) == 1
+    assert time.monotonic() - started < RESTART_WINDOW_S
     assert await asyncio.to_thread(_wait_gone, [second]) == []
+    assert (
+        f"livemarket: worker 0 exited {RESTART_LIMIT} times within {RESTART_WINDOW_S:g} s "
+        "(last exit code -9); giving up"
+    ) in served.stderr.read_text()
 
 
 async def test_workers_stop_when_the_parent_is_killed(serve: Callable[..., Served]) -> None:
