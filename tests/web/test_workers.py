@@ -27,6 +27,8 @@ import pytest
 from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.config import SettingsError, load_settings
 from livemarket.storage.engine import engine_for, session_factory
+from livemarket.streamer.directory import CLAIM_TTL_S as RELAY_TTL_S
+from livemarket.streamer.directory import OWNER_LEASE_S
 from livemarket.web.cli import main
 from livemarket.web.restarts import RESTART_LIMIT, RESTART_WINDOW_S
 from livemarket.web.workers import (
@@ -398,6 +400,19 @@ def _whip_on(http: aiohttp.ClientSession, url: str, key: str):  # type: ignore[n
     return signal
 
 
+async def _host_special(postgres_url: str) -> tuple[int, str]:
+    """A host, a special of theirs live now, and their stream key."""
+    engine = engine_for(load_settings({}, database_url=postgres_url))
+    try:
+        sessions = session_factory(engine)
+        host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+        special_id = await add_special(sessions, host.id)
+        async with sessions.begin() as db:
+            return special_id, await stream_key_of(db, host.id)
+    finally:
+        await engine.dispose()
+
+
 async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
     serve: Callable[..., Served], postgres_url: str
 ) -> None:
@@ -405,15 +420,7 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
     served = serve()
     await _all_healthy(served)
     (_, first), (_, second) = served.workers
-    engine = engine_for(load_settings({}, database_url=postgres_url))
-    try:
-        sessions = session_factory(engine)
-        host = await create_user(sessions, username="host", password=PASSWORD, role="host")
-        special_id = await add_special(sessions, host.id)
-        async with sessions.begin() as db:
-            key = await stream_key_of(db, host.id)
-    finally:
-        await engine.dispose()
+    special_id, key = await _host_special(postgres_url)
 
     alice, bob = Peer(first), Peer(second)
     publisher = viewer = None
@@ -452,3 +459,67 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
                 await peer.close()
         await alice.close()
         await bob.close()
+
+
+async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
+    serve: Callable[..., Served], postgres_url: str
+) -> None:
+    """kill -9 of the worker holding a stream: the host re-publishes on the other within
+    seconds (not the claim's TTL), and viewers anywhere are sent to the new owner."""
+    served = serve()
+    await _all_healthy(served)
+    (first_pid, first), (_, second) = served.workers
+    special_id, key = await _host_special(postgres_url)
+    publishers = []
+    viewer = None
+    async with aiohttp.ClientSession() as http:
+        try:
+            publishers.append(
+                await start_publisher(_whip_on(http, f"{first}/whip/{special_id}", key))
+            )
+            headers = {**SDP, "Authorization": f"Bearer {key}"}
+            async with http.post(
+                f"{second}/whip/{special_id}", data="v=0\r\n", headers=headers
+            ) as refused:  # the claim is checked before the offer is read
+                assert refused.status == 409
+                assert (await refused.json())["error"]["code"] == "stream_elsewhere"
+
+            os.kill(first_pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            async def whip_until_taken(offer: str) -> str:
+                async with asyncio.timeout(RELAY_TTL_S):
+                    while True:
+                        async with http.post(
+                            f"{second}/whip/{special_id}", data=offer, headers=headers
+                        ) as response:
+                            if response.status != 409:
+                                assert response.status == 201, await response.text()
+                                return await response.text()
+                        await asyncio.sleep(0.1)
+
+            publishers.append(await start_publisher(whip_until_taken))
+            taken_after = time.monotonic() - killed_at
+            assert taken_after < OWNER_LEASE_S + 2.0, taken_after
+
+            replacement = await asyncio.to_thread(_restarted, served, 0)
+            await _healthy(http, first)  # worker 0 again: a new process on the same port
+            async with http.post(
+                f"{first}/whep/{special_id}", data="v=0\r\n", headers=SDP, allow_redirects=False
+            ) as redirected:
+                assert redirected.status == 307, await redirected.text()
+                assert redirected.headers["Location"] == f"{second}/whep/{special_id}"
+
+            async def whep(offer: str) -> str:  # follows the 307, as a browser's fetch does
+                async with http.post(f"{first}/whep/{special_id}", data=offer, headers=SDP) as r:
+                    assert r.status == 201, await r.text()
+                    assert r.headers["Location"].startswith(f"{second}/whep/{special_id}/")
+                    return await r.text()
+
+            viewer = await start_viewer(whep)
+            await viewer.wait_frames(5)
+            assert _alive(replacement)
+        finally:
+            for peer in (viewer, *publishers):
+                if peer is not None:
+                    await peer.close()
