@@ -19,13 +19,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from livemarket.accounts.service import create_user, stream_key_of
+from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import SettingsError, load_settings
+from livemarket.scheduler.models import PlannedDeal, Special
+from livemarket.storage.base import utcnow
 from livemarket.storage.engine import engine_for, session_factory
 from livemarket.streamer.directory import CLAIM_TTL_S as RELAY_TTL_S
 from livemarket.streamer.directory import OWNER_LEASE_S
@@ -523,3 +528,78 @@ async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
             for peer in (viewer, *publishers):
                 if peer is not None:
                     await peer.close()
+
+
+SPECIALS_AT_ONCE = 6
+
+
+async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
+    serve: Callable[..., Served], postgres_url: str
+) -> None:
+    """Specials created over the API start at one instant with a deal at offset 0 each:
+    on two workers (each with its own scheduler) every deal starts once, with its special."""
+    served = serve()
+    await _all_healthy(served)
+    (_, first), _ = served.workers
+    engine = engine_for(load_settings({}, database_url=postgres_url))
+    try:
+        sessions = session_factory(engine)
+        await create_user(sessions, username="op", password=PASSWORD, role="operator")
+        hosts = [
+            (await create_user(sessions, username=f"host{i}", password=PASSWORD, role="host")).id
+            for i in range(SPECIALS_AT_ONCE)
+        ]
+        async with sessions.begin() as db:
+            products = [
+                Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=9900, stock=50)
+                for i in range(SPECIALS_AT_ONCE)
+            ]
+            db.add_all(products)
+        operator = Peer(first)
+        try:
+            await operator.login("op")
+            start = (utcnow() + timedelta(seconds=5)).replace(microsecond=0)
+            special_ids = []
+            for index, (host, product) in enumerate(zip(hosts, products, strict=True)):
+                body = {
+                    "title": f"At once {index}",
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(minutes=30)).isoformat(),
+                    "host_id": host,
+                    "channel": f"studio-{index}",
+                    "product_ids": [product.id],
+                    "deals": [
+                        {
+                            "product_id": product.id,
+                            "offset_s": 0,
+                            "discount_pct": 20,
+                            "duration_s": 600,
+                            "quantity": 10,
+                        }
+                    ],
+                }
+                async with operator.http.post(
+                    f"{first}/api/v1/specials", json=body, headers={"X-CSRF-Token": operator.csrf}
+                ) as response:
+                    assert response.status == 201, await response.text()
+                    special_ids.append((await response.json())["id"])
+        finally:
+            await operator.close()
+        assert utcnow() < start, "too slow to create the specials before they start"
+
+        async def settled() -> bool:
+            async with sessions() as db:
+                planned = list(await db.scalars(sa.select(PlannedDeal)))
+                return all(row.deal_id is not None for row in planned)
+
+        deadline = time.monotonic() + 30  # bounded: due in 5 s (a skipped deal never settles)
+        while not await settled() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # a second start, were there one, would be written by now
+        async with sessions() as db:
+            deals = list(await db.scalars(sa.select(FlashDeal)))
+            statuses = set(await db.scalars(sa.select(Special.status)))
+        assert sorted(deal.special_id for deal in deals) == sorted(special_ids)
+        assert statuses == {"live"}
+    finally:
+        await engine.dispose()
