@@ -81,6 +81,9 @@ class Settings(BaseModel):
     instance_url: str = ""
     #: Lifetime of an instance's Redis claim on a special's relay (refreshed every third).
     relay_claim_ttl_s: float = Field(15.0, gt=0)
+    #: How long an instance that stopped beating (killed) keeps its claims: after this,
+    #: a host may re-publish elsewhere and viewers are no longer sent to it.
+    relay_owner_lease_s: float = Field(3.0, gt=0)
     log_level: str = "INFO"
     #: Threads writing a realtime fan-out beside the event loop's own (GIL released in
     #: each socket write); unset means one when there is a second core. 0 for none, -1

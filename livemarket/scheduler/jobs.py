@@ -25,8 +25,15 @@ class Action(StrEnum):
     END = "end"
 
 
-#: Jobs due at the same instant run in this order (go live before a deal at offset 0).
+#: Jobs due at the same instant are planned in this order (go live before a deal at offset 0).
 _ORDER = {Action.REMINDER: 0, Action.GO_LIVE: 1, Action.DEAL: 2, Action.END: 3}
+
+#: What must have happened before a job can do anything: a deal starts only in a live
+#: special. A timer cannot promise order (APScheduler runs jobs due at one instant
+#: concurrently, ties by id, so ``deal`` before ``go_live``; another instance's clock
+#: may be ahead), so the runner fires a job's prerequisites itself, first. That is
+#: safe because every transition is conditional: whoever is second finds it done.
+PREREQUISITES: dict[Action, tuple[Action, ...]] = {Action.DEAL: (Action.GO_LIVE,)}
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ class Job:
     @property
     def sort_key(self) -> tuple[datetime, int, str]:
         return (self.run_at, _ORDER[self.action], self.job_id)
+
+
+def retry_delay(attempt: int, first: float = 0.5, cap: float = 30.0) -> float:
+    """Seconds before retrying a job that failed ``attempt`` times (1, 2, ...): doubling, capped."""
+    return min(first * 2 ** (attempt - 1), cap)
 
 
 def job_prefix(special_id: int) -> str:

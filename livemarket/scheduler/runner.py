@@ -9,7 +9,11 @@ jobs, a cancel or delete leaves none.
 
 Every job's effect is a conditional update (``transitions.py``), so when two
 instances fire the same job, one changes the row and publishes; the other finds
-nothing to do. The clock is injected: tests drive time with :class:`ManualDriver`.
+nothing to do. The same makes order safe: a job fires its prerequisites first
+(:data:`~livemarket.scheduler.jobs.PREREQUISITES`, a deal's go-live), whatever
+order the timer ran the jobs in. A job that raises (the database away) is tried
+again with backoff under its own id, until it runs or a re-plan replaces it. The
+clock is injected: tests drive time with :class:`ManualDriver`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from livemarket.scheduler.events import (
     viewer_topic,
 )
 from livemarket.scheduler.jobs import (
+    PREREQUISITES,
     REMINDER_LEAD,
     Action,
     Job,
@@ -41,6 +46,7 @@ from livemarket.scheduler.jobs import (
     SpecialTiming,
     job_prefix,
     plan_jobs,
+    retry_delay,
 )
 from livemarket.scheduler.lifecycle import Status
 from livemarket.scheduler.models import PlannedDeal, Special
@@ -69,7 +75,7 @@ class DealStarter(Protocol):
     """Starts a flash deal (the checkout domain's job); returns the new deal's id.
 
     Called once per planned deal across all instances (the runner claims it first).
-    Raising releases the claim, so a later re-plan may try again; a claim whose
+    Raising releases the claim and the job is tried again; a claim whose
     instance died before recording the deal is taken over after
     :data:`~livemarket.scheduler.transitions.CLAIM_LEASE`. ``None`` means "too late
     to start": the window is all but over, so no later claim can find it open.
@@ -217,40 +223,61 @@ class Runner:
             now = self._clock()
             for job in plan_jobs(timing, self._reminder_lead):
                 if job.run_at <= now:
-                    await self.fire(job)  # catch-up: its time passed while we were not looking
+                    await self._run(job)  # catch-up: its time passed while we were not looking
                 else:
                     self._driver.put(job.job_id, job.run_at, self._job_func(job))
 
-    def _job_func(self, job: Job) -> Callable[[], Any]:
+    def _job_func(self, job: Job, attempt: int = 0) -> Callable[[], Any]:
         async def run() -> None:
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.add(task)
             try:
-                await self.fire(job)
-            except Exception:  # logged, not raised into APScheduler's executor
-                log.exception("calendar job %s failed", job.job_id)
+                await self._run(job, attempt)
             finally:
                 if task is not None:
                     self._tasks.discard(task)
 
         return run
 
+    async def _run(self, job: Job, attempt: int = 0) -> None:
+        """Fire ``job``; if it raises, log it and plan a retry with backoff (never raise)."""
+        try:
+            await self.fire(job)
+        except Exception:  # not raised into APScheduler's executor, nor into a re-plan
+            delay = retry_delay(attempt + 1)
+            log.exception("calendar job %s failed; retrying in %.1f s", job.job_id, delay)
+            retry_at = self._clock() + timedelta(seconds=delay)
+            # Its own id: a re-plan meanwhile (remove_prefix) drops the retry, and the
+            # retry never replaces the planned job, which a move may have re-timed.
+            self._driver.put(f"{job.job_id}:retry", retry_at, self._job_func(job, attempt + 1))
+
     async def fire(self, job: Job) -> bool:
-        """Do what ``job`` says if the database still agrees; True when this call changed state."""
+        """Do what ``job`` says if the database still agrees; True when this call changed state.
+
+        Its prerequisites are fired first (each a no-op when already done), so a job
+        never finds its precondition missing just because the timer ran it first.
+        """
         now = self._clock()
-        if job.action is Action.GO_LIVE:
+        for action in PREREQUISITES.get(job.action, ()):
+            await self._do(action, job.special_id, None, now)
+        return await self._do(job.action, job.special_id, job.planned_deal_id, now)
+
+    async def _do(
+        self, action: Action, special_id: int, planned_deal_id: int | None, now: datetime
+    ) -> bool:
+        if action is Action.GO_LIVE:
             async with self._sessions() as db:
-                special = await transitions.go_live(db, job.special_id, now)
+                special = await transitions.go_live(db, special_id, now)
             return await self._announce(special)
-        if job.action is Action.END:
+        if action is Action.END:
             async with self._sessions() as db:
-                special = await transitions.end_due(db, job.special_id, now)
+                special = await transitions.end_due(db, special_id, now)
             return await self._announce(special)
-        if job.action is Action.REMINDER:
-            return await self._remind(job.special_id, now)
-        assert job.planned_deal_id is not None
-        return await self._start_deal(job.planned_deal_id, now)
+        if action is Action.REMINDER:
+            return await self._remind(special_id, now)
+        assert planned_deal_id is not None
+        return await self._start_deal(planned_deal_id, now)
 
     async def _announce(self, special: Special | None) -> bool:
         if special is None:
@@ -294,10 +321,10 @@ class Runner:
         try:
             deal_id = await self._deal_starter(start)
         except Exception:
-            log.exception("starting planned deal %s failed; released for a retry", planned.id)
+            # Released so a retry (here or on another instance) may claim it again.
             async with self._sessions() as db:
                 await transitions.record_deal(db, planned.id, None, failed=True)
-            return False
+            raise
         async with self._sessions() as db:
             await transitions.record_deal(db, planned.id, deal_id)
         return True

@@ -138,6 +138,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.workers == 1:
         run_server(settings, banner=f"LiveMarket on http://{settings.host}:{settings.port}/")
         return 0
+    from livemarket.web.restarts import CrashLoop
     from livemarket.web.workers import ListenError, serve_workers
 
     # Made here, before any worker reads it: workers racing to create it could each
@@ -145,7 +146,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     ensure_secret_key(settings)
     try:
         return serve_workers(settings)
-    except ListenError as exc:
+    except (ListenError, CrashLoop) as exc:
         print(f"livemarket: {exc}", file=sys.stderr)
         return 1
 

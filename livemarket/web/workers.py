@@ -22,24 +22,30 @@ listens there, including the workers of another ``livemarket serve --workers``
 (Linux would otherwise let two launches by the same user join one port
 silently, each getting a share of the connections). Only a launch in the same
 instant, between that probe and the bind a few microseconds later, can slip
-through. The parent hands the sockets to the workers and closes its own copies:
-when a worker dies the kernel stops sending its socket connections.
+through. The parent hands the sockets to the workers and keeps its own copies for
+the workers' replacements.
 
 Workers are ``multiprocessing`` processes of the *spawn* context: a fresh
 interpreter each, because the parent has already run migrations and the demo
 seed on asyncio and SQLAlchemy, whose loops, pools and threads must not be
 forked. ``multiprocessing`` passes the validated per-worker ``Settings`` and the
-listening sockets (file descriptors) to the child as they are, and its process
-objects give the pid, exit code and a sentinel to wait on.
+listening sockets (file descriptors) to the child as they are (the parent keeps
+its own copies, see below), and its process objects give the pid, exit code and a
+sentinel to wait on.
 
-Supervision is deliberately simple: SIGTERM or SIGINT to the parent sends
-SIGTERM to every worker (each drains its connections, ``SHUTDOWN_TIMEOUT_S``),
-waits, kills what is left after ``STOP_TIMEOUT_S``, and exits 0. A worker that
-exits on its own makes the parent stop the others and exit 1: a process manager
-(systemd, Kubernetes) restarts the whole group. Restarting single workers is
-future work. Workers sit in their own process group, so a terminal's Ctrl-C
-reaches the parent only (which then stops them once); they also watch the
-parent's sentinel and stop when the parent is gone, even after a SIGKILL.
+Supervision: SIGTERM or SIGINT to the parent sends SIGTERM to every worker (each
+drains its connections, ``SHUTDOWN_TIMEOUT_S``), waits, kills what is left after
+``STOP_TIMEOUT_S``, and exits 0. A worker that exits on its own (a crash, an OOM
+kill) is started again in its place, on the same sockets, after a backoff that
+grows with its recent crashes (:class:`RestartPolicy`); the parent keeps its copy
+of every listening socket for that, so connections the kernel queued on a dead
+worker's socket wait for its replacement instead of being refused. A worker that
+crashes ``RESTART_LIMIT`` times within ``RESTART_WINDOW_S`` is a crash loop no
+restart will cure: the parent stops the others, says which worker and why, and
+exits 1 so a process manager (systemd, Kubernetes) sees the failure. Workers sit
+in their own process group, so a terminal's Ctrl-C reaches the parent only (which
+then stops them once); they also watch the parent's sentinel and stop when the
+parent is gone, even after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from livemarket.config import Settings
 from livemarket.config.settings import WILDCARD_HOSTS
 from livemarket.web.cors import origin_of
 from livemarket.web.logging import configure_logging
+from livemarket.web.restarts import RestartPolicy
 from livemarket.web.serving import SHUTDOWN_TIMEOUT_S, run_server
 
 logger = logging.getLogger(__name__)
@@ -257,42 +264,65 @@ def _signals_wake(received: list[int]) -> Iterator[socket.socket]:
         writer.close()
 
 
-def _start(settings: Settings, shared_port: int, workers: Sequence[Worker]) -> None:
-    context = multiprocessing.get_context("spawn")
-    for worker in workers:
-        process = context.Process(
-            target=_worker_main,
-            args=(worker_settings(settings, workers, worker.index, shared_port), worker.listeners),
-            name=f"livemarket-worker-{worker.index}",
-        )
-        process.start()
-        worker.process = process
-    # The workers hold the sockets now. Ours must go: a dead worker's socket would
-    # otherwise stay in the SO_REUSEPORT group, its share of connections never accepted.
-    close_listeners(workers)
+def _spawn(settings: Settings, shared_port: int, workers: Sequence[Worker], index: int) -> None:
+    """Start worker ``index`` on its sockets (copies; the parent keeps its own)."""
+    worker = workers[index]
+    process = multiprocessing.get_context("spawn").Process(
+        target=_worker_main,
+        args=(worker_settings(settings, workers, index, shared_port), worker.listeners),
+        name=f"livemarket-worker-{index}",
+    )
+    process.start()
+    worker.process = process
 
 
-def _watch(workers: Sequence[Worker], wake: socket.socket, received: list[int]) -> bool:
-    """Wait for a stop signal (False) or a worker exiting by itself (True)."""
-    processes = [worker.process for worker in workers if worker.process is not None]
+def _announce(worker: Worker) -> None:
+    pid = worker.process.pid if worker.process else None
+    print(f"worker {worker.index} (pid {pid}): {worker.instance_url}/", flush=True)
+
+
+def _supervise(
+    settings: Settings,
+    shared_port: int,
+    workers: Sequence[Worker],
+    wake: socket.socket,
+    received: list[int],
+) -> None:
+    """Restart workers that exit by themselves until a stop signal.
+
+    Raises :class:`~livemarket.web.restarts.CrashLoop` when one worker keeps crashing.
+    """
+    policy = RestartPolicy()
+    due: dict[int, float] = {}  # worker index -> when (monotonic) to start it again
     while True:
-        wait([*(process.sentinel for process in processes), wake])
+        sentinels = [w.process.sentinel for w in workers if w.process is not None]
+        timeout = max(0.0, min(due.values()) - time.monotonic()) if due else None
+        wait([*sentinels, wake], timeout)
         if received:
             logger.info("stopping workers", extra={"fields": {"signal": received[0]}})
-            return False
+            return
+        now = time.monotonic()
         for worker in workers:
-            if worker.process is not None and not worker.process.is_alive():
-                logger.error(
-                    "worker exited; stopping the others",
-                    extra={
-                        "fields": {
-                            "worker": worker.index,
-                            "pid": worker.process.pid,
-                            "exitcode": worker.process.exitcode,
-                        }
-                    },
-                )
-                return True
+            if worker.process is None or worker.process.is_alive():
+                continue
+            fields = {
+                "worker": worker.index,
+                "pid": worker.process.pid,
+                "exitcode": worker.process.exitcode,
+            }
+            worker.process.close()
+            worker.process = None
+            delay = policy.crashed(worker.index, now, fields["exitcode"])
+            logger.error(
+                "worker exited; starting another in its place",
+                extra={"fields": {**fields, "delay_s": delay}},
+            )
+            due[worker.index] = now + delay
+        for index, at in list(due.items()):
+            if at <= time.monotonic():
+                del due[index]
+                _spawn(settings, shared_port, workers, index)
+                _announce(workers[index])
         with suppress(BlockingIOError):
             wake.recv(4096)  # a signal we do not act on; go back to waiting
 
@@ -315,23 +345,26 @@ def stop_workers(workers: Sequence[Worker], timeout: float = STOP_TIMEOUT_S) -> 
 
 
 def serve_workers(settings: Settings) -> int:
-    """Run ``settings.workers`` workers until a signal (exit 0) or a worker's death (1)."""
+    """Run ``settings.workers`` workers until a signal (exit 0); restart those that crash.
+
+    Raises :class:`~livemarket.web.restarts.CrashLoop`, after stopping the others,
+    when one keeps crashing.
+    """
     shared_port, workers = bind_listeners(settings)
     received: list[int] = []
-    failed = False
     with _signals_wake(received) as wake:
         try:
-            _start(settings, shared_port, workers)
+            for worker in workers:
+                _spawn(settings, shared_port, workers, worker.index)
             print(
                 f"LiveMarket on http://{_url_host(settings.host)}:{shared_port}/ "
                 f"({len(workers)} workers)",
                 flush=True,
             )
             for worker in workers:
-                pid = worker.process.pid if worker.process else None
-                print(f"worker {worker.index} (pid {pid}): {worker.instance_url}/", flush=True)
-            failed = _watch(workers, wake, received)
+                _announce(worker)
+            _supervise(settings, shared_port, workers, wake, received)
         finally:
             close_listeners(workers)
             stop_workers(workers)
-    return 1 if failed else 0
+    return 0

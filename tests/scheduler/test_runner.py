@@ -15,6 +15,7 @@ from livemarket.scheduler import transitions
 from livemarket.scheduler.calendar import PlannedDealDraft, SpecialDraft
 from livemarket.scheduler.driver import APSchedulerDriver, ManualDriver
 from livemarket.scheduler.events import viewer_topic
+from livemarket.scheduler.jobs import Action, Job, retry_delay
 from livemarket.scheduler.models import PlannedDeal, Special
 from livemarket.scheduler.runner import DealStart, Runner
 from livemarket.scheduler.service import CalendarService
@@ -164,6 +165,93 @@ async def test_planned_deal_claimed_by_a_crashed_instance_is_started_later(
         await runner.sync(special["id"])
         await driver.run_due(clock())
         assert [d.special_id for d in deals.started] == [special["id"]]
+    finally:
+        await runner.stop()
+
+
+class FlakyDeals(FakeDeals):
+    """The checkout side failing its first ``failures`` starts (its Redis away, say)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def __call__(self, start: DealStart) -> int | None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("checkout is away")
+        return await super().__call__(start)
+
+
+async def test_a_deal_job_run_before_go_live_takes_the_special_live_first(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
+) -> None:
+    """A deal at offset 0 fired ahead of its go-live (timer order) starts; go-live is a no-op."""
+    start = T0 + timedelta(hours=1)
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=0, discount_pct=30, duration_s=600, quantity=20
+    )
+    special = await service.create(draft(seed, start, deals=(deal,)))
+    seen = Recorder()
+    bus.subscribe(special_topic(special["id"]), seen)
+    deals = FakeDeals()
+    runner, driver = make_runner(sessions, bus, clock, deals)
+    await runner.start()
+    try:
+        async with sessions() as db:
+            planned_id = await db.scalar(select(PlannedDeal.id))
+        prefix = f"special:{special['id']}:"
+        deal_job = Job(f"{prefix}deal:{planned_id}", start, Action.DEAL, special["id"], planned_id)
+        go_live = Job(f"{prefix}go_live", start, Action.GO_LIVE, special["id"])
+        # APScheduler orders jobs due at one instant by id: "…:deal:N" before "…:go_live".
+        assert {deal_job.job_id, go_live.job_id} <= driver.jobs().keys()
+        assert deal_job.job_id < go_live.job_id
+        clock.now = start
+        assert await runner.fire(deal_job)
+        assert await status_of(sessions, special["id"]) == "live"
+        assert [d.special_id for d in deals.started] == [special["id"]]
+        assert not await runner.fire(go_live)
+        assert [e["status"] for e in seen.of_type("special.status")] == ["live"]
+    finally:
+        await runner.stop()
+
+
+async def test_a_job_that_fails_is_retried_with_backoff_until_it_runs(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
+) -> None:
+    """A deal start that raises twice is released and tried again later; it starts once."""
+    start = T0 + timedelta(hours=1)
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=0, discount_pct=30, duration_s=600, quantity=20
+    )
+    special = await service.create(draft(seed, start, deals=(deal,)))
+    deals = FlakyDeals(failures=2)
+    runner, driver = make_runner(sessions, bus, clock, deals)
+    await runner.start()
+    try:
+        clock.now = start
+        await driver.run_due(clock())
+        assert deals.started == [] and await status_of(sessions, special["id"]) == "live"
+        (retry,) = [j for j in driver.jobs() if j.endswith(":retry")]
+        assert driver.jobs()[retry] == start + timedelta(seconds=retry_delay(1))
+        clock.now = driver.jobs()[retry]
+        await driver.run_due(clock())
+        assert driver.jobs()[retry] == clock.now + timedelta(seconds=retry_delay(2))
+        clock.now = driver.jobs()[retry]
+        await driver.run_due(clock())
+        assert [d.special_id for d in deals.started] == [special["id"]]
+        assert retry not in driver.jobs()
+        async with sessions() as db:
+            planned = await db.scalar(select(PlannedDeal))
+            assert planned is not None and planned.started_at == clock.now
     finally:
         await runner.stop()
 

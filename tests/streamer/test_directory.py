@@ -107,3 +107,28 @@ async def test_a_late_release_spares_a_newer_claim_of_the_same_instance(
     assert a.holds(9)
     assert await b.owner(9) == "http://a"
     await a.close()
+
+
+async def test_a_dead_owners_claim_is_taken_over_after_its_lease_not_its_ttl(
+    redis: Redis, redis_prefix: str
+) -> None:
+    """An owner that stops beating loses its special after the short lease; one beating keeps it."""
+    a = RedisDirectory(redis, redis_prefix, ttl_s=60.0, lease_s=TTL_S)
+    b = RedisDirectory(redis, redis_prefix, ttl_s=60.0, lease_s=TTL_S)
+    assert a.refresh_interval_s == pytest.approx(TTL_S / 3)
+    assert await a.claim(3, "http://a") is None
+    for _ in range(6):  # beating through 2 x lease: still A's, for WHIP and WHEP alike
+        await asyncio.sleep(a.refresh_interval_s)
+        await a.refresh()
+    assert await b.owner(3) == "http://a"
+    assert await b.claim(3, "http://b") == "http://a"
+    # A dies (kill -9: no release, no more beats); its claim has ~59 s left
+    await asyncio.sleep(TTL_S * 1.5)
+    assert await redis.pttl(f"{redis_prefix}relay:3") > 50_000
+    assert await b.owner(3) is None  # viewers are no longer sent to the dead owner
+    assert await b.claim(3, "http://b") is None  # the re-publish is taken here
+    assert await a.owner(3) == "http://b"
+    await a.refresh()  # a stalled A coming back learns it lost the claim
+    assert not a.holds(3)
+    await b.close()
+    assert await redis.get(b.alive_key) is None

@@ -3,7 +3,7 @@
 The process tests start ``python -m livemarket serve --workers 2 --port 0`` on
 PostgreSQL and Redis (the shared port and each worker's own port are then
 picked by the kernel and printed), and check that the workers answer, share
-the realtime bus and the relay directory, and stop together.
+the realtime bus and the relay directory, stop together, and that a killed worker is replaced.
 """
 
 from __future__ import annotations
@@ -19,15 +19,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from livemarket.accounts.service import create_user, stream_key_of
+from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import SettingsError, load_settings
+from livemarket.scheduler.models import PlannedDeal, Special
+from livemarket.storage.base import utcnow
 from livemarket.storage.engine import engine_for, session_factory
+from livemarket.streamer.directory import CLAIM_TTL_S as RELAY_TTL_S
+from livemarket.streamer.directory import OWNER_LEASE_S
 from livemarket.web.cli import main
+from livemarket.web.restarts import RESTART_LIMIT, RESTART_WINDOW_S
 from livemarket.web.workers import (
     ListenError,
     Worker,
@@ -155,6 +163,8 @@ class Served:
     process: subprocess.Popen[bytes]
     url: str
     workers: list[tuple[int, str]]
+    stderr: Path
+    pending: bytes = b""  # stdout read but not yet parsed
 
 
 def _alive(pid: int) -> bool:
@@ -173,28 +183,45 @@ def _wait_gone(pids: list[int], within: float = STOP_TIMEOUT_S) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-def _banner(process: subprocess.Popen[bytes], count: int) -> Served:
-    """Parse "LiveMarket on URL (N workers)" and one "worker i (pid P): URL" line each."""
+def _read_line(process: subprocess.Popen[bytes], pending: bytes) -> tuple[str, bytes]:
+    """The next line the parent prints (within START_TIMEOUT_S), and what follows it."""
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
-    output = b""
-    while output.count(b"\n") < count + 1:  # unbuffered reads: select() sees every byte
+    while b"\n" not in pending:  # unbuffered reads: select() sees every byte
         ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
         if not ready:
-            raise TimeoutError(f"serve --workers printed only {output!r} in time")
+            raise TimeoutError(f"serve --workers printed only {pending!r} in time")
         chunk = os.read(process.stdout.fileno(), 4096)
         if not chunk:
-            raise RuntimeError(f"serve --workers exited with {process.wait(5)}: {output!r}")
-        output += chunk
-    first, *lines = output.decode().splitlines()[: count + 1]
+            raise EOFError(f"serve --workers exited with {process.wait(5)}: {pending!r}")
+        pending += chunk
+    line, pending = pending.split(b"\n", 1)
+    return line.decode(), pending
+
+
+def _worker_line(line: str, index: int) -> int:
+    """The pid in "worker i (pid P): URL/"."""
+    match = re.fullmatch(rf"worker {index} \(pid (\d+)\): (\S+)/", line)
+    assert match is not None, line
+    return int(match[1])
+
+
+def _banner(process: subprocess.Popen[bytes], count: int, stderr: Path) -> Served:
+    """Parse "LiveMarket on URL (N workers)" and one "worker i (pid P): URL" line each."""
+    first, pending = _read_line(process, b"")
     shared = re.fullmatch(r"LiveMarket on (\S+)/ \((\d+) workers\)", first)
     assert shared is not None and int(shared[2]) == count, first
     workers = []
-    for index, line in enumerate(lines):
-        match = re.fullmatch(rf"worker {index} \(pid (\d+)\): (\S+)/", line)
-        assert match is not None, line
-        workers.append((int(match[1]), match[2]))
-    return Served(process, shared[1], workers)
+    for index in range(count):
+        line, pending = _read_line(process, pending)
+        workers.append((_worker_line(line, index), line.split(": ", 1)[1].rstrip("/")))
+    return Served(process, shared[1], workers, stderr, pending)
+
+
+def _restarted(served: Served, index: int) -> int:
+    """The pid of worker ``index``'s replacement, from the line the parent prints for it."""
+    line, served.pending = _read_line(served.process, served.pending)
+    return _worker_line(line, index)
 
 
 @pytest.fixture
@@ -216,18 +243,22 @@ def serve_env(
 
 
 @pytest.fixture
-def serve(serve_env: dict[str, str]) -> Iterator[Callable[..., Served]]:
+def serve(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """``serve(*args)`` starts ``livemarket serve --workers 2 --port 0``; all end afterwards."""
     started: list[Served] = []
 
     def start(*args: str) -> Served:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0", *args],
-            env=serve_env,
-            stdout=subprocess.PIPE,
-        )
+        stderr = tmp_path / f"serve-{len(started)}.stderr"
+        with stderr.open("wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0"]
+                + list(args),
+                env=serve_env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         try:
-            served = _banner(process, 2)
+            served = _banner(process, 2, stderr)
         except BaseException:
             process.kill()
             process.wait(10)
@@ -306,14 +337,52 @@ async def test_workers_answer_on_their_own_ports_and_the_shared_one(
     assert await asyncio.to_thread(_wait_gone, [pid for pid, _ in served.workers]) == []
 
 
-async def test_a_worker_that_dies_stops_the_others(serve: Callable[..., Served]) -> None:
-    """Killing one worker makes the parent stop the other and exit non-zero."""
+async def test_a_killed_worker_is_replaced_and_its_port_serves_again(
+    serve: Callable[..., Served],
+) -> None:
+    """kill -9 of a worker: the parent starts another on the same ports; the rest keeps serving."""
     served = serve()
     await _all_healthy(served)
-    (first, _), (second, _) = served.workers
+    (first, first_url), (second, _) = served.workers
     os.kill(first, signal.SIGKILL)
-    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) != 0
+    replacement = await asyncio.to_thread(_restarted, served, 0)
+    assert replacement != first and _alive(replacement) and _alive(second)
+    async with aiohttp.ClientSession() as http:
+        await _healthy(http, first_url)  # the same own port (its instance_url) again
+        async with http.get(first_url + "/healthz") as response:
+            assert (await response.json())["instance"] == first_url
+    connector = aiohttp.TCPConnector(force_close=True)
+    answered_by = set()
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(20):
+            async with http.get(served.url + "/healthz") as response:
+                assert response.status == 200
+                answered_by.add((await response.json())["instance"])
+    assert answered_by == {url for _, url in served.workers}  # both share the port again
+    assert served.process.poll() is None
+    served.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) == 0
+    assert await asyncio.to_thread(_wait_gone, [replacement, second]) == []
+
+
+async def test_a_worker_that_keeps_crashing_stops_the_server_with_a_reason(
+    serve: Callable[..., Served],
+) -> None:
+    """A worker dying at once, again and again, ends the group: exit 1 naming the worker."""
+    served = serve()
+    (pid, _), (second, _) = served.workers
+    started = time.monotonic()
+    for _ in range(RESTART_LIMIT - 1):
+        os.kill(pid, signal.SIGKILL)  # before it has even imported the app
+        pid = await asyncio.to_thread(_restarted, served, 0)
+    os.kill(pid, signal.SIGKILL)
+    assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) == 1
+    assert time.monotonic() - started < RESTART_WINDOW_S
     assert await asyncio.to_thread(_wait_gone, [second]) == []
+    assert (
+        f"livemarket: worker 0 exited {RESTART_LIMIT} times within {RESTART_WINDOW_S:g} s "
+        "(last exit code -9); giving up"
+    ) in served.stderr.read_text()
 
 
 async def test_workers_stop_when_the_parent_is_killed(serve: Callable[..., Served]) -> None:
@@ -336,6 +405,19 @@ def _whip_on(http: aiohttp.ClientSession, url: str, key: str):  # type: ignore[n
     return signal
 
 
+async def _host_special(postgres_url: str) -> tuple[int, str]:
+    """A host, a special of theirs live now, and their stream key."""
+    engine = engine_for(load_settings({}, database_url=postgres_url))
+    try:
+        sessions = session_factory(engine)
+        host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+        special_id = await add_special(sessions, host.id)
+        async with sessions.begin() as db:
+            return special_id, await stream_key_of(db, host.id)
+    finally:
+        await engine.dispose()
+
+
 async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
     serve: Callable[..., Served], postgres_url: str
 ) -> None:
@@ -343,15 +425,7 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
     served = serve()
     await _all_healthy(served)
     (_, first), (_, second) = served.workers
-    engine = engine_for(load_settings({}, database_url=postgres_url))
-    try:
-        sessions = session_factory(engine)
-        host = await create_user(sessions, username="host", password=PASSWORD, role="host")
-        special_id = await add_special(sessions, host.id)
-        async with sessions.begin() as db:
-            key = await stream_key_of(db, host.id)
-    finally:
-        await engine.dispose()
+    special_id, key = await _host_special(postgres_url)
 
     alice, bob = Peer(first), Peer(second)
     publisher = viewer = None
@@ -390,3 +464,142 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
                 await peer.close()
         await alice.close()
         await bob.close()
+
+
+async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
+    serve: Callable[..., Served], postgres_url: str
+) -> None:
+    """kill -9 of the worker holding a stream: the host re-publishes on the other within
+    seconds (not the claim's TTL), and viewers anywhere are sent to the new owner."""
+    served = serve()
+    await _all_healthy(served)
+    (first_pid, first), (_, second) = served.workers
+    special_id, key = await _host_special(postgres_url)
+    publishers = []
+    viewer = None
+    async with aiohttp.ClientSession() as http:
+        try:
+            publishers.append(
+                await start_publisher(_whip_on(http, f"{first}/whip/{special_id}", key))
+            )
+            headers = {**SDP, "Authorization": f"Bearer {key}"}
+            async with http.post(
+                f"{second}/whip/{special_id}", data="v=0\r\n", headers=headers
+            ) as refused:  # the claim is checked before the offer is read
+                assert refused.status == 409
+                assert (await refused.json())["error"]["code"] == "stream_elsewhere"
+
+            os.kill(first_pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            async def whip_until_taken(offer: str) -> str:
+                async with asyncio.timeout(RELAY_TTL_S):
+                    while True:
+                        async with http.post(
+                            f"{second}/whip/{special_id}", data=offer, headers=headers
+                        ) as response:
+                            if response.status != 409:
+                                assert response.status == 201, await response.text()
+                                return await response.text()
+                        await asyncio.sleep(0.1)
+
+            publishers.append(await start_publisher(whip_until_taken))
+            taken_after = time.monotonic() - killed_at
+            assert taken_after < OWNER_LEASE_S + 2.0, taken_after
+
+            replacement = await asyncio.to_thread(_restarted, served, 0)
+            await _healthy(http, first)  # worker 0 again: a new process on the same port
+            async with http.post(
+                f"{first}/whep/{special_id}", data="v=0\r\n", headers=SDP, allow_redirects=False
+            ) as redirected:
+                assert redirected.status == 307, await redirected.text()
+                assert redirected.headers["Location"] == f"{second}/whep/{special_id}"
+
+            async def whep(offer: str) -> str:  # follows the 307, as a browser's fetch does
+                async with http.post(f"{first}/whep/{special_id}", data=offer, headers=SDP) as r:
+                    assert r.status == 201, await r.text()
+                    assert r.headers["Location"].startswith(f"{second}/whep/{special_id}/")
+                    return await r.text()
+
+            viewer = await start_viewer(whep)
+            await viewer.wait_frames(5)
+            assert _alive(replacement)
+        finally:
+            for peer in (viewer, *publishers):
+                if peer is not None:
+                    await peer.close()
+
+
+SPECIALS_AT_ONCE = 6
+
+
+async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
+    serve: Callable[..., Served], postgres_url: str
+) -> None:
+    """Specials created over the API start at one instant with a deal at offset 0 each:
+    on two workers (each with its own scheduler) every deal starts once, with its special."""
+    served = serve()
+    await _all_healthy(served)
+    (_, first), _ = served.workers
+    engine = engine_for(load_settings({}, database_url=postgres_url))
+    try:
+        sessions = session_factory(engine)
+        await create_user(sessions, username="op", password=PASSWORD, role="operator")
+        hosts = [
+            (await create_user(sessions, username=f"host{i}", password=PASSWORD, role="host")).id
+            for i in range(SPECIALS_AT_ONCE)
+        ]
+        async with sessions.begin() as db:
+            products = [
+                Product(sku=f"P{i}", name=f"상품 {i}", category="food", price=9900, stock=50)
+                for i in range(SPECIALS_AT_ONCE)
+            ]
+            db.add_all(products)
+        operator = Peer(first)
+        try:
+            await operator.login("op")
+            start = (utcnow() + timedelta(seconds=5)).replace(microsecond=0)
+            special_ids = []
+            for index, (host, product) in enumerate(zip(hosts, products, strict=True)):
+                body = {
+                    "title": f"At once {index}",
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(minutes=30)).isoformat(),
+                    "host_id": host,
+                    "channel": f"studio-{index}",
+                    "product_ids": [product.id],
+                    "deals": [
+                        {
+                            "product_id": product.id,
+                            "offset_s": 0,
+                            "discount_pct": 20,
+                            "duration_s": 600,
+                            "quantity": 10,
+                        }
+                    ],
+                }
+                async with operator.http.post(
+                    f"{first}/api/v1/specials", json=body, headers={"X-CSRF-Token": operator.csrf}
+                ) as response:
+                    assert response.status == 201, await response.text()
+                    special_ids.append((await response.json())["id"])
+        finally:
+            await operator.close()
+        assert utcnow() < start, "too slow to create the specials before they start"
+
+        async def settled() -> bool:
+            async with sessions() as db:
+                planned = list(await db.scalars(sa.select(PlannedDeal)))
+                return all(row.deal_id is not None for row in planned)
+
+        deadline = time.monotonic() + 30  # bounded: due in 5 s (a skipped deal never settles)
+        while not await settled() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # a second start, were there one, would be written by now
+        async with sessions() as db:
+            deals = list(await db.scalars(sa.select(FlashDeal)))
+            statuses = set(await db.scalars(sa.select(Special.status)))
+        assert sorted(deal.special_id for deal in deals) == sorted(special_ids)
+        assert statuses == {"live"}
+    finally:
+        await engine.dispose()

@@ -324,7 +324,10 @@ def _directory(app: web.Application) -> RelayDirectory:
     settings = app[SETTINGS_KEY]
     if REDIS_KEY in app:
         return RedisDirectory(
-            app[REDIS_KEY], settings.redis_prefix, ttl_s=settings.relay_claim_ttl_s
+            app[REDIS_KEY],
+            settings.redis_prefix,
+            ttl_s=settings.relay_claim_ttl_s,
+            lease_s=settings.relay_owner_lease_s,
         )
     return LocalDirectory()
 
