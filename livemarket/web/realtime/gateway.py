@@ -10,23 +10,26 @@ fan-out's ``Connection``). Writes never go through here: the fan-out core writes
 frames to each socket directly while its transport holds nothing (``sender.py``,
 from the loop thread and ``SEND_WORKERS`` threads), else through the transport.
 
-Incoming frames are parsed (``reader.py``, ``protocol.py``) as they arrive; those
-that need the chat or the database run in order on a short-lived task per socket
-that exists only while it has frames to work on. Refusals go back as ``error``
-frames and the socket stays open.
+Incoming bytes go through websockets' sans-I/O protocol (``reader.py``: framing,
+close codes, pongs, limits) and the frames it yields are parsed (``protocol.py``)
+as they arrive; those that need the chat or the database run in order on a
+short-lived task per socket that exists only while it has frames to work on.
+Refusals go back as ``error`` frames and the socket stays open.
 
 Limits: frames over ``protocol.MAX_FRAME_CHARS`` get ``frame_too_large``;
-frames over ``MAX_MSG_BYTES`` are not even buffered: the socket is closed with
-1009 (message too big). One heartbeat sweep per ``HEARTBEAT_S`` pings every
-socket and drops those that sent nothing (not even a pong) for two beats; no
-timer per socket. Shutdown closes every socket with 1001 (going away).
+messages over ``MAX_MSG_BYTES`` are not even buffered: the socket is closed with
+1009 (message too big). Every data frame, fragment and ping of an anonymous
+socket is charged to its flood budget. Reading stops while more than
+``HIGH_WATER`` bytes wait to be written to the client (pongs and events alike), so
+a client that sends but does not read cannot grow the server's buffers. One
+heartbeat sweep per ``HEARTBEAT_S`` pings every socket and drops those that sent
+nothing (not even a pong) for two beats; no timer per socket. Shutdown closes
+every socket with 1001 (going away).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import os
 import time
@@ -35,6 +38,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from websockets.utils import accept_key
 
 from livemarket.accounts.roles import Principal
 from livemarket.chat.ids import MAX_NODE, MessageIds
@@ -49,18 +53,9 @@ from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
-from livemarket.web.realtime.fanout import Connection, Hub, error_event
-from livemarket.web.realtime.frames import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    close_frame,
-    encode,
-    frame,
-)
-from livemarket.web.realtime.reader import FrameReader, ProtocolViolation
+from livemarket.web.realtime.fanout import HIGH_WATER, LOW_WATER, Connection, Hub, error_event
+from livemarket.web.realtime.frames import OP_BINARY, OP_PING, Opcode, encode, frame
+from livemarket.web.realtime.reader import PONG_FIRST_BYTE, FrameReader
 from livemarket.web.realtime.sender import ParallelSender
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
 from livemarket.web.realtime.sink import TransportSink
@@ -86,7 +81,6 @@ SEND_WORKERS = 1 if (os.cpu_count() or 1) > 1 else 0
 MAX_MSG_BYTES = 64 * 1024
 #: Frames waiting for the chat path per socket before reading from it pauses.
 INBOX_MAX = 64
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _PING = frame(OP_PING, b"")
 
 
@@ -139,13 +133,13 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
     """One viewer's socket after the handshake, and the fan-out core's sink for it."""
 
     __slots__ = (
-        "_budget",
         "_inbox",
         "_paused",
         "_reader",
         "_sockets",
         "_stopped",
         "_worker",
+        "_write_blocked",
         "connection",
         "done",
         "info",
@@ -157,12 +151,13 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
     ) -> None:
         super().__init__(transport)
         self._sockets = sockets
-        self._reader = FrameReader(MAX_MSG_BYTES)
         # Staff are logged-in people running the show; the budget is for anonymous floods.
-        self._budget = None if who.is_staff else protocol.FrameBudget()
+        budget = None if who.is_staff else protocol.FrameBudget()
+        self._reader = FrameReader(MAX_MSG_BYTES, budget=budget)
         self._inbox: deque[str] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._paused = False
+        self._paused = False  # the inbox is full
+        self._write_blocked = False  # the client is not reading what we write
         self.info = info
         self.connection = Connection(self, Viewer(who))
         self.done = False
@@ -180,25 +175,39 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        self.seen = time.monotonic()
-        try:
-            messages = self._reader.feed(data)
-        except ProtocolViolation as violation:
-            self.connection.close(violation.code, violation.reason)
+        now = self.seen = time.monotonic()
+        reader = self._reader
+        messages = reader.feed(data, now)
+        writes = reader.data_to_send()
+        if reader.flooded:
+            self._flood()
             return
-        for opcode, payload in messages:
+        if reader.closing and not reader.peer_closed:  # websockets failed it (1002, 1007...)
+            self.connection.end(b"".join(writes))
+            return
+        for data_out in writes:
+            # A pong counts against the write limit like any frame: while the client is
+            # not reading, its pings go unanswered (RFC 6455 §5.5.3 lets us skip pongs).
+            if data_out[0] != PONG_FIRST_BYTE or self.buffered() <= HIGH_WATER:
+                self.write(data_out)
+        for opcode, payload, verdict in messages:
             if self.connection.closed:
                 return
-            if opcode in (OP_TEXT, OP_BINARY):
-                self._take(opcode, payload)
-            elif opcode == OP_CLOSE:
-                # The client leaves: echo its close; what it sent before still counts.
-                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
-                self.write(close_frame(code if 1000 <= code < 5000 else 1000))
-                self._transport.close()
-                return
-            elif opcode != OP_PONG:  # a ping: answer with its payload
-                self.write(frame(OP_PONG, payload))
+            self._take(opcode, payload, verdict)
+        if reader.closing:
+            # The client left and websockets echoed its close: what it sent before still
+            # counts (the worker goes on with the inbox), nothing after it is read.
+            self._transport.close()
+
+    def pause_writing(self) -> None:
+        """Over ``HIGH_WATER`` bytes wait for the client: read nothing more from it."""
+        self._write_blocked = True
+        self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if not self._paused:
+            self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.done:
@@ -210,16 +219,13 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
             self._sockets.realtime.release(self.info)
 
     # -- frames ----------------------------------------------------------------------
-    def _take(self, opcode: int, payload: bytes) -> None:
+    def _flood(self) -> None:
+        self.connection.close(
+            1008, "flood", last=error_event("too_many_frames", "Far too many frames: disconnected.")
+        )
+
+    def _take(self, opcode: Opcode, payload: bytes, verdict: str) -> None:
         realtime, info, connection = self._sockets.realtime, self.info, self.connection
-        verdict = "ok" if self._budget is None else self._budget.take(time.monotonic())
-        if verdict == "close":
-            connection.close(
-                1008,
-                "flood",
-                last=error_event("too_many_frames", "Far too many frames: disconnected."),
-            )
-            return
         if verdict == "refuse":
             realtime.send_error(
                 info,
@@ -255,7 +261,8 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
                 raw = self._inbox.popleft()
                 if self._paused and len(self._inbox) < INBOX_MAX // 2:
                     self._paused = False
-                    self._transport.resume_reading()
+                    if not self._write_blocked:
+                        self._transport.resume_reading()
                 await _handle(self._sockets.realtime, self.info, self.connection, raw)
         finally:
             self._worker = None
@@ -297,8 +304,7 @@ def _handshake(request: web.Request) -> bytes | None:
     """The ``101`` answer to a valid WebSocket upgrade (no extensions, no subprotocol)."""
     if not web.WebSocketResponse().can_prepare(request).ok:
         return None
-    key = request.headers["Sec-WebSocket-Key"].encode()
-    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())  # noqa: S324 (RFC 6455)
+    accept = accept_key(request.headers["Sec-WebSocket-Key"]).encode()
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
@@ -330,6 +336,7 @@ def _take_over(request: web.Request, transport: asyncio.Transport, socket: Viewe
     """
     handler = request.protocol
     transport.set_protocol(socket)
+    transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)  # pause_writing()
     handler.transport = None
     handler.connection_lost(None)
 
