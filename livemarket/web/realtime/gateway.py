@@ -53,12 +53,12 @@ from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
-from livemarket.web.realtime.fanout import HIGH_WATER, LOW_WATER, Connection, Hub, error_event
-from livemarket.web.realtime.frames import OP_BINARY, OP_PING, Opcode, encode, frame
-from livemarket.web.realtime.reader import PONG_FIRST_BYTE, FrameReader
+from livemarket.web.realtime.fanout import Connection, Hub
+from livemarket.web.realtime.frames import OP_PING, Opcode, encode, frame
+from livemarket.web.realtime.reader import FrameReader
 from livemarket.web.realtime.sender import ParallelSender
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
-from livemarket.web.realtime.sink import TransportSink
+from livemarket.web.realtime.wire import WireSocket
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
@@ -129,85 +129,22 @@ class Sockets:
 SOCKETS_KEY = web.AppKey("realtime_sockets", Sockets)
 
 
-class ViewerSocket(TransportSink, asyncio.Protocol):
+class ViewerSocket(WireSocket):
     """One viewer's socket after the handshake, and the fan-out core's sink for it."""
 
-    __slots__ = (
-        "_inbox",
-        "_paused",
-        "_reader",
-        "_sockets",
-        "_stopped",
-        "_worker",
-        "_write_blocked",
-        "connection",
-        "done",
-        "info",
-        "seen",
-    )
+    __slots__ = ("_inbox", "_sockets", "_worker", "done", "info")
 
     def __init__(
         self, transport: asyncio.Transport, sockets: Sockets, info: RoomInfo, who: Principal
     ) -> None:
-        super().__init__(transport)
-        self._sockets = sockets
         # Staff are logged-in people running the show; the budget is for anonymous floods.
         budget = None if who.is_staff else protocol.FrameBudget()
-        self._reader = FrameReader(MAX_MSG_BYTES, budget=budget)
+        super().__init__(transport, FrameReader(MAX_MSG_BYTES, budget=budget), Viewer(who))
+        self._sockets = sockets
         self._inbox: deque[str] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._paused = False  # the inbox is full
-        self._write_blocked = False  # the client is not reading what we write
         self.info = info
-        self.connection = Connection(self, Viewer(who))
         self.done = False
-        self._stopped = False  # the server closed it for cause: queued frames are void
-        self.seen = time.monotonic()
-
-    # -- Sink (write, buffered and direct_fd from TransportSink) ----------------------
-    def close(self, last: bytes) -> None:
-        self._stopped = True
-        super().close(last)
-
-    def abort(self) -> None:
-        self._stopped = True
-        super().abort()
-
-    # -- asyncio.Protocol ------------------------------------------------------------
-    def data_received(self, data: bytes) -> None:
-        now = self.seen = time.monotonic()
-        reader = self._reader
-        messages = reader.feed(data, now)
-        writes = reader.data_to_send()
-        if reader.flooded:
-            self._flood()
-            return
-        if reader.closing and not reader.peer_closed:  # websockets failed it (1002, 1007...)
-            self.connection.end(b"".join(writes))
-            return
-        for data_out in writes:
-            # A pong counts against the write limit like any frame: while the client is
-            # not reading, its pings go unanswered (RFC 6455 §5.5.3 lets us skip pongs).
-            if data_out[0] != PONG_FIRST_BYTE or self.buffered() <= HIGH_WATER:
-                self.write(data_out)
-        for opcode, payload, verdict in messages:
-            if self.connection.closed:
-                return
-            self._take(opcode, payload, verdict)
-        if reader.closing:
-            # The client left and websockets echoed its close: what it sent before still
-            # counts (the worker goes on with the inbox), nothing after it is read.
-            self._transport.close()
-
-    def pause_writing(self) -> None:
-        """Over ``HIGH_WATER`` bytes wait for the client: read nothing more from it."""
-        self._write_blocked = True
-        self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self._write_blocked = False
-        if not self._paused:
-            self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.done:
@@ -218,13 +155,7 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
         if self._worker is None:  # else the worker releases the room once it is done
             self._sockets.realtime.release(self.info)
 
-    # -- frames ----------------------------------------------------------------------
-    def _flood(self) -> None:
-        self.connection.close(
-            1008, "flood", last=error_event("too_many_frames", "Far too many frames: disconnected.")
-        )
-
-    def _take(self, opcode: Opcode, payload: bytes, verdict: str) -> None:
+    def received(self, opcode: Opcode, data: str | bytes, verdict: str) -> None:
         realtime, info, connection = self._sockets.realtime, self.info, self.connection
         if verdict == "refuse":
             realtime.send_error(
@@ -235,22 +166,16 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
                 ),
             )
             return
-        if opcode == OP_BINARY:
+        if not isinstance(data, str):
             realtime.send_error(
                 info, connection, DomainError("malformed_frame", "Frames are JSON text.")
             )
             return
-        try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            connection.close(1007, "invalid UTF-8")
-            return
         if self._inbox is None:
             self._inbox = deque()
-        self._inbox.append(text)
-        if len(self._inbox) >= INBOX_MAX and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
+        self._inbox.append(data)
+        if len(self._inbox) >= INBOX_MAX and not self._read_paused:
+            self.pause_reading()
         if self._worker is None:
             self._worker = self._sockets.spawn(self)
 
@@ -259,10 +184,8 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
         try:
             while self._inbox and not self._stopped:
                 raw = self._inbox.popleft()
-                if self._paused and len(self._inbox) < INBOX_MAX // 2:
-                    self._paused = False
-                    if not self._write_blocked:
-                        self._transport.resume_reading()
+                if self._read_paused and len(self._inbox) < INBOX_MAX // 2:
+                    self.resume_reading()
                 await _handle(self._sockets.realtime, self.info, self.connection, raw)
         finally:
             self._worker = None
@@ -328,7 +251,7 @@ class _Detached(web.StreamResponse):
         return None
 
 
-def _take_over(request: web.Request, transport: asyncio.Transport, socket: ViewerSocket) -> None:
+def _take_over(request: web.Request, transport: asyncio.Transport, socket: WireSocket) -> None:
     """Move the connection from aiohttp's request handler to ``socket``.
 
     aiohttp is told the connection is gone (with no transport left to close), so it
@@ -336,7 +259,7 @@ def _take_over(request: web.Request, transport: asyncio.Transport, socket: Viewe
     """
     handler = request.protocol
     transport.set_protocol(socket)
-    transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)  # pause_writing()
+    socket.adopt()
     handler.transport = None
     handler.connection_lost(None)
 
