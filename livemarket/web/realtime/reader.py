@@ -85,7 +85,7 @@ class FrameReader:
         self._fragments: list[bytes] | None = None
         self._opcode = Opcode.TEXT
         self._refused = False
-        self._writes: list[bytes] = []
+        self._writes: list[bytes] | None = None  # most sockets never have any
         self._unframed = 0  # bytes fed that no reported frame accounts for yet
         #: A close frame was written (an echo or a failure): close the transport after it.
         self.closing = False
@@ -114,7 +114,8 @@ class FrameReader:
                 self._take(protocol, frame, now, out)
                 if self.flooded or self.closing:
                     break  # frames parsed after a flood or our failing it do not count
-            self._writes.extend(protocol.data_to_send())
+            if writes := protocol.data_to_send():
+                self._writes = writes if self._writes is None else self._writes + writes
             if self.flooded:
                 return out
             if protocol.state is not State.OPEN:
@@ -128,8 +129,8 @@ class FrameReader:
 
     def data_to_send(self) -> list[bytes]:
         """Frames to write (pongs, a close frame), oldest first; never the EOF marker."""
-        writes, self._writes = self._writes, []
-        return [data for data in writes if data]
+        writes, self._writes = self._writes, None
+        return [data for data in writes if data] if writes else []
 
     def _charge(self, now: float) -> str:
         if self._budget is None:
