@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -120,12 +120,25 @@ class FrameReader:
                 return out
             if protocol.state is not State.OPEN:
                 self.closing = True
-                received = protocol.close_rcvd
-                self.peer_closed = received is not None and protocol.close_sent is received
+                self._closed(protocol)
                 return out
         if not self._unframed and protocol.current_size is None:
             self._protocol = None  # at a frame boundary: nothing worth keeping
         return out
+
+    def _closed(self, protocol: ServerProtocol) -> None:
+        received = protocol.close_rcvd
+        if received is None:
+            return  # websockets failed the connection; its close frame says why
+        if protocol.close_sent is not received and self._fragments is not None:
+            # A valid close in the middle of a fragmented message: RFC 6455 lets control
+            # frames come between fragments, so the message is dropped and the close
+            # echoed (Autobahn 7.1.5); websockets answers 1002 "incomplete fragmented
+            # message" here, its only failure after parsing a close.
+            payload = b"" if received.code == CloseCode.NO_STATUS_RCVD else received.serialize()
+            self._writes = [Frame(Opcode.CLOSE, payload).serialize(mask=False)]
+            self._fragments = None
+        self.peer_closed = True
 
     def data_to_send(self) -> list[bytes]:
         """Frames to write (pongs, a close frame), oldest first; never the EOF marker."""

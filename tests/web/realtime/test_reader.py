@@ -144,7 +144,6 @@ def test_no_budget_for_staff_but_fragments_stay_bounded() -> None:
         client_frame(PING, b"x", fin=False),  # fragmented control frame
         client_frame(CONT, b"x"),  # continuation of nothing
         client_frame(TEXT, b"a", fin=False) + client_frame(TEXT, b"b"),  # nested
-        client_frame(TEXT, b"a", fin=False) + client_frame(CLOSE, b"\x03\xe8"),  # cut short
     ],
 )
 def test_protocol_violations_are_answered_1002(data: bytes) -> None:
@@ -184,6 +183,16 @@ def test_valid_closes_are_echoed(payload: bytes) -> None:
     reader.feed(client_frame(CLOSE, payload))
     assert server_frames(reader.data_to_send()) == [(CLOSE, payload)]
     assert reader.peer_closed
+
+
+@pytest.mark.parametrize("payload", [b"", struct.pack("!H", 1000), struct.pack("!H", 4001) + b"x"])
+def test_a_close_between_fragments_is_echoed_and_the_message_dropped(payload: bytes) -> None:
+    """Control frames may come between fragments, a close too (Autobahn 7.1.5)."""
+    reader = FrameReader(max_size=1024)
+    stream = client_frame(TEXT, b"frag", fin=False) + client_frame(CLOSE, payload)
+    assert reader.feed(stream + client_frame(CONT, b"ment")) == []
+    assert server_frames(reader.data_to_send()) == [(CLOSE, payload)]
+    assert reader.closing and reader.peer_closed
 
 
 def test_an_idle_reader_holds_no_protocol_object() -> None:
