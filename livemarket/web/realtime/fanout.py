@@ -178,11 +178,15 @@ class Connection:
 
     def close(self, code: int, reason: str = "", last: str | None = None) -> None:
         """Close politely: optionally one last event, then a close frame."""
+        frames = (text_frame(last) if last is not None else b"") + close_frame(code, reason)
+        self.end(frames)
+
+    def end(self, frames: bytes) -> None:
+        """Write ``frames`` (ending with a close frame already built), then close."""
         if self.closed:
             return
         self.closed = True
         self._pending = self._keyed = None
-        frames = (text_frame(last) if last is not None else b"") + close_frame(code, reason)
         self.sink.close(frames)
         if self.on_drop is not None:
             self.on_drop(self, "closed")

@@ -8,27 +8,25 @@ it once, and hands the same ``bytes`` to every transport.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Mapping
 from typing import Any
 
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
+from websockets.frames import Close, Frame, Opcode
+
+OP_CONTINUATION = Opcode.CONT
+OP_TEXT = Opcode.TEXT
+OP_BINARY = Opcode.BINARY
+OP_CLOSE = Opcode.CLOSE
+OP_PING = Opcode.PING
+OP_PONG = Opcode.PONG
+#: A close reason's room in a control frame's 125 bytes, after the 2-byte code.
+MAX_REASON_BYTES = 123
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One unmasked, final frame (a server's: the same bytes for every receiver)."""
-    first = 0x80 | opcode  # FIN set: one frame per message
-    length = len(payload)
-    if length < 126:
-        return struct.pack("!BB", first, length) + payload
-    if length < 1 << 16:
-        return struct.pack("!BBH", first, 126, length) + payload
-    return struct.pack("!BBQ", first, 127, length) + payload
+def frame(opcode: Opcode, payload: bytes) -> bytes:
+    """One unmasked, final frame (a server's: the same bytes for every receiver),
+    serialized by websockets."""
+    return Frame(opcode, payload).serialize(mask=False)
 
 
 def text_frame(text: str) -> bytes:
@@ -37,8 +35,9 @@ def text_frame(text: str) -> bytes:
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    """A close frame with ``code`` and a reason of at most 123 bytes."""
-    return frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    """A close frame with ``code`` and ``reason`` cut to whole characters within 123 bytes."""
+    cut = reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore")
+    return frame(OP_CLOSE, Close(code, cut).serialize())
 
 
 def encode(event: Mapping[str, Any]) -> str:

@@ -10,23 +10,26 @@ fan-out's ``Connection``). Writes never go through here: the fan-out core writes
 frames to each socket directly while its transport holds nothing (``sender.py``,
 from the loop thread and ``SEND_WORKERS`` threads), else through the transport.
 
-Incoming frames are parsed (``reader.py``, ``protocol.py``) as they arrive; those
-that need the chat or the database run in order on a short-lived task per socket
-that exists only while it has frames to work on. Refusals go back as ``error``
-frames and the socket stays open.
+Incoming bytes go through websockets' sans-I/O protocol (``reader.py``: framing,
+close codes, pongs, limits) and the frames it yields are parsed (``protocol.py``)
+as they arrive; those that need the chat or the database run in order on a
+short-lived task per socket that exists only while it has frames to work on.
+Refusals go back as ``error`` frames and the socket stays open.
 
 Limits: frames over ``protocol.MAX_FRAME_CHARS`` get ``frame_too_large``;
-frames over ``MAX_MSG_BYTES`` are not even buffered: the socket is closed with
-1009 (message too big). One heartbeat sweep per ``HEARTBEAT_S`` pings every
-socket and drops those that sent nothing (not even a pong) for two beats; no
-timer per socket. Shutdown closes every socket with 1001 (going away).
+messages over ``MAX_MSG_BYTES`` are not even buffered: the socket is closed with
+1009 (message too big). Every data frame, fragment and ping of an anonymous
+socket is charged to its flood budget. Reading stops while more than
+``HIGH_WATER`` bytes wait to be written to the client (pongs and events alike), so
+a client that sends but does not read cannot grow the server's buffers. One
+heartbeat sweep per ``HEARTBEAT_S`` pings every socket and drops those that sent
+nothing (not even a pong) for two beats; no timer per socket. Shutdown closes
+every socket with 1001 (going away).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import os
 import time
@@ -35,6 +38,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from websockets.utils import accept_key
 
 from livemarket.accounts.roles import Principal
 from livemarket.chat.ids import MAX_NODE, MessageIds
@@ -49,21 +53,12 @@ from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
-from livemarket.web.realtime.fanout import Connection, Hub, error_event
-from livemarket.web.realtime.frames import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    close_frame,
-    encode,
-    frame,
-)
-from livemarket.web.realtime.reader import FrameReader, ProtocolViolation
+from livemarket.web.realtime.fanout import Connection, Hub
+from livemarket.web.realtime.frames import OP_PING, Opcode, encode, frame
+from livemarket.web.realtime.reader import FrameReader
 from livemarket.web.realtime.sender import ParallelSender
 from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
-from livemarket.web.realtime.sink import TransportSink
+from livemarket.web.realtime.wire import WireSocket
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,
@@ -86,7 +81,6 @@ SEND_WORKERS = 1 if (os.cpu_count() or 1) > 1 else 0
 MAX_MSG_BYTES = 64 * 1024
 #: Frames waiting for the chat path per socket before reading from it pauses.
 INBOX_MAX = 64
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _PING = frame(OP_PING, b"")
 
 
@@ -135,70 +129,22 @@ class Sockets:
 SOCKETS_KEY = web.AppKey("realtime_sockets", Sockets)
 
 
-class ViewerSocket(TransportSink, asyncio.Protocol):
+class ViewerSocket(WireSocket):
     """One viewer's socket after the handshake, and the fan-out core's sink for it."""
 
-    __slots__ = (
-        "_budget",
-        "_inbox",
-        "_paused",
-        "_reader",
-        "_sockets",
-        "_stopped",
-        "_worker",
-        "connection",
-        "done",
-        "info",
-        "seen",
-    )
+    __slots__ = ("_inbox", "_sockets", "_worker", "done", "info")
 
     def __init__(
         self, transport: asyncio.Transport, sockets: Sockets, info: RoomInfo, who: Principal
     ) -> None:
-        super().__init__(transport)
-        self._sockets = sockets
-        self._reader = FrameReader(MAX_MSG_BYTES)
         # Staff are logged-in people running the show; the budget is for anonymous floods.
-        self._budget = None if who.is_staff else protocol.FrameBudget()
+        budget = None if who.is_staff else protocol.FrameBudget()
+        super().__init__(transport, FrameReader(MAX_MSG_BYTES, budget=budget), Viewer(who))
+        self._sockets = sockets
         self._inbox: deque[str] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._paused = False
         self.info = info
-        self.connection = Connection(self, Viewer(who))
         self.done = False
-        self._stopped = False  # the server closed it for cause: queued frames are void
-        self.seen = time.monotonic()
-
-    # -- Sink (write, buffered and direct_fd from TransportSink) ----------------------
-    def close(self, last: bytes) -> None:
-        self._stopped = True
-        super().close(last)
-
-    def abort(self) -> None:
-        self._stopped = True
-        super().abort()
-
-    # -- asyncio.Protocol ------------------------------------------------------------
-    def data_received(self, data: bytes) -> None:
-        self.seen = time.monotonic()
-        try:
-            messages = self._reader.feed(data)
-        except ProtocolViolation as violation:
-            self.connection.close(violation.code, violation.reason)
-            return
-        for opcode, payload in messages:
-            if self.connection.closed:
-                return
-            if opcode in (OP_TEXT, OP_BINARY):
-                self._take(opcode, payload)
-            elif opcode == OP_CLOSE:
-                # The client leaves: echo its close; what it sent before still counts.
-                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
-                self.write(close_frame(code if 1000 <= code < 5000 else 1000))
-                self._transport.close()
-                return
-            elif opcode != OP_PONG:  # a ping: answer with its payload
-                self.write(frame(OP_PONG, payload))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.done:
@@ -209,17 +155,8 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
         if self._worker is None:  # else the worker releases the room once it is done
             self._sockets.realtime.release(self.info)
 
-    # -- frames ----------------------------------------------------------------------
-    def _take(self, opcode: int, payload: bytes) -> None:
+    def received(self, opcode: Opcode, data: str | bytes, verdict: str) -> None:
         realtime, info, connection = self._sockets.realtime, self.info, self.connection
-        verdict = "ok" if self._budget is None else self._budget.take(time.monotonic())
-        if verdict == "close":
-            connection.close(
-                1008,
-                "flood",
-                last=error_event("too_many_frames", "Far too many frames: disconnected."),
-            )
-            return
         if verdict == "refuse":
             realtime.send_error(
                 info,
@@ -229,22 +166,16 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
                 ),
             )
             return
-        if opcode == OP_BINARY:
+        if not isinstance(data, str):
             realtime.send_error(
                 info, connection, DomainError("malformed_frame", "Frames are JSON text.")
             )
             return
-        try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            connection.close(1007, "invalid UTF-8")
-            return
         if self._inbox is None:
             self._inbox = deque()
-        self._inbox.append(text)
-        if len(self._inbox) >= INBOX_MAX and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
+        self._inbox.append(data)
+        if len(self._inbox) >= INBOX_MAX and not self._read_paused:
+            self.pause_reading()
         if self._worker is None:
             self._worker = self._sockets.spawn(self)
 
@@ -253,9 +184,8 @@ class ViewerSocket(TransportSink, asyncio.Protocol):
         try:
             while self._inbox and not self._stopped:
                 raw = self._inbox.popleft()
-                if self._paused and len(self._inbox) < INBOX_MAX // 2:
-                    self._paused = False
-                    self._transport.resume_reading()
+                if self._read_paused and len(self._inbox) < INBOX_MAX // 2:
+                    self.resume_reading()
                 await _handle(self._sockets.realtime, self.info, self.connection, raw)
         finally:
             self._worker = None
@@ -297,8 +227,7 @@ def _handshake(request: web.Request) -> bytes | None:
     """The ``101`` answer to a valid WebSocket upgrade (no extensions, no subprotocol)."""
     if not web.WebSocketResponse().can_prepare(request).ok:
         return None
-    key = request.headers["Sec-WebSocket-Key"].encode()
-    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())  # noqa: S324 (RFC 6455)
+    accept = accept_key(request.headers["Sec-WebSocket-Key"]).encode()
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
@@ -322,7 +251,7 @@ class _Detached(web.StreamResponse):
         return None
 
 
-def _take_over(request: web.Request, transport: asyncio.Transport, socket: ViewerSocket) -> None:
+def _take_over(request: web.Request, transport: asyncio.Transport, socket: WireSocket) -> None:
     """Move the connection from aiohttp's request handler to ``socket``.
 
     aiohttp is told the connection is gone (with no transport left to close), so it
@@ -330,6 +259,7 @@ def _take_over(request: web.Request, transport: asyncio.Transport, socket: Viewe
     """
     handler = request.protocol
     transport.set_protocol(socket)
+    socket.adopt()
     handler.transport = None
     handler.connection_lost(None)
 

@@ -6,9 +6,10 @@ gateway sends back as an ``error`` frame; the connection stays open.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from livemarket.errors import DomainError
 
@@ -66,8 +67,11 @@ def parse(raw: str) -> ClientFrame:
     if len(raw) > MAX_FRAME_CHARS:
         raise DomainError("frame_too_large", f"Frames have at most {MAX_FRAME_CHARS} characters.")
     try:
-        data = json.loads(raw)
-    except ValueError:
+        # orjson, not json: it refuses nesting past 1,024 levels in C (json raises
+        # RecursionError from deep in the stack) and numbers that are not finite
+        # (1e400, NaN, Infinity), which could only be answered with something not JSON.
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise DomainError("malformed_frame", "Frames are JSON objects.") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise DomainError("malformed_frame", 'Frames are JSON objects with a "type".')
@@ -80,13 +84,10 @@ def parse(raw: str) -> ClientFrame:
     if kind == "like":
         return ClientFrame("like")
     if kind == "ping":
-        t = data.get("t")
-        return ClientFrame(
-            "ping",
-            client_time=float(t)
-            if isinstance(t, int | float) and not isinstance(t, bool)
-            else None,
-        )
+        t = data.get("t")  # finite if a number: orjson refuses the rest
+        if isinstance(t, bool) or not isinstance(t, int | float):
+            return ClientFrame("ping")
+        return ClientFrame("ping", client_time=float(t))
     if kind == "pin":
         product_id = data.get("product_id")
         if product_id is None:

@@ -151,6 +151,26 @@ async def live_special(
     return await add_special(app[SESSIONS_KEY], host.id)
 
 
+def masked_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0) -> bytes:
+    """A frame as a browser sends it, masked with a random key; written by hand so that
+    it can break the rules (reserved opcodes, long control frames, bad close codes)."""
+    import os
+    import struct
+
+    from websockets.utils import apply_mask
+
+    mask = os.urandom(4)
+    first = (0x80 if fin else 0) | rsv | opcode
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", first, 0x80 | length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    return header + mask + apply_mask(payload, mask)
+
+
 class RawSocket:
     """A hand-driven WebSocket client over a plain TCP stream: for clients that misbehave."""
 
@@ -159,7 +179,9 @@ class RawSocket:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str, *, rcvbuf: int = 0) -> RawSocket:
+    async def connect(
+        cls, host: str, port: int, path: str, *, rcvbuf: int = 0, sndbuf: int = 0, cookie: str = ""
+    ) -> RawSocket:
         import base64
         import os
         import socket
@@ -167,6 +189,8 @@ class RawSocket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sndbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
         reader, writer = await asyncio.open_connection(sock=sock)
@@ -175,7 +199,9 @@ class RawSocket:
             (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                + (f"Cookie: {cookie}\r\n" if cookie else "")
+                + "\r\n"
             ).encode()
         )
         status = await reader.readline()
@@ -196,6 +222,19 @@ class RawSocket:
             header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
         self.writer.write(header + b"\x00\x00\x00\x00")  # zero mask: payload as is
 
+    def send(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
+        """One masked frame, as a browser would send it (or breaking the rules on purpose)."""
+        self.writer.write(masked_frame(opcode, payload, fin=fin))
+
+    async def read_until_close(self) -> tuple[list[tuple[int, bytes]], int]:
+        """Every frame until the close frame, and its code (1005 for an empty one)."""
+        frames = []
+        while True:
+            opcode, payload = await self.read_frame()
+            if opcode == 0x8:
+                return frames, int.from_bytes(payload[:2], "big") if payload else 1005
+            frames.append((opcode, payload))
+
     async def read_frame(self) -> tuple[int, bytes]:
         first, second = await self.reader.readexactly(2)
         length = second & 0x7F
@@ -204,6 +243,10 @@ class RawSocket:
         elif length == 127:
             length = int.from_bytes(await self.reader.readexactly(8), "big")
         return first & 0x0F, await self.reader.readexactly(length)
+
+    def abort(self) -> None:
+        """Drop the connection, whatever is still waiting to be sent."""
+        self.writer.transport.abort()
 
     async def close(self) -> None:
         self.writer.close()

@@ -64,3 +64,16 @@ def test_frames_encode_lengths() -> None:
         assert len(frame) == header + size
         assert frame[0] == 0x81
     assert frames.close_frame(1001, "bye")[:4] == b"\x88\x05\x03\xe9"
+
+
+def test_deep_json_is_refused_cheaply() -> None:
+    """1,500 levels of nesting are malformed, refused in C without a RecursionError."""
+    for raw in ["[" * 1500 + "]" * 1500, '{"type":"chat","text":' + "[" * 4000]:
+        assert code_of(raw[: protocol.MAX_FRAME_CHARS]) == "malformed_frame"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity"])
+def test_numbers_that_are_not_finite_are_refused(number: str) -> None:
+    """Nothing a client sends can come back as ``Infinity`` or ``NaN``, which are not JSON."""
+    assert code_of('{"type":"ping","t":' + number + "}") == "malformed_frame"
+    assert code_of('{"type":"pin","product_id":' + number + "}") == "malformed_frame"
