@@ -98,6 +98,7 @@ class _Publisher:
     codecs: dict[str, CodecChoice]
     taps: list[FrameTap] = field(default_factory=list)
     video_receiver: RTCRtpReceiver | None = None
+    video_tap: FrameTap | None = None
     recorder: Recorder | None = None
     started_at: datetime = field(default_factory=utcnow)
 
@@ -184,16 +185,16 @@ class Relay:
             for kind, choice in codecs.items():
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(choice.preferences())
-                publisher.taps.append(
-                    tap_receiver(
-                        transceiver.receiver,
-                        self._frame_handler(kind, session_id),
-                        on_loss=self._loss_handler(session_id),
-                        give_up_s=self._limits.loss_give_up_s,
-                    )
+                tap = tap_receiver(
+                    transceiver.receiver,
+                    self._frame_handler(kind, session_id),
+                    on_loss=self._loss_handler(session_id),
+                    give_up_s=self._limits.loss_give_up_s,
                 )
+                publisher.taps.append(tap)
                 if kind == "video":
                     publisher.video_receiver = transceiver.receiver
+                    publisher.video_tap = tap
             answer = await self._answer(pc, offer_sdp)
             if self._closed:  # closed while the answer was gathered (see ``play``)
                 for tap in publisher.taps:
@@ -307,8 +308,14 @@ class Relay:
         viewer = _Viewer(session_id, pc, tracks, outputs)
         self._viewers[session_id] = viewer
         self._watch(pc, lambda: self._drop_viewer(viewer))
-        # No keyframe request yet: the viewer asks through its gate once it is
-        # connected and can use one.
+
+        @pc.on("connectionstatechange")
+        def _ready() -> None:
+            # The moment the viewer can receive, its picture waits for a keyframe:
+            # ask now rather than at the next frame (the throttle merges a crowd).
+            if pc.connectionState == "connected" and "video" in outputs:
+                self.request_keyframe()
+
         return session_id, answer
 
     async def end_viewer(self, session_id: str) -> None:
@@ -381,15 +388,19 @@ class Relay:
             self.request_keyframe()
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, unless a request is already on its way."""
+        """Ask the publisher for a keyframe (a PLI), unless the throttle says one is on its way.
+
+        The PLI names the media SSRC of the publisher's video; one naming its RTX
+        SSRC (the first source a Chromium publisher sends, as bandwidth probes) is
+        ignored by the encoder.
+        """
         publisher = self._publisher
-        receiver = publisher.video_receiver if publisher else None
-        if receiver is None:
+        if publisher is None or publisher.video_receiver is None or publisher.video_tap is None:
             return
-        sources = receiver.getSynchronizationSources()
-        if not sources or not self._throttle.request(self._clock()):
-            return  # no packet yet: the stream's first frame is a keyframe anyway
-        self._spawn(receiver._send_rtcp_pli(sources[0].source))
+        ssrc = publisher.video_tap.media_ssrc
+        if ssrc is None or not self._throttle.request(self._clock()):
+            return  # no video yet: the stream's first frame is a keyframe anyway
+        self._spawn(publisher.video_receiver._send_rtcp_pli(ssrc))
 
     # -- plumbing ----------------------------------------------------------------
 
