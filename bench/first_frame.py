@@ -202,6 +202,11 @@ def summary(tries: list[dict[str, float]]) -> dict[str, Any]:
         "max": round(ordered[-1], 3),
         "samples": [round(s, 3) for s in samples],
         "answer_p50": round(statistics.median(t["answer"] for t in tries), 3),
+        # the part keyframe requests decide: connected -> first decoded frame
+        "after_connected_p50": round(
+            statistics.median(t["frame"] - t["connected"] for t in tries), 3
+        ),
+        "after_connected_max": round(max(t["frame"] - t["connected"] for t in tries), 3),
         "connected_p50": round(statistics.median(t["connected"] for t in tries), 3),
     }
 

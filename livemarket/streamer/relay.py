@@ -36,6 +36,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,8 @@ OFFLINE, LIVE, RECONNECTING, ENDED = "offline", "live", "reconnecting", "ended"
 CONNECT_TIMEOUT_S = 20.0
 #: How long shutdown waits for peer connections to finish closing.
 CLOSE_TIMEOUT_S = 5.0
+#: Viewer sessions remembered after their connection dropped, so a late DELETE is 200.
+DROPPED_VIEWERS_KEPT = 1024
 
 RecorderFactory = Callable[[int, dict[str, CodecChoice]], Recorder]
 StateListener = Callable[[int, str], None]
@@ -147,7 +150,12 @@ class Relay:
         self._ingest_losses = 0
         self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
         self._publisher: _Publisher | None = None
+        # The session of a publisher whose connection dropped, while nobody has
+        # replaced it: its late DELETE still ends the broadcast (a client may close
+        # its peer connection before it sends the DELETE).
+        self._dropped_publisher: str | None = None
         self._viewers: dict[str, _Viewer] = {}
+        self._dropped_viewers: deque[str] = deque(maxlen=DROPPED_VIEWERS_KEPT)
         self._publish_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deadlines: set[asyncio.Task[None]] = set()
@@ -202,6 +210,7 @@ class Relay:
                 await self._close_peer(pc)
                 self._check_open()
             old, self._publisher = self._publisher, publisher
+            self._dropped_publisher = None
             self._watch(pc, lambda: self._publisher_lost(publisher))
             if old is not None:
                 await self._stop_publisher(old)
@@ -220,13 +229,21 @@ class Relay:
             return session_id, answer
 
     async def end_publisher(self, session_id: str) -> None:
-        """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream."""
+        """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream.
+
+        Also for the session whose connection has just dropped (the client closed
+        its peer connection first) as long as no new session replaced it: the host
+        meant to end the broadcast, not to leave it "reconnecting".
+        """
         async with self._publish_lock:
             publisher = self._publisher
-            if publisher is None or publisher.session_id != session_id:
+            if publisher is not None and publisher.session_id == session_id:
+                self._publisher = None
+                await self._stop_publisher(publisher)
+            elif publisher is None and session_id == self._dropped_publisher:
+                self._dropped_publisher = None
+            else:
                 raise NotFound("session_not_found", "no such publishing session")
-            self._publisher = None
-            await self._stop_publisher(publisher)
             self._set_state(ENDED)
 
     async def _publisher_lost(self, publisher: _Publisher) -> None:
@@ -234,6 +251,7 @@ class Relay:
             if self._publisher is not publisher:
                 return
             self._publisher = None
+            self._dropped_publisher = publisher.session_id
             await self._stop_publisher(publisher)
             self._set_state(RECONNECTING)
 
@@ -258,7 +276,7 @@ class Relay:
             if any(kind in viewer.tracks for kind in changed)
         ]
         for viewer in stale:
-            await self._drop_viewer(viewer)
+            await self._viewer_lost(viewer)
 
     # -- viewers -----------------------------------------------------------------
 
@@ -307,7 +325,7 @@ class Relay:
             raise
         viewer = _Viewer(session_id, pc, tracks, outputs)
         self._viewers[session_id] = viewer
-        self._watch(pc, lambda: self._drop_viewer(viewer))
+        self._watch(pc, lambda: self._viewer_lost(viewer))
 
         @pc.on("connectionstatechange")
         def _ready() -> None:
@@ -319,10 +337,19 @@ class Relay:
         return session_id, answer
 
     async def end_viewer(self, session_id: str) -> None:
-        """The viewer hung up (WHEP DELETE)."""
+        """The viewer hung up (WHEP DELETE); harmless for a session that has just dropped."""
         viewer = self._viewers.get(session_id)
-        if viewer is None:
+        if viewer is not None:
+            await self._drop_viewer(viewer)
+        elif session_id in self._dropped_viewers:
+            self._dropped_viewers.remove(session_id)  # one DELETE per session answers 200
+        else:
             raise NotFound("session_not_found", "no such playback session")
+
+    async def _viewer_lost(self, viewer: _Viewer) -> None:
+        """The viewer's connection failed or closed, or a codec change cut it off."""
+        if self._viewers.get(viewer.session_id) is viewer:
+            self._dropped_viewers.append(viewer.session_id)
         await self._drop_viewer(viewer)
 
     async def _drop_viewer(self, viewer: _Viewer) -> None:

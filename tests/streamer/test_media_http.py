@@ -240,6 +240,83 @@ async def test_whip_delete_ends_the_session_and_tells_the_room(
         await publisher.close()
 
 
+async def _wait_video(app: web.Application, special_id: int, after: int = 0) -> int:
+    """Wait until the relay has had more than ``after`` video frames; returns the count."""
+    relay = app[RELAYS_KEY].get(special_id)
+    async with asyncio.timeout(10):
+        while relay.figures()["video"]["frames"] <= after + 5:
+            await asyncio.sleep(0.05)
+    return int(relay.figures()["video"]["frames"])
+
+
+async def _wait_state(client: Client, special_id: int, state: str) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            status = await client.get(f"/api/v1/specials/{special_id}/stream")
+            if (await status.json())["state"] == state:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_publisher_that_hangs_up_before_its_delete_still_ends_the_broadcast(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """Peer closed, then DELETE (medooze whip-whep's order): 200, and the show is ended.
+
+    A second DELETE finds nothing; a dropped session replaced by a new one cannot
+    end the new broadcast.
+    """
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    key = await _key(app, host.id)
+    whip = _whip(client, special_id, key)
+    publisher = await start_publisher(whip)
+    seen = await _wait_video(app, special_id)
+    await publisher.close()
+    await _wait_state(client, special_id, "reconnecting")
+    ended = await client.delete(whip.location)
+    assert ended.status == 200, await ended.text()
+    await _wait_state(client, special_id, "ended")
+    assert (await client.delete(whip.location)).status == 404
+
+    # dropped, then replaced by the same host: the old Location no longer ends anything
+    first = _whip(client, special_id, key)
+    dropped = await start_publisher(first)
+    await _wait_video(app, special_id, after=seen)
+    await dropped.close()
+    await _wait_state(client, special_id, "reconnecting")
+    replacement = await start_publisher(_whip(client, special_id, key))
+    try:
+        await _wait_state(client, special_id, "live")
+        assert (await client.delete(first.location)).status == 404
+        await _wait_state(client, special_id, "live")
+    finally:
+        await replacement.close()
+
+
+async def test_a_viewers_late_delete_is_harmless(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """A viewer that closed its connection first, then DELETEs: 200 once, the show goes on."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    publisher = await start_publisher(_whip(client, special_id, await _key(app, host.id)))
+    whep = _whep(client, special_id)
+    viewer = await start_viewer(whep)
+    try:
+        await viewer.wait_frames(5)
+        await viewer.close()
+        relay = app[RELAYS_KEY].get(special_id)
+        async with asyncio.timeout(10):
+            while relay.viewer_count:
+                await asyncio.sleep(0.05)
+        assert (await client.delete(whep.location)).status == 200
+        assert (await client.delete(whep.location)).status == 404
+        assert relay.state == "live" and relay.publisher_owner == host.id
+    finally:
+        await publisher.close()
+
+
 async def test_figures_are_for_the_host_only(
     client: Client, app: web.Application, make_user: UserMaker
 ) -> None:
@@ -396,3 +473,39 @@ async def test_h264_high_profile_publisher_reaches_viewers_in_high(
         if viewer is not None:
             await viewer.close()
         await pc.close()
+
+
+async def test_whip_and_whep_answers_follow_rfc_9725(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """PATCH on a session is 501 (no trickle ICE, no ICE restart); other methods 405 with Allow."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    whip = _whip(client, special_id, await _key(app, host.id))
+    publisher = await start_publisher(whip)
+    try:
+        assert whip.location.startswith(f"/whip/{special_id}/")
+        patched = await client.patch(
+            whip.location,
+            data="a=end-of-candidates\r\n",
+            headers={"Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*"},
+        )
+        assert patched.status == 501
+        assert await _error(patched) == "not_implemented"
+        for method in ("GET", "PUT", "POST"):
+            refused = await client.request(method, whip.location)
+            assert refused.status == 405, method
+            assert "DELETE" in refused.headers["Allow"]
+            refused = await client.request(method if method != "POST" else "GET", "/whip/1")
+            assert refused.status == 405 and "POST" in refused.headers["Allow"]
+        options = await client.options(f"/whep/{special_id}")
+        assert options.status == 200 and options.headers["Accept-Post"] == "application/sdp"
+        # the PATCH changed nothing: the session still ends with its DELETE
+        assert relay_live(app, special_id)
+        assert (await client.delete(whip.location)).status == 200
+    finally:
+        await publisher.close()
+
+
+def relay_live(app: web.Application, special_id: int) -> bool:
+    return bool(app[RELAYS_KEY].get(special_id).state == "live")
