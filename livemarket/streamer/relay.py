@@ -53,9 +53,9 @@ from livemarket.streamer.codecs import (
     CodecChoice,
     default_choice,
     is_keyframe,
-    offer_accepts,
     offered_kinds,
     pick_publisher_codec,
+    viewer_codec,
 )
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
@@ -303,12 +303,14 @@ class Relay:
         outputs: dict[str, ViewerOutput] = {}
         try:
             for kind, offered in kinds.items():
-                choice = self._codecs[kind]
-                if not offer_accepts(offered, choice):
+                stream = self._codecs[kind]
+                try:
+                    choice = viewer_codec(offered, stream)
+                except ValueError as exc:
                     raise DomainError(
                         "codec_unsupported",
-                        f"the stream is {choice.label}, which the offer does not include",
-                    )
+                        f"the stream is {stream.label}, which the offer does not include",
+                    ) from exc
                 track = HeldTrack(kind)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(choice.preferences())

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from livemarket.accounts.service import stream_key_of
@@ -31,7 +28,7 @@ from livemarket.storage.base import utcnow
 from livemarket.streamer.ice import host_addresses
 from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from tests.conftest import UserMaker
-from tests.streamer.peers import LOOPBACK, start_publisher, start_viewer
+from tests.streamer.peers import LOOPBACK, HighProfileCamera, start_publisher, start_viewer
 
 Client = TestClient[Any, Any]
 SDP = {"Content-Type": "application/sdp"}
@@ -357,46 +354,6 @@ async def test_metrics_show_the_stream(
         await publisher.close()
 
 
-class HighProfileCamera(MediaStreamTrack):
-    """Sends H.264 High profile packets, as Chromium or OBS would (libx264, no B-frames).
-
-    ``recv`` returns encoded ``av.Packet``s, so aiortc only packetizes them: the
-    stream really is High profile, not aiortc's own baseline encoder output.
-    """
-
-    kind = "video"
-    FPS = 30
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.context = av.CodecContext.create("libx264", "w")
-        self.context.width, self.context.height, self.context.pix_fmt = 160, 120, "yuv420p"
-        self.context.time_base = Fraction(1, 90000)
-        self.context.framerate = Fraction(self.FPS)
-        self.context.options = {"profile": "high", "tune": "zerolatency", "g": "15"}
-        self.count = 0
-        self.start = 0.0
-        self.first_packet = b""
-
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        if not self.count:
-            self.start = time.monotonic()
-        await asyncio.sleep(max(0.0, self.start + self.count / self.FPS - time.monotonic()))
-        frame = av.VideoFrame(160, 120, "yuv420p")
-        for index, plane in enumerate(frame.planes):
-            plane.update(bytes([(self.count * 5 + index * 60) % 256]) * plane.buffer_size)
-        frame.pts = self.count * 90000 // self.FPS
-        frame.time_base = self.context.time_base
-        self.count += 1
-        packets = self.context.encode(frame)
-        assert len(packets) == 1  # zerolatency: one packet per frame, in order
-        packet = packets[0]
-        packet.pts, packet.time_base = frame.pts, frame.time_base
-        if not self.first_packet:
-            self.first_packet = bytes(packet)
-        return packet
-
-
 def _video_fmtp(sdp: str) -> list[dict[str, Any]]:
     media = next(m for m in SessionDescription.parse(sdp).media if m.kind == "video")
     return [dict(codec.parameters) for codec in media.rtp.codecs if codec.name == "H264"]
@@ -405,7 +362,7 @@ def _video_fmtp(sdp: str) -> list[dict[str, Any]]:
 async def test_h264_high_profile_publisher_reaches_viewers_in_high(
     client: Client, app: web.Application, make_user: UserMaker
 ) -> None:
-    """A High (64001f) publisher is accepted and recorded; viewers offering it play, others: 422."""
+    """A High (64001f) publisher is accepted and recorded; H.264 viewers play, VP8-only: 422."""
     host = await make_user("host", "host1")
     special_id = await _special(app, host.id)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -439,26 +396,37 @@ async def test_h264_high_profile_publisher_reaches_viewers_in_high(
         assert camera.first_packet[sps] == 100
         assert viewer.frames[-1][1].width == 160
 
-        # a viewer that cannot receive High is refused, saying what the stream is
-        baseline_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        # a viewer offering no High (Chromium) is answered its best profile with the
+        # same packetization-mode, and decodes the High stream forwarded as is
+        baseline = await start_viewer(
+            _whep(client, special_id),
+            audio=False,
+            video_codecs=lambda c: c.parameters.get("profile-level-id") in ("42e01f", "42001f"),
+        )
         try:
-            receiver = baseline_only.addTransceiver("video", direction="recvonly")
+            assert [p["profile-level-id"] for p in _video_fmtp(baseline.answer)] == ["42e01f"]
+            await baseline.wait_frames(10)
+            assert baseline.frames[-1][1].width == 160
+        finally:
+            await baseline.close()
+
+        # a viewer with no H.264 at all is refused, saying what the stream is
+        vp8_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            receiver = vp8_only.addTransceiver("video", direction="recvonly")
             receiver.setCodecPreferences(
-                [
-                    c
-                    for c in RTCRtpReceiver.getCapabilities("video").codecs
-                    if c.mimeType == "video/VP8" or c.parameters.get("profile-level-id") == "42e01f"
-                ]
+                [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.name == "VP8"]
             )
             with host_addresses(LOOPBACK):
-                await baseline_only.setLocalDescription(await baseline_only.createOffer())
+                await vp8_only.setLocalDescription(await vp8_only.createOffer())
             refused = await client.post(
-                f"/whep/{special_id}", data=baseline_only.localDescription.sdp, headers=SDP
+                f"/whep/{special_id}", data=vp8_only.localDescription.sdp, headers=SDP
             )
             assert refused.status == 422
             assert await _error(refused) == "codec_unsupported"
+            assert "High" in (await refused.json())["error"]["message"]
         finally:
-            await baseline_only.close()
+            await vp8_only.close()
 
         # the recording is an MP4 of the High stream, as sent (no re-encoding)
         assert (await client.delete(whip.location)).status == 200
