@@ -36,6 +36,7 @@ import contextlib
 import logging
 import secrets
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from livemarket.streamer.codecs import (
     pick_publisher_codec,
     viewer_codec,
 )
+from livemarket.streamer.failures import FailureNote, failure_reason, reporting_to
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
 from livemarket.streamer.ice import IceConfig, announce_public_address, host_addresses
@@ -158,6 +160,12 @@ class Relay:
         self._dropped_viewers: deque[str] = deque(maxlen=DROPPED_VIEWERS_KEPT)
         self._publish_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Why each peer connection failed to connect, if it does (see ``failures``).
+        self._notes: weakref.WeakKeyDictionary[RTCPeerConnection, FailureNote] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.negotiation_failures = {"publisher": 0, "viewer": 0}
+        self.publisher_failure: dict[str, str] | None = None
         self._deadlines: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recordings: list[dict[str, Any]] = []
@@ -211,7 +219,7 @@ class Relay:
                 self._check_open()
             old, self._publisher = self._publisher, publisher
             self._dropped_publisher = None
-            self._watch(pc, lambda: self._publisher_lost(publisher))
+            self._watch(pc, lambda: self._publisher_lost(publisher), role="publisher")
             if old is not None:
                 await self._stop_publisher(old)
             await self._switch_codecs(codecs)
@@ -327,7 +335,7 @@ class Relay:
             raise
         viewer = _Viewer(session_id, pc, tracks, outputs)
         self._viewers[session_id] = viewer
-        self._watch(pc, lambda: self._viewer_lost(viewer))
+        self._watch(pc, lambda: self._viewer_lost(viewer), role="viewer")
 
         @pc.on("connectionstatechange")
         def _ready() -> None:
@@ -473,7 +481,8 @@ class Relay:
 
     async def _negotiate(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
         try:
-            with host_addresses(self._ice.host_addresses):
+            note = self._notes.setdefault(pc, FailureNote())
+            with host_addresses(self._ice.host_addresses), reporting_to(note):
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
         except DomainError:
@@ -484,30 +493,55 @@ class Relay:
         return announce_public_address(pc.localDescription.sdp, self._ice.public_address)
 
     def _watch(
-        self, pc: RTCPeerConnection, on_lost: Callable[[], Coroutine[Any, Any, None]]
+        self,
+        pc: RTCPeerConnection,
+        on_lost: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        role: str,
     ) -> None:
-        """Call ``on_lost`` once when the peer fails, closes, or never connects."""
-        lost = False
+        """Call ``on_lost`` once when the peer fails, closes, or never connects.
 
-        def lose() -> None:
+        A peer that never connected failed its negotiation: that is logged at
+        WARNING with the reason, and counted (see :meth:`_negotiation_failed`).
+        """
+        lost = False
+        connected = False
+
+        def lose(*, failed: bool = False, timed_out: bool = False) -> None:
             nonlocal lost
-            if not lost and not self._closed:
-                lost = True
-                self._spawn(on_lost())
+            if lost or self._closed:
+                return
+            lost = True
+            if (failed or timed_out) and not connected:
+                note = self._notes.get(pc) or FailureNote()
+                self._negotiation_failed(role, failure_reason(pc, note, timed_out=timed_out))
+            self._spawn(on_lost())
 
         @pc.on("connectionstatechange")
         def _changed() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                lose()
+            nonlocal connected
+            if pc.connectionState == "connected":
+                connected = True
+                if role == "publisher":
+                    self.publisher_failure = None  # the studio stops showing it
+            elif pc.connectionState in ("failed", "closed"):
+                lose(failed=pc.connectionState == "failed")
 
         async def deadline() -> None:
             await asyncio.sleep(self._connect_timeout_s)
             if pc.connectionState != "connected":
-                lose()
+                lose(timed_out=True)
 
         task = asyncio.get_running_loop().create_task(deadline())
         self._deadlines.add(task)
         task.add_done_callback(self._deadlines.discard)
+
+    def _negotiation_failed(self, role: str, reason: str) -> None:
+        """A publisher or viewer never connected: say why, where operators look."""
+        logger.warning("special %s: a %s's connection failed: %s", self.special_id, role, reason)
+        self.negotiation_failures[role] += 1
+        if role == "publisher":
+            self.publisher_failure = {"reason": reason, "at": utcnow().isoformat()}
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -600,6 +634,8 @@ class Relay:
             "keyframe_requests": self._throttle.sent,
             "keyframe_requests_suppressed": self._throttle.suppressed,
             "ingest_losses": self._ingest_losses,
+            "negotiation_failures": dict(self.negotiation_failures),
+            "publisher_failure": self.publisher_failure,
             "ingest_frames_dropped": self._ingest_gate.dropped,
             "viewer_frames_dropped": sum(v["dropped"] for v in viewers),
             "viewer_skips": sum(v["skips"] for v in viewers),

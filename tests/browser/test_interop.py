@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -90,4 +92,40 @@ async def test_a_high_profile_h264_stream_plays_in_chromium(
             assert camera.first_packet[sps] == 100
         finally:
             await pc.close()
+    assert page_errors.errors == []
+
+
+async def test_the_studio_says_why_the_connection_failed(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """A DTLS handshake that fails shows "The connection failed: <reason>" in the studio.
+
+    The WHIP answer's fingerprint is altered on its way to the page, so Chromium
+    refuses the relay's certificate and the handshake fails on both sides.
+    """
+    from tests.browser.conftest import login_as
+
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    studio = await new_page(locale="en-US")
+
+    async def corrupt_answer(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.text()
+        if response.status == 201:
+            body = re.sub(r"(a=fingerprint:\S+ )([0-9A-F]{2})", r"\g<1>00", body)
+        await route.fulfill(response=response, body=body)
+
+    await studio.route(re.compile(r".*/whip/\d+$"), corrupt_answer)
+    await login_as(studio, live_server, "host", PASSWORD, next_path=f"/studio/{special_id}")
+    await studio.locator("[data-lm-camera] option").first.wait_for(state="attached")
+    await studio.locator("[data-lm-go-live]").click()
+    error = studio.locator("[data-lm-broadcast-error]")
+    await error.filter(has_text="The connection failed: DTLS handshake failed").wait_for(
+        timeout=20_000
+    )
+    relay = live_server.app[RELAYS_KEY].get(special_id)
+    assert relay.negotiation_failures["publisher"] >= 1
+    assert await studio.locator("#lm-broadcast").get_attribute("data-state") != "live"
     assert page_errors.errors == []

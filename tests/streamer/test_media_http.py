@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -477,3 +479,46 @@ async def test_whip_and_whep_answers_follow_rfc_9725(
 
 def relay_live(app: web.Application, special_id: int) -> bool:
     return bool(app[RELAYS_KEY].get(special_id).state == "live")
+
+
+async def test_a_failed_dtls_handshake_is_logged_counted_and_told_to_the_host(
+    client: Client, app: web.Application, make_user: UserMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publisher whose DTLS fails: WARNING with special and reason, /metrics, figures."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    whip = _whip(client, special_id, await _key(app, host.id))
+
+    async def wrong_fingerprint(offer: str) -> str:
+        # the server checks the publisher's certificate against this line: it fails
+        tampered = re.sub(r"(a=fingerprint:sha-256 )([0-9A-F]{2})", r"\g<1>00", offer)
+        assert tampered != offer
+        return str(await whip(tampered))
+
+    caplog.set_level(logging.WARNING, logger="livemarket.streamer.relay")
+    publisher = await start_publisher(wrong_fingerprint)
+    try:
+        relay = app[RELAYS_KEY].get(special_id)
+        async with asyncio.timeout(15):
+            while relay.negotiation_failures["publisher"] == 0:
+                await asyncio.sleep(0.05)
+        assert relay.publisher_failure is not None
+        assert relay.publisher_failure["reason"] == "DTLS handshake failed: fingerprint mismatch"
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(
+            f"special {special_id}" in r.getMessage() and "fingerprint mismatch" in r.getMessage()
+            for r in warnings
+        ), [r.getMessage() for r in warnings]
+        text = await (await client.get("/metrics")).text()
+        assert (
+            f'livemarket_stream_negotiation_failures_total{{role="publisher",'
+            f'special_id="{special_id}"}} 1.0' in text
+        ), [line for line in text.splitlines() if "negotiation" in line]
+        from tests.conftest import login
+
+        await login(client, "host1")
+        figures = await (await client.get(f"/api/v1/specials/{special_id}/stream/figures")).json()
+        assert figures["publisher_failure"]["reason"].endswith("fingerprint mismatch")
+        assert figures["state"] == "reconnecting"
+    finally:
+        await publisher.close()

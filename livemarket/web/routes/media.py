@@ -312,8 +312,15 @@ class RelayCollector:
                 labels=labels,
             ),
         }
+        failures = CounterMetricFamily(
+            "livemarket_stream_negotiation_failures",
+            "Publishers and viewers whose ICE/DTLS negotiation failed (reason in the log)",
+            labels=["special_id", "role"],
+        )
         for special_id, figures in registry.figures().items():
             label = [str(special_id)]
+            for role, count in figures["negotiation_failures"].items():
+                failures.add_metric([str(special_id), role], count)
             gauges["publishing"].add_metric(label, 1.0 if figures["publishing"] else 0.0)
             gauges["viewers"].add_metric(label, figures["viewers"])
             gauges["fps"].add_metric(label, figures["video"]["fps"])
@@ -322,6 +329,7 @@ class RelayCollector:
                 family.add_metric(label, figures[name])
         yield from gauges.values()
         yield from counters.values()
+        yield failures
 
 
 def _directory(app: web.Application) -> RelayDirectory:
