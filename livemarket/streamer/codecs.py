@@ -231,6 +231,56 @@ def offer_accepts(codecs: list[RTCRtpCodecParameters], choice: CodecChoice) -> b
     return any(same_codec(codec, choice.codec) for codec in codecs)
 
 
+#: H.264 profiles from most to least capable decoder, for answering a viewer. Constrained
+#: baseline ranks above baseline: it is the part of baseline that Main and High contain.
+_H264_PROFILE_RANK = {
+    H264Profile.PROFILE_HIGH: 4,
+    H264Profile.PROFILE_CONSTRAINED_HIGH: 3,
+    H264Profile.PROFILE_MAIN: 2,
+    H264Profile.PROFILE_CONSTRAINED_BASELINE: 1,
+    H264Profile.PROFILE_BASELINE: 0,
+}
+
+
+def _h264_rank(codec: Codec) -> int:
+    try:
+        return _H264_PROFILE_RANK.get(h264_profile(codec), -1)
+    except ValueError:
+        return -1
+
+
+def viewer_codec(codecs: list[RTCRtpCodecParameters], stream: CodecChoice) -> CodecChoice:
+    """The codec to answer a viewer's offer with, for a stream in ``stream``'s codec.
+
+    The stream's own codec when offered. Otherwise, for H.264, the most capable
+    profile the viewer offers with the same packetization-mode: the stream is
+    forwarded as is, under that label. Browsers' H.264 decoders take any
+    profile up to High whatever their offer lists (Chromium offers no High,
+    and plays a High stream labelled Main), and the packetization-mode, which
+    decides how the RTP payloads are cut, is the same. ValueError when nothing
+    fits (another codec, or only another packetization-mode).
+    """
+    if offer_accepts(codecs, stream):
+        return stream
+    wanted = stream.codec
+    if wanted.mimeType.lower() != "video/h264":
+        raise ValueError(f"the offer does not include {describe(wanted)}")
+    candidates = [
+        codec
+        for codec in codecs
+        if codec.mimeType.lower() == "video/h264"
+        and codec.clockRate == wanted.clockRate
+        and _h264_mode(codec) == _h264_mode(wanted)
+        and _h264_rank(codec) >= 0
+    ]
+    for codec in sorted(candidates, key=_h264_rank, reverse=True):
+        try:
+            return choose_capability(codec)
+        except ValueError:  # a profile aiortc's registry does not carry
+            continue
+    raise ValueError(f"the offer has no H.264 in packetization-mode {_h264_mode(wanted)}")
+
+
 def pick_publisher_codec(
     codecs: list[RTCRtpCodecParameters], preferred: CodecChoice | None
 ) -> CodecChoice:

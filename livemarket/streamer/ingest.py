@@ -47,6 +47,12 @@ class FrameTap:
     def __init__(self, on_frame: FrameCallback) -> None:
         self._on_frame = on_frame
         self._closed = threading.Event()
+        self.jitter: LossAwareJitterBuffer | None = None
+
+    @property
+    def media_ssrc(self) -> int | None:
+        """The SSRC a keyframe request must name (None before the first video packet)."""
+        return self.jitter.media_ssrc if self.jitter is not None else None
 
     def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
         if item is None:
@@ -91,5 +97,6 @@ def tap_receiver(
     tap = FrameTap(on_frame)
     setattr(receiver, DECODER_QUEUE_ATTR, tap)
     if on_loss is not None and jitter._is_video:
-        setattr(receiver, JITTER_BUFFER_ATTR, LossAwareJitterBuffer(on_loss, give_up_s=give_up_s))
+        tap.jitter = LossAwareJitterBuffer(on_loss, give_up_s=give_up_s)
+        setattr(receiver, JITTER_BUFFER_ATTR, tap.jitter)
     return tap

@@ -45,8 +45,13 @@ class LossAwareJitterBuffer(JitterBuffer):
         self._clock = clock
         self._progress_at: float | None = None
         self.losses = 0
+        #: The SSRC of the media stream, the one a PLI or FIR must name. Packets come
+        #: here with RTX already unwrapped; the receiver's own list of sources also
+        #: holds the RTX SSRC (and Chromium sends RTX padding before any media).
+        self.media_ssrc: int | None = None
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc
         skipped, frame = super().add(packet)
         now = self._clock()
         if skipped:  # aiortc dropped packets itself (overflow or a sequence jump)

@@ -145,6 +145,10 @@ class _Writer:
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             stream.time_base = Fraction(1, _CLOCK_RATES["video"])
+            # No declared frame rate: PyAV's default (24) became WebM's DefaultDuration,
+            # and players and ffmpeg's constant-rate output believed it. WebRTC video
+            # has no fixed rate; the timestamps are the timing.
+            stream.codec_context.framerate = Fraction(0, 1)
             self.streams["video"] = stream
         if info.audio_codec is not None:
             audio: Any = self.container.add_stream("libopus", rate=48000)

@@ -36,6 +36,8 @@ import contextlib
 import logging
 import secrets
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,10 +54,11 @@ from livemarket.streamer.codecs import (
     CodecChoice,
     default_choice,
     is_keyframe,
-    offer_accepts,
     offered_kinds,
     pick_publisher_codec,
+    viewer_codec,
 )
+from livemarket.streamer.failures import FailureNote, failure_reason, reporting_to
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
 from livemarket.streamer.ice import IceConfig, announce_public_address, host_addresses
@@ -77,6 +80,8 @@ OFFLINE, LIVE, RECONNECTING, ENDED = "offline", "live", "reconnecting", "ended"
 CONNECT_TIMEOUT_S = 20.0
 #: How long shutdown waits for peer connections to finish closing.
 CLOSE_TIMEOUT_S = 5.0
+#: Viewer sessions remembered after their connection dropped, so a late DELETE is 200.
+DROPPED_VIEWERS_KEPT = 1024
 
 RecorderFactory = Callable[[int, dict[str, CodecChoice]], Recorder]
 StateListener = Callable[[int, str], None]
@@ -98,6 +103,7 @@ class _Publisher:
     codecs: dict[str, CodecChoice]
     taps: list[FrameTap] = field(default_factory=list)
     video_receiver: RTCRtpReceiver | None = None
+    video_tap: FrameTap | None = None
     recorder: Recorder | None = None
     started_at: datetime = field(default_factory=utcnow)
 
@@ -146,9 +152,20 @@ class Relay:
         self._ingest_losses = 0
         self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
         self._publisher: _Publisher | None = None
+        # The session of a publisher whose connection dropped, while nobody has
+        # replaced it: its late DELETE still ends the broadcast (a client may close
+        # its peer connection before it sends the DELETE).
+        self._dropped_publisher: str | None = None
         self._viewers: dict[str, _Viewer] = {}
+        self._dropped_viewers: deque[str] = deque(maxlen=DROPPED_VIEWERS_KEPT)
         self._publish_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Why each peer connection failed to connect, if it does (see ``failures``).
+        self._notes: weakref.WeakKeyDictionary[RTCPeerConnection, FailureNote] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.negotiation_failures = {"publisher": 0, "viewer": 0}
+        self.publisher_failure: dict[str, str] | None = None
         self._deadlines: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recordings: list[dict[str, Any]] = []
@@ -184,16 +201,16 @@ class Relay:
             for kind, choice in codecs.items():
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(choice.preferences())
-                publisher.taps.append(
-                    tap_receiver(
-                        transceiver.receiver,
-                        self._frame_handler(kind, session_id),
-                        on_loss=self._loss_handler(session_id),
-                        give_up_s=self._limits.loss_give_up_s,
-                    )
+                tap = tap_receiver(
+                    transceiver.receiver,
+                    self._frame_handler(kind, session_id),
+                    on_loss=self._loss_handler(session_id),
+                    give_up_s=self._limits.loss_give_up_s,
                 )
+                publisher.taps.append(tap)
                 if kind == "video":
                     publisher.video_receiver = transceiver.receiver
+                    publisher.video_tap = tap
             answer = await self._answer(pc, offer_sdp)
             if self._closed:  # closed while the answer was gathered (see ``play``)
                 for tap in publisher.taps:
@@ -201,7 +218,8 @@ class Relay:
                 await self._close_peer(pc)
                 self._check_open()
             old, self._publisher = self._publisher, publisher
-            self._watch(pc, lambda: self._publisher_lost(publisher))
+            self._dropped_publisher = None
+            self._watch(pc, lambda: self._publisher_lost(publisher), role="publisher")
             if old is not None:
                 await self._stop_publisher(old)
             await self._switch_codecs(codecs)
@@ -219,13 +237,21 @@ class Relay:
             return session_id, answer
 
     async def end_publisher(self, session_id: str) -> None:
-        """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream."""
+        """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream.
+
+        Also for the session whose connection has just dropped (the client closed
+        its peer connection first) as long as no new session replaced it: the host
+        meant to end the broadcast, not to leave it "reconnecting".
+        """
         async with self._publish_lock:
             publisher = self._publisher
-            if publisher is None or publisher.session_id != session_id:
+            if publisher is not None and publisher.session_id == session_id:
+                self._publisher = None
+                await self._stop_publisher(publisher)
+            elif publisher is None and session_id == self._dropped_publisher:
+                self._dropped_publisher = None
+            else:
                 raise NotFound("session_not_found", "no such publishing session")
-            self._publisher = None
-            await self._stop_publisher(publisher)
             self._set_state(ENDED)
 
     async def _publisher_lost(self, publisher: _Publisher) -> None:
@@ -233,6 +259,7 @@ class Relay:
             if self._publisher is not publisher:
                 return
             self._publisher = None
+            self._dropped_publisher = publisher.session_id
             await self._stop_publisher(publisher)
             self._set_state(RECONNECTING)
 
@@ -257,7 +284,7 @@ class Relay:
             if any(kind in viewer.tracks for kind in changed)
         ]
         for viewer in stale:
-            await self._drop_viewer(viewer)
+            await self._viewer_lost(viewer)
 
     # -- viewers -----------------------------------------------------------------
 
@@ -284,12 +311,14 @@ class Relay:
         outputs: dict[str, ViewerOutput] = {}
         try:
             for kind, offered in kinds.items():
-                choice = self._codecs[kind]
-                if not offer_accepts(offered, choice):
+                stream = self._codecs[kind]
+                try:
+                    choice = viewer_codec(offered, stream)
+                except ValueError as exc:
                     raise DomainError(
                         "codec_unsupported",
-                        f"the stream is {choice.label}, which the offer does not include",
-                    )
+                        f"the stream is {stream.label}, which the offer does not include",
+                    ) from exc
                 track = HeldTrack(kind)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(choice.preferences())
@@ -306,16 +335,31 @@ class Relay:
             raise
         viewer = _Viewer(session_id, pc, tracks, outputs)
         self._viewers[session_id] = viewer
-        self._watch(pc, lambda: self._drop_viewer(viewer))
-        # No keyframe request yet: the viewer asks through its gate once it is
-        # connected and can use one.
+        self._watch(pc, lambda: self._viewer_lost(viewer), role="viewer")
+
+        @pc.on("connectionstatechange")
+        def _ready() -> None:
+            # The moment the viewer can receive, its picture waits for a keyframe:
+            # ask now rather than at the next frame (the throttle merges a crowd).
+            if pc.connectionState == "connected" and "video" in outputs:
+                self.request_keyframe()
+
         return session_id, answer
 
     async def end_viewer(self, session_id: str) -> None:
-        """The viewer hung up (WHEP DELETE)."""
+        """The viewer hung up (WHEP DELETE); harmless for a session that has just dropped."""
         viewer = self._viewers.get(session_id)
-        if viewer is None:
+        if viewer is not None:
+            await self._drop_viewer(viewer)
+        elif session_id in self._dropped_viewers:
+            self._dropped_viewers.remove(session_id)  # one DELETE per session answers 200
+        else:
             raise NotFound("session_not_found", "no such playback session")
+
+    async def _viewer_lost(self, viewer: _Viewer) -> None:
+        """The viewer's connection failed or closed, or a codec change cut it off."""
+        if self._viewers.get(viewer.session_id) is viewer:
+            self._dropped_viewers.append(viewer.session_id)
         await self._drop_viewer(viewer)
 
     async def _drop_viewer(self, viewer: _Viewer) -> None:
@@ -381,15 +425,19 @@ class Relay:
             self.request_keyframe()
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, unless a request is already on its way."""
+        """Ask the publisher for a keyframe (a PLI), unless the throttle says one is on its way.
+
+        The PLI names the media SSRC of the publisher's video; one naming its RTX
+        SSRC (the first source a Chromium publisher sends, as bandwidth probes) is
+        ignored by the encoder.
+        """
         publisher = self._publisher
-        receiver = publisher.video_receiver if publisher else None
-        if receiver is None:
+        if publisher is None or publisher.video_receiver is None or publisher.video_tap is None:
             return
-        sources = receiver.getSynchronizationSources()
-        if not sources or not self._throttle.request(self._clock()):
-            return  # no packet yet: the stream's first frame is a keyframe anyway
-        self._spawn(receiver._send_rtcp_pli(sources[0].source))
+        ssrc = publisher.video_tap.media_ssrc
+        if ssrc is None or not self._throttle.request(self._clock()):
+            return  # no video yet: the stream's first frame is a keyframe anyway
+        self._spawn(publisher.video_receiver._send_rtcp_pli(ssrc))
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -433,7 +481,8 @@ class Relay:
 
     async def _negotiate(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
         try:
-            with host_addresses(self._ice.host_addresses):
+            note = self._notes.setdefault(pc, FailureNote())
+            with host_addresses(self._ice.host_addresses), reporting_to(note):
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
         except DomainError:
@@ -444,30 +493,55 @@ class Relay:
         return announce_public_address(pc.localDescription.sdp, self._ice.public_address)
 
     def _watch(
-        self, pc: RTCPeerConnection, on_lost: Callable[[], Coroutine[Any, Any, None]]
+        self,
+        pc: RTCPeerConnection,
+        on_lost: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        role: str,
     ) -> None:
-        """Call ``on_lost`` once when the peer fails, closes, or never connects."""
-        lost = False
+        """Call ``on_lost`` once when the peer fails, closes, or never connects.
 
-        def lose() -> None:
+        A peer that never connected failed its negotiation: that is logged at
+        WARNING with the reason, and counted (see :meth:`_negotiation_failed`).
+        """
+        lost = False
+        connected = False
+
+        def lose(*, failed: bool = False, timed_out: bool = False) -> None:
             nonlocal lost
-            if not lost and not self._closed:
-                lost = True
-                self._spawn(on_lost())
+            if lost or self._closed:
+                return
+            lost = True
+            if (failed or timed_out) and not connected:
+                note = self._notes.get(pc) or FailureNote()
+                self._negotiation_failed(role, failure_reason(pc, note, timed_out=timed_out))
+            self._spawn(on_lost())
 
         @pc.on("connectionstatechange")
         def _changed() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                lose()
+            nonlocal connected
+            if pc.connectionState == "connected":
+                connected = True
+                if role == "publisher":
+                    self.publisher_failure = None  # the studio stops showing it
+            elif pc.connectionState in ("failed", "closed"):
+                lose(failed=pc.connectionState == "failed")
 
         async def deadline() -> None:
             await asyncio.sleep(self._connect_timeout_s)
             if pc.connectionState != "connected":
-                lose()
+                lose(timed_out=True)
 
         task = asyncio.get_running_loop().create_task(deadline())
         self._deadlines.add(task)
         task.add_done_callback(self._deadlines.discard)
+
+    def _negotiation_failed(self, role: str, reason: str) -> None:
+        """A publisher or viewer never connected: say why, where operators look."""
+        logger.warning("special %s: a %s's connection failed: %s", self.special_id, role, reason)
+        self.negotiation_failures[role] += 1
+        if role == "publisher":
+            self.publisher_failure = {"reason": reason, "at": utcnow().isoformat()}
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -560,6 +634,8 @@ class Relay:
             "keyframe_requests": self._throttle.sent,
             "keyframe_requests_suppressed": self._throttle.suppressed,
             "ingest_losses": self._ingest_losses,
+            "negotiation_failures": dict(self.negotiation_failures),
+            "publisher_failure": self.publisher_failure,
             "ingest_frames_dropped": self._ingest_gate.dropped,
             "viewer_frames_dropped": sum(v["dropped"] for v in viewers),
             "viewer_skips": sum(v["skips"] for v in viewers),

@@ -7,10 +7,13 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import av
 from aiortc import (
     RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
     VideoStreamTrack,
@@ -129,15 +132,27 @@ async def _drain(track: MediaStreamTrack, viewer: Viewer) -> None:
                 viewer.audio_frames += 1
 
 
-async def start_viewer(signal: Signal, *, audio: bool = True, encoded: bool = False) -> Viewer:
+async def start_viewer(
+    signal: Signal,
+    *,
+    audio: bool = True,
+    encoded: bool = False,
+    video_codecs: Callable[[RTCRtpCodecCapability], bool] | None = None,
+) -> Viewer:
     """A recvonly peer that decodes and counts what it receives.
 
     With ``encoded``, its video is kept as the encoded frames that arrive
-    (nothing decoded), to check exactly what the relay sent.
+    (nothing decoded), to check exactly what the relay sent. ``video_codecs``
+    picks the video codecs it offers (RTX is kept).
     """
     pc = RTCPeerConnection(_config())
     viewer = Viewer(pc)
     video = pc.addTransceiver("video", direction="recvonly")
+    if video_codecs is not None:
+        capabilities = RTCRtpReceiver.getCapabilities("video").codecs
+        video.setCodecPreferences(
+            [c for c in capabilities if c.mimeType == "video/rtx" or video_codecs(c)]
+        )
     if encoded:
         tap_receiver(
             video.receiver,
@@ -152,3 +167,61 @@ async def start_viewer(signal: Signal, *, audio: bool = True, encoded: bool = Fa
 
     viewer.answer = await _negotiate(pc, signal)
     return viewer
+
+
+class HighProfileCamera(MediaStreamTrack):
+    """Sends H.264 High profile packets, as Chromium or OBS would (libx264, no B-frames).
+
+    ``recv`` returns encoded ``av.Packet``s, so aiortc only packetizes them: the
+    stream really is High profile, not aiortc's own baseline encoder output.
+    """
+
+    kind = "video"
+    FPS = 30
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context = av.CodecContext.create("libx264", "w")
+        self.context.width, self.context.height, self.context.pix_fmt = 160, 120, "yuv420p"
+        self.context.time_base = Fraction(1, 90000)
+        self.context.framerate = Fraction(self.FPS)
+        self.context.options = {"profile": "high", "tune": "zerolatency", "g": "15"}
+        self.count = 0
+        self.start = 0.0
+        self.first_packet = b""
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if not self.count:
+            self.start = time.monotonic()
+        await asyncio.sleep(max(0.0, self.start + self.count / self.FPS - time.monotonic()))
+        frame = av.VideoFrame(160, 120, "yuv420p")
+        for index, plane in enumerate(frame.planes):
+            plane.update(bytes([(self.count * 5 + index * 60) % 256]) * plane.buffer_size)
+        frame.pts = self.count * 90000 // self.FPS
+        frame.time_base = self.context.time_base
+        self.count += 1
+        packets = self.context.encode(frame)
+        assert len(packets) == 1  # zerolatency: one packet per frame, in order
+        packet = packets[0]
+        packet.pts, packet.time_base = frame.pts, frame.time_base
+        if not self.first_packet:
+            self.first_packet = bytes(packet)
+        return packet
+
+
+async def start_high_profile_publisher(
+    signal: Signal,
+) -> tuple[RTCPeerConnection, HighProfileCamera]:
+    """Offer only H.264 High (64001f) to ``signal`` and send :class:`HighProfileCamera`."""
+    pc = RTCPeerConnection(_config())
+    camera = HighProfileCamera()
+    transceiver = pc.addTransceiver(camera, direction="sendonly")
+    transceiver.setCodecPreferences(
+        [
+            c
+            for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType == "video/H264" and c.parameters["profile-level-id"] == "64001f"
+        ]
+    )
+    await _negotiate(pc, signal)
+    return pc, camera

@@ -19,6 +19,7 @@ from livemarket.streamer.codecs import (
     offered_kinds,
     pick_publisher_codec,
     same_codec,
+    viewer_codec,
     vp8_dimensions,
 )
 
@@ -188,3 +189,28 @@ def test_viewer_offers_are_matched_to_the_publishers_exact_profile() -> None:
     assert not offer_accepts(video, choose_capability(_h264("640c1f")))
     baseline_only = CHROMIUM_VIEWER_VIDEO.split("a=rtpmap:127")[0]
     assert not offer_accepts(offered_kinds(_offer(baseline_only))["video"], high)
+
+
+def test_a_viewer_without_the_streams_profile_gets_its_best_h264_profile() -> None:
+    """High stream, viewer offering up to Main (Debian's Chromium): answered Main, mode 1.
+
+    The stream is forwarded as is; only a viewer with no H.264 in the stream's
+    packetization-mode (or another codec altogether) is refused.
+    """
+    high = choose_capability(_h264("64001f"))
+    up_to_main = offered_kinds(_offer(CHROMIUM_VIEWER_VIDEO.split("a=rtpmap:112")[0]))["video"]
+    main = viewer_codec(up_to_main, high)
+    assert main.codec.parameters["profile-level-id"] == "4d001f"
+    assert main.codec.parameters["packetization-mode"] == "1"
+    baseline_only = CHROMIUM_VIEWER_VIDEO.split("a=rtpmap:127")[0]
+    chosen = viewer_codec(offered_kinds(_offer(baseline_only))["video"], high)
+    assert (
+        chosen.codec.parameters["profile-level-id"] == "42e01f"
+    )  # constrained over plain baseline
+    assert viewer_codec(offered_kinds(_offer(CHROMIUM_VIEWER_VIDEO))["video"], high) == high
+    with pytest.raises(ValueError):
+        viewer_codec([VP8], high)
+    with pytest.raises(ValueError):
+        viewer_codec([_h264("64001f", "0"), _h264("42e01f", "0")], high)
+    with pytest.raises(ValueError):
+        viewer_codec([_h264("42e01f")], default_choice("video"))  # VP8 stream

@@ -67,8 +67,19 @@ def test_many_joiners_cause_one_keyframe_request() -> None:
     assert [throttle.request(10.0 + i / 100) for i in range(1, 40)] == [False] * 39
     assert throttle.request(10.6) is True  # lost request: retry after the interval
     throttle.keyframe_arrived()
-    assert throttle.request(10.61) is True  # answered: the next joiner asks again
+    assert throttle.request(10.91) is True  # answered: the next joiner asks again
     assert throttle.sent == 3 and throttle.suppressed == 39
+
+
+def test_a_crowd_of_joiners_is_spaced_even_when_keyframes_come_at_once() -> None:
+    """A keyframe answers a request, but the next one waits out the minimum interval."""
+    throttle = KeyframeThrottle(retry_s=0.5, min_interval_s=0.3)
+    assert throttle.request(1.0) is True
+    throttle.keyframe_arrived()
+    assert throttle.request(1.1) is False  # a joiner right after: too soon
+    assert throttle.request(1.3) is True  # the gate asks again with every frame
+    throttle.reset()  # a new publisher: its first request goes out at once
+    assert throttle.request(1.31) is True
 
 
 def test_timeline_is_continuous_across_sources() -> None:

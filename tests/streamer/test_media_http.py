@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
+import re
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from livemarket.accounts.service import stream_key_of
@@ -31,7 +30,7 @@ from livemarket.storage.base import utcnow
 from livemarket.streamer.ice import host_addresses
 from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from tests.conftest import UserMaker
-from tests.streamer.peers import LOOPBACK, start_publisher, start_viewer
+from tests.streamer.peers import LOOPBACK, HighProfileCamera, start_publisher, start_viewer
 
 Client = TestClient[Any, Any]
 SDP = {"Content-Type": "application/sdp"}
@@ -240,6 +239,83 @@ async def test_whip_delete_ends_the_session_and_tells_the_room(
         await publisher.close()
 
 
+async def _wait_video(app: web.Application, special_id: int, after: int = 0) -> int:
+    """Wait until the relay has had more than ``after`` video frames; returns the count."""
+    relay = app[RELAYS_KEY].get(special_id)
+    async with asyncio.timeout(10):
+        while relay.figures()["video"]["frames"] <= after + 5:
+            await asyncio.sleep(0.05)
+    return int(relay.figures()["video"]["frames"])
+
+
+async def _wait_state(client: Client, special_id: int, state: str) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            status = await client.get(f"/api/v1/specials/{special_id}/stream")
+            if (await status.json())["state"] == state:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_publisher_that_hangs_up_before_its_delete_still_ends_the_broadcast(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """Peer closed, then DELETE (medooze whip-whep's order): 200, and the show is ended.
+
+    A second DELETE finds nothing; a dropped session replaced by a new one cannot
+    end the new broadcast.
+    """
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    key = await _key(app, host.id)
+    whip = _whip(client, special_id, key)
+    publisher = await start_publisher(whip)
+    seen = await _wait_video(app, special_id)
+    await publisher.close()
+    await _wait_state(client, special_id, "reconnecting")
+    ended = await client.delete(whip.location)
+    assert ended.status == 200, await ended.text()
+    await _wait_state(client, special_id, "ended")
+    assert (await client.delete(whip.location)).status == 404
+
+    # dropped, then replaced by the same host: the old Location no longer ends anything
+    first = _whip(client, special_id, key)
+    dropped = await start_publisher(first)
+    await _wait_video(app, special_id, after=seen)
+    await dropped.close()
+    await _wait_state(client, special_id, "reconnecting")
+    replacement = await start_publisher(_whip(client, special_id, key))
+    try:
+        await _wait_state(client, special_id, "live")
+        assert (await client.delete(first.location)).status == 404
+        await _wait_state(client, special_id, "live")
+    finally:
+        await replacement.close()
+
+
+async def test_a_viewers_late_delete_is_harmless(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """A viewer that closed its connection first, then DELETEs: 200 once, the show goes on."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    publisher = await start_publisher(_whip(client, special_id, await _key(app, host.id)))
+    whep = _whep(client, special_id)
+    viewer = await start_viewer(whep)
+    try:
+        await viewer.wait_frames(5)
+        await viewer.close()
+        relay = app[RELAYS_KEY].get(special_id)
+        async with asyncio.timeout(10):
+            while relay.viewer_count:
+                await asyncio.sleep(0.05)
+        assert (await client.delete(whep.location)).status == 200
+        assert (await client.delete(whep.location)).status == 404
+        assert relay.state == "live" and relay.publisher_owner == host.id
+    finally:
+        await publisher.close()
+
+
 async def test_figures_are_for_the_host_only(
     client: Client, app: web.Application, make_user: UserMaker
 ) -> None:
@@ -280,46 +356,6 @@ async def test_metrics_show_the_stream(
         await publisher.close()
 
 
-class HighProfileCamera(MediaStreamTrack):
-    """Sends H.264 High profile packets, as Chromium or OBS would (libx264, no B-frames).
-
-    ``recv`` returns encoded ``av.Packet``s, so aiortc only packetizes them: the
-    stream really is High profile, not aiortc's own baseline encoder output.
-    """
-
-    kind = "video"
-    FPS = 30
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.context = av.CodecContext.create("libx264", "w")
-        self.context.width, self.context.height, self.context.pix_fmt = 160, 120, "yuv420p"
-        self.context.time_base = Fraction(1, 90000)
-        self.context.framerate = Fraction(self.FPS)
-        self.context.options = {"profile": "high", "tune": "zerolatency", "g": "15"}
-        self.count = 0
-        self.start = 0.0
-        self.first_packet = b""
-
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        if not self.count:
-            self.start = time.monotonic()
-        await asyncio.sleep(max(0.0, self.start + self.count / self.FPS - time.monotonic()))
-        frame = av.VideoFrame(160, 120, "yuv420p")
-        for index, plane in enumerate(frame.planes):
-            plane.update(bytes([(self.count * 5 + index * 60) % 256]) * plane.buffer_size)
-        frame.pts = self.count * 90000 // self.FPS
-        frame.time_base = self.context.time_base
-        self.count += 1
-        packets = self.context.encode(frame)
-        assert len(packets) == 1  # zerolatency: one packet per frame, in order
-        packet = packets[0]
-        packet.pts, packet.time_base = frame.pts, frame.time_base
-        if not self.first_packet:
-            self.first_packet = bytes(packet)
-        return packet
-
-
 def _video_fmtp(sdp: str) -> list[dict[str, Any]]:
     media = next(m for m in SessionDescription.parse(sdp).media if m.kind == "video")
     return [dict(codec.parameters) for codec in media.rtp.codecs if codec.name == "H264"]
@@ -328,7 +364,7 @@ def _video_fmtp(sdp: str) -> list[dict[str, Any]]:
 async def test_h264_high_profile_publisher_reaches_viewers_in_high(
     client: Client, app: web.Application, make_user: UserMaker
 ) -> None:
-    """A High (64001f) publisher is accepted and recorded; viewers offering it play, others: 422."""
+    """A High (64001f) publisher is accepted and recorded; H.264 viewers play, VP8-only: 422."""
     host = await make_user("host", "host1")
     special_id = await _special(app, host.id)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -362,26 +398,37 @@ async def test_h264_high_profile_publisher_reaches_viewers_in_high(
         assert camera.first_packet[sps] == 100
         assert viewer.frames[-1][1].width == 160
 
-        # a viewer that cannot receive High is refused, saying what the stream is
-        baseline_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        # a viewer offering no High (Chromium) is answered its best profile with the
+        # same packetization-mode, and decodes the High stream forwarded as is
+        baseline = await start_viewer(
+            _whep(client, special_id),
+            audio=False,
+            video_codecs=lambda c: c.parameters.get("profile-level-id") in ("42e01f", "42001f"),
+        )
         try:
-            receiver = baseline_only.addTransceiver("video", direction="recvonly")
+            assert [p["profile-level-id"] for p in _video_fmtp(baseline.answer)] == ["42e01f"]
+            await baseline.wait_frames(10)
+            assert baseline.frames[-1][1].width == 160
+        finally:
+            await baseline.close()
+
+        # a viewer with no H.264 at all is refused, saying what the stream is
+        vp8_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            receiver = vp8_only.addTransceiver("video", direction="recvonly")
             receiver.setCodecPreferences(
-                [
-                    c
-                    for c in RTCRtpReceiver.getCapabilities("video").codecs
-                    if c.mimeType == "video/VP8" or c.parameters.get("profile-level-id") == "42e01f"
-                ]
+                [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.name == "VP8"]
             )
             with host_addresses(LOOPBACK):
-                await baseline_only.setLocalDescription(await baseline_only.createOffer())
+                await vp8_only.setLocalDescription(await vp8_only.createOffer())
             refused = await client.post(
-                f"/whep/{special_id}", data=baseline_only.localDescription.sdp, headers=SDP
+                f"/whep/{special_id}", data=vp8_only.localDescription.sdp, headers=SDP
             )
             assert refused.status == 422
             assert await _error(refused) == "codec_unsupported"
+            assert "High" in (await refused.json())["error"]["message"]
         finally:
-            await baseline_only.close()
+            await vp8_only.close()
 
         # the recording is an MP4 of the High stream, as sent (no re-encoding)
         assert (await client.delete(whip.location)).status == 200
@@ -396,3 +443,82 @@ async def test_h264_high_profile_publisher_reaches_viewers_in_high(
         if viewer is not None:
             await viewer.close()
         await pc.close()
+
+
+async def test_whip_and_whep_answers_follow_rfc_9725(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """PATCH on a session is 501 (no trickle ICE, no ICE restart); other methods 405 with Allow."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    whip = _whip(client, special_id, await _key(app, host.id))
+    publisher = await start_publisher(whip)
+    try:
+        assert whip.location.startswith(f"/whip/{special_id}/")
+        patched = await client.patch(
+            whip.location,
+            data="a=end-of-candidates\r\n",
+            headers={"Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*"},
+        )
+        assert patched.status == 501
+        assert await _error(patched) == "not_implemented"
+        for method in ("GET", "PUT", "POST"):
+            refused = await client.request(method, whip.location)
+            assert refused.status == 405, method
+            assert "DELETE" in refused.headers["Allow"]
+            refused = await client.request(method if method != "POST" else "GET", "/whip/1")
+            assert refused.status == 405 and "POST" in refused.headers["Allow"]
+        options = await client.options(f"/whep/{special_id}")
+        assert options.status == 200 and options.headers["Accept-Post"] == "application/sdp"
+        # the PATCH changed nothing: the session still ends with its DELETE
+        assert relay_live(app, special_id)
+        assert (await client.delete(whip.location)).status == 200
+    finally:
+        await publisher.close()
+
+
+def relay_live(app: web.Application, special_id: int) -> bool:
+    return bool(app[RELAYS_KEY].get(special_id).state == "live")
+
+
+async def test_a_failed_dtls_handshake_is_logged_counted_and_told_to_the_host(
+    client: Client, app: web.Application, make_user: UserMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publisher whose DTLS fails: WARNING with special and reason, /metrics, figures."""
+    host = await make_user("host", "host1")
+    special_id = await _special(app, host.id)
+    whip = _whip(client, special_id, await _key(app, host.id))
+
+    async def wrong_fingerprint(offer: str) -> str:
+        # the server checks the publisher's certificate against this line: it fails
+        tampered = re.sub(r"(a=fingerprint:sha-256 )([0-9A-F]{2})", r"\g<1>00", offer)
+        assert tampered != offer
+        return str(await whip(tampered))
+
+    caplog.set_level(logging.WARNING, logger="livemarket.streamer.relay")
+    publisher = await start_publisher(wrong_fingerprint)
+    try:
+        relay = app[RELAYS_KEY].get(special_id)
+        async with asyncio.timeout(15):
+            while relay.negotiation_failures["publisher"] == 0:
+                await asyncio.sleep(0.05)
+        assert relay.publisher_failure is not None
+        assert relay.publisher_failure["reason"] == "DTLS handshake failed: fingerprint mismatch"
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(
+            f"special {special_id}" in r.getMessage() and "fingerprint mismatch" in r.getMessage()
+            for r in warnings
+        ), [r.getMessage() for r in warnings]
+        text = await (await client.get("/metrics")).text()
+        assert (
+            f'livemarket_stream_negotiation_failures_total{{role="publisher",'
+            f'special_id="{special_id}"}} 1.0' in text
+        ), [line for line in text.splitlines() if "negotiation" in line]
+        from tests.conftest import login
+
+        await login(client, "host1")
+        figures = await (await client.get(f"/api/v1/specials/{special_id}/stream/figures")).json()
+        assert figures["publisher_failure"]["reason"].endswith("fingerprint mismatch")
+        assert figures["state"] == "reconnecting"
+    finally:
+        await publisher.close()

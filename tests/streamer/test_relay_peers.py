@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -171,7 +173,7 @@ async def test_recording_is_a_playable_file(
     publisher = await _publish(relay, codec)
     try:
         async with asyncio.timeout(10):
-            while relay.figures()["video"]["frames"] < 30:
+            while relay.figures()["video"]["frames"] < 90:
                 await asyncio.sleep(0.05)
     finally:
         await publisher.close()
@@ -189,6 +191,40 @@ async def test_recording_is_a_playable_file(
     assert audio_packets > 0
     sidecar = files[0].with_suffix(".json").read_text()
     assert '"ended_at": "20' in sidecar
+    assert_reencodes_every_frame(files[0], decoded)
+
+
+def assert_reencodes_every_frame(recording: Path, decoded: int) -> None:
+    """``ffmpeg -i rec out.mp4`` keeps every frame: the file declares no wrong frame rate.
+
+    A declared rate below the stream's (WebM's DefaultDuration once said 24 fps
+    for 30 fps) makes ffmpeg's constant-rate output drop frames.
+    """
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg; CI installs it)")
+    out = recording.with_name("reencoded.mp4")
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(recording),
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
+    with av.open(str(out)) as container:
+        reencoded = sum(1 for _ in container.demux(container.streams.video[0]) if _.size)
+    assert decoded - 2 <= reencoded <= decoded + 2, (decoded, reencoded)
 
 
 async def test_viewer_that_never_connects_frees_its_slot() -> None:

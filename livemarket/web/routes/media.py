@@ -189,13 +189,17 @@ async def whep_end(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def _not_allowed(request: web.Request) -> web.Response:
-    # Trickle ICE and ICE restarts (PATCH) are not offered: offers carry their candidates.
+async def _no_patch(request: web.Request) -> web.Response:
+    """PATCH on a session: neither trickle ICE nor ICE restarts are offered.
+
+    RFC 9725 §4.3.1: a session that supports PATCH for no purpose answers 501
+    (405 is for the other methods, which aiohttp answers with an Allow header).
+    Offers must carry their candidates (gathered before the POST).
+    """
     raise ApiError(
-        405,
-        "method_not_allowed",
-        "A session only supports DELETE.",
-        headers={"Allow": "DELETE, OPTIONS"},
+        501,
+        "not_implemented",
+        "Trickle ICE and ICE restarts are not supported: send every candidate in the offer.",
     )
 
 
@@ -308,8 +312,15 @@ class RelayCollector:
                 labels=labels,
             ),
         }
+        failures = CounterMetricFamily(
+            "livemarket_stream_negotiation_failures",
+            "Publishers and viewers whose ICE/DTLS negotiation failed (reason in the log)",
+            labels=["special_id", "role"],
+        )
         for special_id, figures in registry.figures().items():
             label = [str(special_id)]
+            for role, count in figures["negotiation_failures"].items():
+                failures.add_metric([str(special_id), role], count)
             gauges["publishing"].add_metric(label, 1.0 if figures["publishing"] else 0.0)
             gauges["viewers"].add_metric(label, figures["viewers"])
             gauges["fps"].add_metric(label, figures["video"]["fps"])
@@ -318,6 +329,7 @@ class RelayCollector:
                 family.add_metric(label, figures[name])
         yield from gauges.values()
         yield from counters.values()
+        yield failures
 
 
 def _directory(app: web.Application) -> RelayDirectory:
@@ -401,6 +413,6 @@ def setup(app: web.Application) -> None:
     for endpoint in ("/whip/{special_id}", "/whep/{special_id}"):
         router.add_route("OPTIONS", endpoint, endpoint_options)
         session = endpoint + "/{session_id}"
-        router.add_route("PATCH", session, _not_allowed)
+        router.add_route("PATCH", session, _no_patch)
         router.add_route("OPTIONS", session, session_options)
     routes.install(app)

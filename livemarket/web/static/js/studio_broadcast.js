@@ -11,6 +11,9 @@
  * States (#lm-broadcast[data-state]): offline, connecting, live, reconnecting, ended.
  * Texts come from the page's catalog (LM.t, keys "broadcast.*"); a refusal names its
  * reason from the catalog when the error code is known, else shows the server's message.
+ * A connection that fails to set up (ICE or DTLS) shows the server's reason from the
+ * figures ("the connection failed: DTLS handshake failed: no shared cipher") while the
+ * page keeps retrying.
  */
 (function () {
   "use strict";
@@ -164,9 +167,11 @@
       if (mine !== generation) return;
       if (peer.connectionState === "connected") {
         backoff = 1000;
+        showError("");
         setState("live");
       } else if (peer.connectionState === "failed") {
         scheduleRetry();
+        setTimeout(pollFigures, 500); // the server's reason for the failure, if it has one
       } else if (peer.connectionState === "disconnected") {
         // often a blip that ICE recovers from; republish only if it lasts
         setState("reconnecting");
@@ -308,6 +313,10 @@
     LM.api("/api/v1/specials/" + specialId + "/stream/figures").then(
       function (figures) {
         viewersLabel.textContent = String(figures.viewers || 0);
+        var failure = figures.publisher_failure;
+        if (failure && wantLive && root.getAttribute("data-state") !== "live") {
+          showError(LM.t("broadcast.failed").replace("{reason}", failure.reason));
+        }
       },
       function () {}
     );

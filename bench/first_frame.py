@@ -1,0 +1,259 @@
+"""Time to first picture: a viewer opens the watch page, how long until a frame is decoded?
+
+Everything real, on 127.0.0.1: the LiveMarket app (embedded mode, a migrated SQLite
+file in a temporary folder) served by aiohttp in this process; one headless Chromium
+(Debian's ``/usr/bin/chromium``, fake camera) whose first page publishes by WHIP as the
+studio does (VP8 preferred, every candidate gathered, Bearer stream key); viewer pages
+of the same browser open ``/specials/{id}``.
+
+Each try: the publisher goes live afresh (a new WHIP session; "go-live" is the moment
+its peer connection is connected); at each offset (1 s, 5 s and 30 s by default) one
+viewer opens the watch page in a fresh context, and the time from ``goto`` to the
+first decoded frame (``getVideoPlaybackQuality().totalVideoFrames > 0``, polled every
+10 ms) is recorded; the viewer closes; after the last offset the publisher hangs up
+(DELETE). Offsets of one try share its go-live, as viewers of one show do.
+
+Printed, one JSON line: per offset, p50/p95/max (s) and every sample, and the targets
+(p95 <= 1.0 s when already live, <= 1.5 s within 2 s of go-live). Run time is about
+``tries * (max offset + 3 s)``; every wait is bounded (a viewer that sees no frame in
+``--timeout`` seconds counts as that timeout). Quick run:
+``python bench/first_frame.py --tries 2 --offsets 1 5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+HOST = "127.0.0.1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--allow-loopback-in-peer-connection",
+]
+
+#: Publishes the fake camera by WHIP; resolves with the session URL once connected.
+PUBLISH_JS = """async ([specialId, key]) => {
+  const media = await navigator.mediaDevices.getUserMedia(
+    {video: {width: 1280, height: 720}, audio: true});
+  const pc = new RTCPeerConnection({iceServers: []});
+  for (const track of media.getTracks()) {
+    const t = pc.addTransceiver(track, {direction: "sendonly", streams: [media]});
+    if (track.kind === "video") {
+      const codecs = RTCRtpSender.getCapabilities("video").codecs;
+      const vp8 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+      t.setCodecPreferences(vp8.concat(codecs.filter((c) => !vp8.includes(c))));
+    }
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
+    setTimeout(resolve, 2000);
+  });
+  const response = await fetch("/whip/" + specialId, {
+    method: "POST",
+    headers: {"Content-Type": "application/sdp", Authorization: "Bearer " + key},
+    body: pc.localDescription.sdp,
+  });
+  if (response.status !== 201) throw new Error("WHIP " + response.status);
+  const session = new URL(response.headers.get("Location"), window.location.href).href;
+  await pc.setRemoteDescription({type: "answer", sdp: await response.text()});
+  await new Promise((resolve, reject) => {
+    const check = () => {
+      if (pc.connectionState === "connected") resolve();
+      if (pc.connectionState === "failed") reject(new Error("ICE/DTLS failed"));
+    };
+    pc.onconnectionstatechange = check;
+    check();
+  });
+  window.__publisher = {pc, media, session};
+  return session;
+}"""
+
+UNPUBLISH_JS = """async () => {
+  const p = window.__publisher;
+  if (!p) return;
+  await fetch(p.session, {method: "DELETE"});
+  p.pc.close();
+  p.media.getTracks().forEach((t) => t.stop());
+  window.__publisher = null;
+}"""
+
+#: In each viewer page: when (ms since navigation) its answer came and ICE/DTLS connected.
+MARKS_JS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.__marks = {};
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    const setRemote = pc.setRemoteDescription.bind(pc);
+    pc.setRemoteDescription = (d) => {
+      window.__marks.answer = window.__marks.answer || performance.now();
+      return setRemote(d);
+    };
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected")
+        window.__marks.connected = window.__marks.connected || performance.now();
+    });
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();"""
+
+FIRST_FRAME_JS = """() => {
+  const video = document.getElementById("lm-player-video");
+  return !!video && video.getVideoPlaybackQuality().totalVideoFrames > 0;
+}"""
+
+
+async def start_app(data_dir: Path) -> tuple[Any, str, int, str]:
+    """The real app on a free port: (runner, base URL, special id, host's stream key)."""
+    from aiohttp import web
+
+    from livemarket.accounts.service import create_user, stream_key_of
+    from livemarket.config import load_settings
+    from livemarket.scheduler.models import Special
+    from livemarket.storage.base import utcnow
+    from livemarket.storage.migrate import upgrade
+    from livemarket.web.app import create_app
+    from livemarket.web.typedefs import SESSIONS_KEY
+
+    database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.sqlite3'}"
+    await asyncio.to_thread(upgrade, database_url)
+    settings = load_settings(
+        {}, data_dir=data_dir, database_url=database_url, ice_host_addresses=(HOST,)
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sessions = app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password="bench password 1", role="host")
+    now = utcnow()
+    async with sessions.begin() as db:
+        special = Special(
+            title="first frame",
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=1),
+            status="live",
+            host_id=host.id,
+        )
+        db.add(special)
+        await db.flush()
+        special_id = special.id
+        key = await stream_key_of(db, host.id)
+    return runner, f"http://{HOST}:{port}", special_id, key
+
+
+async def first_frame(browser: Any, url: str, timeout_s: float) -> dict[str, float]:
+    """Seconds from opening ``url`` in a fresh context to its answer, connection, first frame."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.add_init_script(MARKS_JS)
+        opened = time.monotonic()
+        await page.goto(url)
+        try:
+            await page.wait_for_function(
+                FIRST_FRAME_JS,
+                timeout=max(0.0, timeout_s - (time.monotonic() - opened)) * 1000,
+                polling=10,
+            )
+            frame = time.monotonic() - opened
+        except Exception:  # Playwright's TimeoutError: count it as the timeout
+            frame = timeout_s
+        marks = await page.evaluate("() => window.__marks")
+        return {
+            "frame": frame,
+            "answer": marks.get("answer", 0.0) / 1000,
+            "connected": marks.get("connected", 0.0) / 1000,
+        }
+    finally:
+        await context.close()
+
+
+def summary(tries: list[dict[str, float]]) -> dict[str, Any]:
+    """First-frame p50/p95/max and samples; the median answer and connection times beside."""
+    samples = [t["frame"] for t in tries]
+    ordered = sorted(samples)
+
+    def pct(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
+
+    return {
+        "p50": round(statistics.median(ordered), 3),
+        "p95": pct(0.95),
+        "max": round(ordered[-1], 3),
+        "samples": [round(s, 3) for s in samples],
+        "answer_p50": round(statistics.median(t["answer"] for t in tries), 3),
+        # the part keyframe requests decide: connected -> first decoded frame
+        "after_connected_p50": round(
+            statistics.median(t["frame"] - t["connected"] for t in tries), 3
+        ),
+        "after_connected_max": round(max(t["frame"] - t["connected"] for t in tries), 3),
+        "connected_p50": round(statistics.median(t["connected"] for t in tries), 3),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    offsets = sorted(args.offsets)
+    samples: dict[float, list[dict[str, float]]] = {offset: [] for offset in offsets}
+    with tempfile.TemporaryDirectory() as folder:
+        runner, base, special_id, key = await start_app(Path(folder))
+        try:
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                context = await browser.new_context(permissions=["camera", "microphone"])
+                publisher = await context.new_page()
+                await publisher.goto(base + "/healthz")
+                watch = f"{base}/specials/{special_id}"
+                for _ in range(args.tries):
+                    await publisher.evaluate(PUBLISH_JS, [special_id, key])
+                    live_at = time.monotonic()
+                    for offset in offsets:
+                        await asyncio.sleep(max(0.0, live_at + offset - time.monotonic()))
+                        samples[offset].append(await first_frame(browser, watch, args.timeout))
+                    await publisher.evaluate(UNPUBLISH_JS)
+                    await asyncio.sleep(0.5)
+                await browser.close()
+        finally:
+            await runner.cleanup()
+    return {
+        "bench": "first_frame",
+        "tries": args.tries,
+        "targets_s": {"p95_live": 1.0, "p95_within_2s_of_go_live": 1.5},
+        "offsets": {f"{offset:g}s": summary(values) for offset, values in samples.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tries", type=int, default=5)
+    parser.add_argument("--offsets", type=float, nargs="+", default=[1.0, 5.0, 30.0])
+    parser.add_argument("--timeout", type=float, default=15.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()
