@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from livemarket.accounts.roles import Access, Principal, allows
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import path_id
 
 ApiHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -89,10 +90,10 @@ def body_of(request: web.Request, model: type[M]) -> M:
 
 def path_int(request: web.Request, name: str) -> int:
     """An integer path parameter, or 404 (an id that cannot exist is not found)."""
-    raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 12:
+    found = path_id(request.match_info.get(name, ""))
+    if found is None:
         raise ApiError(404, "not_found", f"No such {name.removesuffix('_id')}.")
-    return int(raw)
+    return found
 
 
 def require(principal_: Principal, access: Access) -> None:

@@ -112,3 +112,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _CODE_BY_STATUS.get(exc.status, "http_error")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, exc.reason, headers=headers)
+    except Exception:
+        # A defect, not a refusal: logged with its traceback, answered in the contract's shape.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _wants_json(request):
+            raise
+        return error_response(500, "internal_error", "Something went wrong on our side.")

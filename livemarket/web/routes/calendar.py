@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from livemarket.accounts.roles import Access, Role
 from livemarket.accounts.throttle import SlidingWindow
@@ -30,6 +30,7 @@ from livemarket.scheduler.service import Actor, CalendarService
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import Body, Id, Instant, Line, Prose
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
@@ -53,9 +54,8 @@ _BIG = 10**9  # keeps integers inside the database's INTEGER range
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 
-class PlannedDealIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    product_id: int = Field(ge=1, le=_BIG)
+class PlannedDealIn(Body):
+    product_id: Id
     offset_s: int = Field(ge=-_BIG, le=_BIG)
     discount_pct: int = Field(ge=-_BIG, le=_BIG)
     duration_s: int = Field(ge=-_BIG, le=_BIG)
@@ -66,33 +66,31 @@ class PlannedDealIn(BaseModel):
         return PlannedDealDraft(**self.model_dump())
 
 
-class SpecialIn(BaseModel):
+class SpecialIn(Body):
     """A new special. Length and content rules are the domain's (each with its own code)."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(max_length=1000)
-    description: str = Field("", max_length=20000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    host_id: int = Field(ge=1, le=_BIG)
-    platform_id: int | None = Field(None, ge=1, le=_BIG)
-    channel: str = Field("studio-1", max_length=100)
-    product_ids: list[int] = Field(default_factory=list, max_length=1000)
+    title: Line = Field(max_length=1000)
+    description: Prose = Field("", max_length=20000)
+    starts_at: Instant
+    ends_at: Instant
+    host_id: Id
+    platform_id: Id | None = None
+    channel: Line = Field("studio-1", max_length=100)
+    product_ids: list[Id] = Field(default_factory=list, max_length=1000)
     deals: list[PlannedDealIn] = Field(default_factory=list, max_length=1000)
 
 
-class SpecialPatch(BaseModel):
+class SpecialPatch(Body):
     """A partial edit: only the fields present change; ``status`` may only be ``cancelled``."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, max_length=1000)
-    description: str | None = Field(None, max_length=20000)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    host_id: int | None = Field(None, ge=1, le=_BIG)
-    platform_id: int | None = Field(None, ge=1, le=_BIG)
-    channel: str | None = Field(None, max_length=100)
-    product_ids: list[int] | None = Field(None, max_length=1000)
+    title: Line | None = Field(None, max_length=1000)
+    description: Prose | None = Field(None, max_length=20000)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    host_id: Id | None = None
+    platform_id: Id | None = None
+    channel: Line | None = Field(None, max_length=100)
+    product_ids: list[Id] | None = Field(None, max_length=1000)
     deals: list[PlannedDealIn] | None = Field(None, max_length=1000)
     status: Literal["cancelled"] | None = None
     #: The version the editor saw (alternative to ``If-Match``): stale -> 409.

@@ -24,6 +24,7 @@ from livemarket.web import i18n, templating
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import principal
 from livemarket.web.errors import HTML_NOT_FOUND_KEY
+from livemarket.web.fields import path_id
 from livemarket.web.schedule_view import Card, build_schedule, make_card
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
@@ -55,8 +56,7 @@ def safe_next(raw: str | None, default: str = "/") -> str:
 
 
 def _special_id(request: web.Request) -> int | None:
-    raw = request.match_info["special_id"]
-    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
+    return path_id(request.match_info["special_id"])
 
 
 async def _names(

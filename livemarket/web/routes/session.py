@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_session import get_session
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
@@ -22,6 +22,7 @@ from livemarket.web.auth import (
     start_user_session,
 )
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import Body, Line
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import SESSIONS_KEY
@@ -30,14 +31,12 @@ routes = ApiRoutes()
 THROTTLE_KEY = web.AppKey("login_throttle", SlidingWindow)
 
 
-class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=40)
-    password: str = Field(min_length=1, max_length=200)
+class LoginBody(Body):
+    username: Line = Field(min_length=1, max_length=40)
+    password: Line = Field(min_length=1, max_length=200)
 
 
-class NicknameBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NicknameBody(Body):
     nickname: str = Field(max_length=100)
 
 
