@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.models import User
-from livemarket.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from livemarket.accounts.password_policy import check_new_password
+from livemarket.accounts.passwords import hash_off_loop, verify_off_loop
 from livemarket.accounts.roles import Role
 from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
 
@@ -24,7 +25,7 @@ def new_stream_key() -> str:
 
 
 def validate_new_user(username: str, password: str, role: str) -> Role:
-    """Refuse bad usernames, short passwords and unknown roles before touching the database."""
+    """Refuse bad usernames, weak passwords and unknown roles before touching the database."""
     if (
         not username
         or len(username) > USERNAME_MAX
@@ -32,10 +33,7 @@ def validate_new_user(username: str, password: str, role: str) -> Role:
         or not all(c.isalnum() or c in "._-" for c in username)
     ):
         raise DomainError("username_invalid", "Usernames use 1-40 ASCII letters, digits, . _ -")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(
-            "password_too_short", f"Passwords have at least {MIN_PASSWORD_LENGTH} characters."
-        )
+    check_new_password(password, username=username)
     if role not in (Role.OPERATOR, Role.HOST):
         raise DomainError("role_invalid", "The role is operator or host.")
     return Role(role)
@@ -72,6 +70,7 @@ async def create_user(
     """Create an operator or host; a host gets a stream key at once."""
     checked_role = validate_new_user(username, password, role)
     shown_as = validate_display_name(username if display_name is None else display_name)
+    password_hash = await hash_off_loop(password)
     async with sessions.begin() as session:
         if await session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict("username_taken", f"The username {username!r} is taken.")
@@ -79,7 +78,7 @@ async def create_user(
             username=username,
             display_name=shown_as,
             role=checked_role.value,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             stream_key=new_stream_key() if checked_role is Role.HOST else None,
         )
         session.add(user)
@@ -89,7 +88,7 @@ async def create_user(
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
     """The user when the password matches, else None (same cost either way)."""
     user = await session.scalar(select(User).where(User.username == username))
-    if not verify_password(user.password_hash if user else None, password):
+    if not await verify_off_loop(user.password_hash if user else None, password):
         return None
     return user
 

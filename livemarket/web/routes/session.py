@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,6 @@ from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
-from livemarket.accounts.throttle import SlidingWindow
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -23,12 +23,17 @@ from livemarket.web.auth import (
 )
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import Body, Line
+from livemarket.web.login_throttle import (
+    LocalLoginThrottle,
+    LoginThrottle,
+    RedisLoginThrottle,
+    attempt_for,
+)
 from livemarket.web.responses import json_response
-from livemarket.web.throttling import refuse_if_throttled
-from livemarket.web.typedefs import SESSIONS_KEY
+from livemarket.web.typedefs import REDIS_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 routes = ApiRoutes()
-THROTTLE_KEY = web.AppKey("login_throttle", SlidingWindow)
+THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 
 
 class LoginBody(Body):
@@ -83,19 +88,20 @@ async def get_session_info(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = body_of(request, LoginBody)
     throttle = request.app[THROTTLE_KEY]
-    keys = (f"user:{body.username.casefold()}", f"addr:{request.remote}")
-    now = time.monotonic()
-    refuse_if_throttled(
-        throttle, keys, now, "too_many_attempts", "Too many failed logins; try again shortly."
-    )
+    attempt = attempt_for(body.username, request.remote)
+    wait = await throttle.take(attempt)  # counted before the check: parallel guesses too
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "Too many failed logins; try again shortly.",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     async with request.app[SESSIONS_KEY]() as db:
         user = await accounts.authenticate(db, body.username, body.password)
     if user is None:
-        for key in keys:
-            throttle.record(key, now)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    for key in keys:
-        throttle.forget(key)
+    await throttle.succeeded(attempt)
     session = await start_user_session(
         request, user_id=user.id, role=user.role, display_name=user.display_name
     )
@@ -160,6 +166,16 @@ async def renew_stream_key(request: web.Request) -> web.Response:
     return json_response({"stream_key": key})
 
 
+async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Logins count in Redis when there is one (every instance shares the budget)."""
+    client = app.get(REDIS_KEY)
+    if client is None:
+        app[THROTTLE_KEY] = LocalLoginThrottle()
+    else:
+        app[THROTTLE_KEY] = RedisLoginThrottle(client, app[SETTINGS_KEY].redis_prefix)
+    yield
+
+
 def setup(app: web.Application) -> None:
-    app[THROTTLE_KEY] = SlidingWindow(max_events=5, window_s=60.0)
     routes.install(app)
+    app.cleanup_ctx.append(_throttle_ctx)
