@@ -91,7 +91,7 @@ def _is_run(password: str) -> bool:
     """Digits or letters that only count up or down (``13579`` and ``98765`` included)."""
     codes = [ord(ch) for ch in password.casefold()]
     steps = {b - a for a, b in zip(codes, codes[1:], strict=False)}
-    return len(steps) == 1
+    return len(steps) == 1 and 0 not in steps
 
 
 def check_new_password(password: str, *, username: str = "") -> None:
