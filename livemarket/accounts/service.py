@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import secrets
 import unicodedata
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.models import User
@@ -86,10 +87,57 @@ async def create_user(
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-    """The user when the password matches, else None (same cost either way)."""
+    """The user when the password matches and the account is in use, else None (same cost)."""
     user = await session.scalar(select(User).where(User.username == username))
     if not await verify_off_loop(user.password_hash if user else None, password):
         return None
+    return user if user is not None and user.disabled_at is None else None
+
+
+async def session_generation(session: AsyncSession, user_id: int) -> int | None:
+    """The generation a session of ``user_id`` must carry; None for a missing or disabled user."""
+    row = (
+        await session.execute(
+            select(User.session_generation, User.disabled_at).where(User.id == user_id)
+        )
+    ).first()
+    if row is None or row.disabled_at is not None:
+        return None
+    return int(row.session_generation)
+
+
+async def _user_by_name(session: AsyncSession, username: str) -> User:
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("user_not_found", f"No user {username!r}.")
+    return user
+
+
+async def revoke_sessions(session: AsyncSession, user_id: int) -> None:
+    """End every session of ``user_id`` (logout): the generation moves on."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+    )
+
+
+async def change_password(session: AsyncSession, username: str, password: str) -> User:
+    """A new password (the policy applies); every existing session of the user ends."""
+    user = await _user_by_name(session, username)
+    check_new_password(password, username=username)
+    user.password_hash = await hash_off_loop(password)
+    user.session_generation += 1
+    return user
+
+
+async def disable_user(session: AsyncSession, username: str, now: datetime) -> User:
+    """Stop the account: no login, no stream key, and every existing session ends."""
+    user = await _user_by_name(session, username)
+    if user.disabled_at is None:
+        user.disabled_at = now
+    user.session_generation += 1
+    user.stream_key = None
     return user
 
 

@@ -14,6 +14,7 @@ from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
+from livemarket.web import revocation
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -30,7 +31,8 @@ from livemarket.web.login_throttle import (
     attempt_for,
 )
 from livemarket.web.responses import json_response
-from livemarket.web.typedefs import REDIS_KEY, SESSIONS_KEY, SETTINGS_KEY
+from livemarket.web.revocation import GENERATIONS_KEY, SessionGenerations
+from livemarket.web.typedefs import BUS_KEY, REDIS_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 routes = ApiRoutes()
 THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
@@ -103,7 +105,11 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
     await throttle.succeeded(attempt)
     session = await start_user_session(
-        request, user_id=user.id, role=user.role, display_name=user.display_name
+        request,
+        user_id=user.id,
+        role=user.role,
+        display_name=user.display_name,
+        generation=user.session_generation,
     )
     return json_response({"user": user_to_dict(user), "csrf_token": csrf_token_of(session)})
 
@@ -113,9 +119,12 @@ async def login(request: web.Request) -> web.Response:
     access=Access.PUBLIC,
     status=204,
     tags=("session",),
-    summary="Log out (the session is dropped)",
+    summary="Log out (this user's sessions end on every device and instance)",
 )
 async def logout(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if who.user_id is not None:
+        await request.app[GENERATIONS_KEY].revoke(who.user_id)
     session = await get_session(request)
     session.invalidate()
     return web.Response(status=204)
@@ -166,16 +175,22 @@ async def renew_stream_key(request: web.Request) -> web.Response:
     return json_response({"stream_key": key})
 
 
-async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Logins count in Redis when there is one (every instance shares the budget)."""
+async def _accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The login budget (in Redis when there is one: every instance shares it) and the
+    session generations (after storage and bus, which they use)."""
     client = app.get(REDIS_KEY)
     if client is None:
         app[THROTTLE_KEY] = LocalLoginThrottle()
     else:
         app[THROTTLE_KEY] = RedisLoginThrottle(client, app[SETTINGS_KEY].redis_prefix)
-    yield
+    generations = SessionGenerations(app[SESSIONS_KEY], app[BUS_KEY], ttl_s=revocation.TTL_S)
+    app[GENERATIONS_KEY] = generations
+    try:
+        yield
+    finally:
+        generations.close()
 
 
 def setup(app: web.Application) -> None:
     routes.install(app)
-    app.cleanup_ctx.append(_throttle_ctx)
+    app.cleanup_ctx.append(_accounts_ctx)
