@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import Field
@@ -31,6 +30,7 @@ from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import Body, Id, Instant, Line, Prose
+from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
@@ -48,6 +48,9 @@ routes = ApiRoutes()
 #: specials, a wall for a script filling the reminders table from fresh sessions.
 REMINDER_THROTTLE_KEY = web.AppKey("reminder_throttle", SlidingWindow)
 SEASON_LIMIT = 1000
+#: Every event's ``UID`` domain: fixed, so a calendar sees the same event whatever host
+#: name the file was fetched by (and no request can choose it).
+UID_DOMAIN = "livemarket"
 #: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
 RESYNC_SECONDS = 300.0
 _BIG = 10**9  # keeps integers inside the database's INTEGER range
@@ -282,11 +285,6 @@ def _count_reminder_change(request: web.Request, viewer_key: str) -> None:
         throttle.record(key, now)
 
 
-def _base_url(request: web.Request) -> str:
-    configured = request.app[SETTINGS_KEY].public_url
-    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
-
-
 def _entry(special: Special, base: str) -> CalendarEntry:
     return CalendarEntry(
         id=special.id,
@@ -304,11 +302,11 @@ def _entry(special: Special, base: str) -> CalendarEntry:
 def _ics_response(
     request: web.Request, specials: list[Special], filename: str, name: str
 ) -> web.Response:
-    base = _base_url(request)
+    base = link_origin(request)
     body = build_calendar(
         [_entry(s, base) for s in specials],
         zone=request.app[SETTINGS_KEY].zone,
-        domain=urlsplit(base).hostname or "livemarket",
+        domain=UID_DOMAIN,
         name=name,
         now=datetime.now(UTC),
     )

@@ -37,6 +37,7 @@ from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import Body, Id, Line, Prose, path_id
+from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
@@ -145,11 +146,6 @@ def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
         ended_reason=deal.ended_reason,
     )
     return view
-
-
-def _origin(request: web.Request) -> str:
-    public = request.app[SETTINGS_KEY].public_url
-    return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
 
 
 # --- deals -----------------------------------------------------------------------------
@@ -413,7 +409,7 @@ async def patch_product(request: web.Request) -> web.Response:
 
 
 async def _qr(request: web.Request, path: str) -> web.Response:
-    url = _origin(request) + path
+    url = link_origin(request) + path
     if request.match_info["fmt"] == "svg":
         data = await asyncio.to_thread(qr.qr_svg, url)
         content_type = "image/svg+xml"
@@ -477,7 +473,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
                     "id": s.id,
                     "title": s.title,
                     "qr": f"/api/v1/specials/{s.id}/qr.svg",
-                    "url": _origin(request) + qr.special_path(s.id),
+                    "url": link_origin(request) + qr.special_path(s.id),
                 }
                 for s in await list_specials(db, limit=1000)
             ]
@@ -488,7 +484,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
                     "title": p.name,
                     "price": p.price,
                     "qr": f"/api/v1/products/{p.id}/qr.svg",
-                    "url": _origin(request) + qr.product_path(p.id),
+                    "url": link_origin(request) + qr.product_path(p.id),
                 }
                 for p in await catalog.list_products(db, limit=1000)
             ]
