@@ -105,7 +105,7 @@ def check_new_password(password: str, *, username: str = "") -> None:
         folded in COMMON_PASSWORDS
         or folded.strip() in COMMON_PASSWORDS
         or _is_run(password)
-        or (username and username.casefold() in folded)
+        or (len(username) >= 4 and username.casefold() in folded)
     ):
         raise DomainError(
             "password_too_common", "That password is among the first an attacker tries."
