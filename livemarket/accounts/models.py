@@ -22,3 +22,8 @@ class User(Base):
     #: The WHIP bearer token; shown to its host, so kept retrievable, compared in constant time.
     stream_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Sessions carry the generation they were issued under; bumping it (logout, a new
+    #: password, disabling) revokes every earlier session on every instance.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: A disabled user cannot log in or stream; None while the account is in use.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import unicodedata
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.models import User
-from livemarket.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from livemarket.accounts.password_policy import check_new_password
+from livemarket.accounts.passwords import hash_off_loop, verify_off_loop
 from livemarket.accounts.roles import Role
 from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
 
@@ -24,7 +26,7 @@ def new_stream_key() -> str:
 
 
 def validate_new_user(username: str, password: str, role: str) -> Role:
-    """Refuse bad usernames, short passwords and unknown roles before touching the database."""
+    """Refuse bad usernames, weak passwords and unknown roles before touching the database."""
     if (
         not username
         or len(username) > USERNAME_MAX
@@ -32,10 +34,7 @@ def validate_new_user(username: str, password: str, role: str) -> Role:
         or not all(c.isalnum() or c in "._-" for c in username)
     ):
         raise DomainError("username_invalid", "Usernames use 1-40 ASCII letters, digits, . _ -")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(
-            "password_too_short", f"Passwords have at least {MIN_PASSWORD_LENGTH} characters."
-        )
+    check_new_password(password, username=username)
     if role not in (Role.OPERATOR, Role.HOST):
         raise DomainError("role_invalid", "The role is operator or host.")
     return Role(role)
@@ -72,6 +71,7 @@ async def create_user(
     """Create an operator or host; a host gets a stream key at once."""
     checked_role = validate_new_user(username, password, role)
     shown_as = validate_display_name(username if display_name is None else display_name)
+    password_hash = await hash_off_loop(password)
     async with sessions.begin() as session:
         if await session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict("username_taken", f"The username {username!r} is taken.")
@@ -79,7 +79,7 @@ async def create_user(
             username=username,
             display_name=shown_as,
             role=checked_role.value,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             stream_key=new_stream_key() if checked_role is Role.HOST else None,
         )
         session.add(user)
@@ -87,10 +87,57 @@ async def create_user(
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-    """The user when the password matches, else None (same cost either way)."""
+    """The user when the password matches and the account is in use, else None (same cost)."""
     user = await session.scalar(select(User).where(User.username == username))
-    if not verify_password(user.password_hash if user else None, password):
+    if not await verify_off_loop(user.password_hash if user else None, password):
         return None
+    return user if user is not None and user.disabled_at is None else None
+
+
+async def session_generation(session: AsyncSession, user_id: int) -> int | None:
+    """The generation a session of ``user_id`` must carry; None for a missing or disabled user."""
+    row = (
+        await session.execute(
+            select(User.session_generation, User.disabled_at).where(User.id == user_id)
+        )
+    ).first()
+    if row is None or row.disabled_at is not None:
+        return None
+    return int(row.session_generation)
+
+
+async def _user_by_name(session: AsyncSession, username: str) -> User:
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("user_not_found", f"No user {username!r}.")
+    return user
+
+
+async def revoke_sessions(session: AsyncSession, user_id: int) -> None:
+    """End every session of ``user_id`` (logout): the generation moves on."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+    )
+
+
+async def change_password(session: AsyncSession, username: str, password: str) -> User:
+    """A new password (the policy applies); every existing session of the user ends."""
+    user = await _user_by_name(session, username)
+    check_new_password(password, username=username)
+    user.password_hash = await hash_off_loop(password)
+    user.session_generation += 1
+    return user
+
+
+async def disable_user(session: AsyncSession, username: str, now: datetime) -> User:
+    """Stop the account: no login, no stream key, and every existing session ends."""
+    user = await _user_by_name(session, username)
+    if user.disabled_at is None:
+        user.disabled_at = now
+    user.session_generation += 1
+    user.stream_key = None
     return user
 
 

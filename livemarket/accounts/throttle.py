@@ -1,9 +1,9 @@
 """Sliding-window throttles: after repeated attempts a key (a username, an address) waits.
 
 A plain counter with no I/O; the web layer keeps one per process and per purpose
-(failed logins, reminder changes). In scale-out each instance counts on its own,
-which still bounds a key to ``max_events × instances`` per window: enough for
-password guessing (Argon2-hashed anyway) and for cheap writes such as reminders.
+(logins, reminder changes). In scale-out, logins count in Redis instead
+(``livemarket.web.login_throttle``) so every instance shares one budget; reminders
+still count per instance (``max_events × instances`` per window, for a cheap write).
 """
 
 from __future__ import annotations
@@ -37,6 +37,25 @@ class SlidingWindow:
         if key not in self._events and len(self._events) >= self.max_keys:
             self._events.pop(next(iter(self._events)))
         self._events.setdefault(key, deque(maxlen=self.max_events)).append(now)
+
+    def take(self, keys: tuple[str, ...], now: float) -> float:
+        """Count one attempt on every key, or none when any must wait (its wait returned).
+
+        Check and record happen in one call with no await in between, so concurrent
+        requests cannot all pass the check before any of them is counted.
+        """
+        wait = max((self.retry_after(key, now) for key in keys), default=0.0)
+        if wait > 0:
+            return wait
+        for key in keys:
+            self.record(key, now)
+        return 0.0
+
+    def give_back(self, key: str) -> None:
+        """Uncount the newest attempt on ``key`` (a success is not a failure)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
 
     def forget(self, key: str) -> None:
         self._events.pop(key, None)

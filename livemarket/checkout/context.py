@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from livemarket.bus.events import EventBus
+from livemarket.checkout.attribution import SaleWindows
 from livemarket.checkout.keys import KeyIndex
 from livemarket.checkout.ledger import StockLedger
 from livemarket.checkout.payment import ManualProvider, PaymentProvider
@@ -46,6 +47,8 @@ class CheckoutContext:
     sold_out: SoldOutMemo = field(default_factory=SoldOutMemo)
     #: Prices and open deals for a moment (``price_cache``; used with the Redis ledger).
     prices: PriceCache = field(default_factory=PriceCache)
+    #: Specials' slots and line-ups for a moment (``attribution``): which may be credited.
+    sale_windows: SaleWindows = field(default_factory=SaleWindows)
     #: Held while a reservation loads missing counters into Redis (one loader at a time).
     loading_counters: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Event-loop time of the sweeper's next ledger reconciliation (0: at once).

@@ -17,11 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from livemarket.bus.events import special_topic
 from livemarket.checkout.context import CheckoutContext
-from livemarket.checkout.pricing import Deal, plan_deal
+from livemarket.checkout.pricing import Deal, SpecialSlot, plan_deal
 from livemarket.checkout.tables import deals, products, special_products, specials
 from livemarket.errors import Conflict, DomainError, NotFound
-
-_CLOSED_SPECIAL = ("ended", "cancelled")
 
 
 def deal_from_row(row: Row[Any]) -> Deal:
@@ -54,6 +52,19 @@ async def special_host(conn: AsyncConnection, special_id: int) -> tuple[int, str
     return int(row.host_id), str(row.status)
 
 
+async def _special_slot(conn: AsyncConnection, special_id: int) -> SpecialSlot:
+    row = (
+        await conn.execute(
+            select(specials.c.status, specials.c.starts_at, specials.c.ends_at).where(
+                specials.c.id == special_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("special_not_found", f"No special {special_id}.")
+    return SpecialSlot(str(row.status), row.starts_at, row.ends_at)
+
+
 async def start_deal(
     ctx: CheckoutContext,
     *,
@@ -71,14 +82,13 @@ async def start_deal(
     and by the calendar runner for planned deals. Raises ``DomainError``:
     ``discount_over_cap`` (over ``settings.discount_cap_pct``), ``discount_invalid``,
     ``deal_duration_invalid``, ``deal_quantity_invalid``, ``deal_quantity_over_stock``,
-    ``deal_limit_invalid``, ``special_not_found``, ``special_closed``,
+    ``deal_limit_invalid``, ``special_not_found``, ``special_closed``, ``special_not_live``
+    (too early), ``special_ending`` (no time left; a deal never outlives its special),
     ``product_not_in_special``, ``deal_already_active`` (one open deal per product).
     """
     now = ctx.clock()
     async with ctx.writing() as conn:
-        _host, status = await special_host(conn, special_id)
-        if status in _CLOSED_SPECIAL:
-            raise Conflict("special_closed", f"the special is {status}")
+        slot = await _special_slot(conn, special_id)
         price = (
             await conn.execute(
                 select(products.c.price)
@@ -102,6 +112,8 @@ async def start_deal(
             per_buyer_limit=per_buyer_limit,
             now=now,
             cap_pct=ctx.settings.discount_cap_pct,
+            special=slot,
+            early_minutes=ctx.settings.go_live_early_minutes,
         )
         try:
             row = (

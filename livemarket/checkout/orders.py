@@ -31,6 +31,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from livemarket.checkout.attribution import check_attribution
 from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
@@ -41,7 +42,7 @@ from livemarket.checkout.pg_writer import OrderWrite
 from livemarket.checkout.pricing import iso_utc, unit_price
 from livemarket.checkout.sqlite_writer import ORDER_COLUMNS, Earlier, WritePlan
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
-from livemarket.checkout.tables import deals, order_lines, orders, products
+from livemarket.checkout.tables import deals, order_lines, orders, products, specials
 from livemarket.errors import Conflict, DomainError, NotFound
 from livemarket.storage.base import UTCDateTime
 
@@ -123,7 +124,7 @@ def _price_lines(
                 "product_not_found", f"No product {item.product_id}.", product_id=item.product_id
             )
         deal = deal_from_row(row) if row.id is not None else None
-        price, deal_id = unit_price(row.list_price, deal, now)
+        price, deal_id = unit_price(row.list_price, deal, now, row.special_status)
         lines.append(
             PricedLine(
                 item.product_id,
@@ -159,11 +160,12 @@ _PRICES = (
         products.c.price.label("list_price"),
         products.c.stock.label("stock"),
         deals,
+        specials.c.status.label("special_status"),
     )
     .select_from(
         products.outerjoin(
             deals, and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None))
-        )
+        ).outerjoin(specials, specials.c.id == deals.c.special_id)
     )
     .where(products.c.id.in_(bindparam("ids", expanding=True)))
 )
@@ -247,7 +249,8 @@ async def place_order(
     """Reserve and record an order priced by the server now; a retried key returns the same one.
 
     Refusals (409): ``sold_out``, ``deal_sold_out``, ``deal_ended``, ``deal_limit_reached``;
-    (422) ``order_items_invalid``, ``order_quantity_invalid``, ``payment_method_invalid``;
+    (422) ``order_items_invalid``, ``order_quantity_invalid``, ``payment_method_invalid``,
+    ``special_not_selling``, ``product_not_in_special`` (an order credited to a special);
     (404) ``product_not_found``, ``special_not_found``. A refusal takes no stock.
     """
     merged = merge_items(items)
@@ -263,6 +266,11 @@ async def place_order(
         short = ctx.sold_out.refusal(merged, now)
         fresh = short is None  # a refusal from the ledger, not from the memo
         try:
+            if special_id is not None:  # credited to a special: it must be selling these
+                window = await ctx.sale_windows.get(ctx.engine, special_id, now)
+                check_attribution(
+                    window, (i.product_id for i in merged), now, ctx.settings.go_live_early_minutes
+                )
             if short is None:
                 placed = await _place(ctx, request, now)
                 if placed.created:  # stock was there: a probe's product sells again
@@ -271,7 +279,7 @@ async def place_order(
                 return placed
             raise sold_out(short)  # known sold out a moment ago: no ledger call
         except DomainError as exc:
-            if exc.code not in _REFUSALS:
+            if exc.code not in _REFUSALS and exc.code not in _ATTRIBUTION_REFUSALS:
                 raise
             if fresh:  # the memo's window runs from the ledger's word, never extended
                 _remember(ctx, exc, merged, now, since)
@@ -284,6 +292,8 @@ async def place_order(
 
 #: Stock refusals: a retried key must still get its earlier order instead.
 _REFUSALS = frozenset({"sold_out", "deal_sold_out", "deal_ended", "deal_limit_reached"})
+#: So must a retry whose special has stopped selling since the order was accepted.
+_ATTRIBUTION_REFUSALS = frozenset({"special_not_selling"})
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,44 @@ def check_discount(discount_pct: int, cap_pct: int) -> None:
         raise DomainError("discount_invalid", "a discount is at least 1%")
 
 
+#: Special statuses in which no deal may sell any more.
+CLOSED_SPECIAL = frozenset({"ended", "cancelled"})
+
+
+@dataclass(frozen=True)
+class SpecialSlot:
+    """What a deal's window depends on: its special's status and planned slot."""
+
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+def deal_window(
+    special: SpecialSlot, now: datetime, duration_s: int, early_minutes: int
+) -> tuple[datetime, datetime]:
+    """When a deal asked for at ``now`` runs: from now, and never past the special's end.
+
+    The same window a host may go live in (``scheduler.lifecycle.go_live_window``): a
+    live special, or a scheduled one from ``early_minutes`` before its start, until
+    its planned end. A deal is clipped to that end; under ``MIN_DURATION_S`` left,
+    there is no room for one.
+    """
+    if special.status in CLOSED_SPECIAL:
+        raise Conflict("special_closed", f"the special is {special.status}")
+    opens = special.starts_at - timedelta(minutes=early_minutes)
+    if special.status != "live" and now < opens:
+        raise Conflict(
+            "special_not_live",
+            f"deals open {early_minutes} minutes before the special starts",
+            opens_at=iso_utc(opens),
+        )
+    ends_at = min(now + timedelta(seconds=duration_s), special.ends_at)
+    if ends_at - now < timedelta(seconds=MIN_DURATION_S):
+        raise Conflict("special_ending", "the special's slot is over or about to end")
+    return now, ends_at
+
+
 @dataclass(frozen=True)
 class DealTerms:
     """A deal as asked for, validated, before it has an id."""
@@ -62,14 +100,18 @@ def plan_deal(
     per_buyer_limit: int,
     now: datetime,
     cap_pct: int,
+    special: SpecialSlot,
+    early_minutes: int,
 ) -> DealTerms:
-    """Validate a deal request against the rules and fix its window from ``now`` (server clock)."""
+    """Validate a deal request against the rules and fix its window from ``now`` (server
+    clock) inside its special's (``deal_window``)."""
     check_discount(discount_pct, cap_pct)
     if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
         raise DomainError(
             "deal_duration_invalid",
             f"a deal lasts {MIN_DURATION_S} s to {MAX_DURATION_S // 3600} h",
         )
+    starts_at, ends_at = deal_window(special, now, duration_s, early_minutes)
     if quantity < 1:
         raise DomainError("deal_quantity_invalid", "a deal needs at least one unit")
     if quantity > stock:
@@ -86,8 +128,8 @@ def plan_deal(
         discount_pct=discount_pct,
         original_price=original_price,
         price=deal_price(original_price, discount_pct),
-        starts_at=now,
-        ends_at=now + timedelta(seconds=duration_s),
+        starts_at=starts_at,
+        ends_at=ends_at,
         quantity=quantity,
         per_buyer_limit=min(per_buyer_limit, quantity),
     )
@@ -160,13 +202,16 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def unit_price(list_price: int, deal: Deal | None, now: datetime) -> tuple[int, int | None]:
-    """The price a line gets at ``now``: the deal's inside its window, else the list price.
+def unit_price(
+    list_price: int, deal: Deal | None, now: datetime, special_status: str | None = None
+) -> tuple[int, int | None]:
+    """The price a line gets at ``now``: the deal's inside its window while its special
+    is not over (``special_status``), else the list price.
 
     A deal in its window whose units are gone is not silently replaced by the list
     price: the ledger refuses it as ``deal_sold_out`` and the buyer decides.
     """
-    if deal is not None and deal.in_window(now):
+    if deal is not None and deal.in_window(now) and special_status not in CLOSED_SPECIAL:
         return deal.price, deal.id
     return list_price, None
 

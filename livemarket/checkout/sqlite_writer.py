@@ -80,8 +80,9 @@ _PRICES = (
     "d.original_price AS original_price, d.price AS price, d.starts_at AS starts_at, "
     "d.ends_at AS ends_at, d.quantity AS quantity, d.sold AS sold, "
     "d.per_buyer_limit AS per_buyer_limit, d.ended_at AS ended_at, "
-    "d.ended_reason AS ended_reason "
+    "d.ended_reason AS ended_reason, s.status AS special_status "
     "FROM products p LEFT JOIN flash_deals d ON d.product_id = p.id AND d.ended_at IS NULL "
+    "LEFT JOIN specials s ON s.id = d.special_id "
     "WHERE p.id IN ({marks})"
 )
 _TIMES = ("starts_at", "ends_at", "ended_at")

@@ -20,6 +20,7 @@ from livemarket.accounts.roles import Access, Principal, allows
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
+from livemarket.web.fields import path_id
 
 ApiHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -91,10 +92,10 @@ def body_of(request: web.Request, model: type[M]) -> M:
 
 def path_int(request: web.Request, name: str) -> int:
     """An integer path parameter, or 404 (an id that cannot exist is not found)."""
-    raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 12:
+    found = path_id(request.match_info.get(name, ""))
+    if found is None:
         raise ApiError(404, "not_found", f"No such {name.removesuffix('_id')}.")
-    return int(raw)
+    return found
 
 
 def require(principal_: Principal, access: Access) -> None:

@@ -27,6 +27,7 @@ from cryptography.fernet import InvalidToken
 from livemarket.accounts.nicknames import random_nickname
 from livemarket.accounts.roles import ANONYMOUS, Principal, Role
 from livemarket.web.errors import error_response
+from livemarket.web.revocation import GENERATIONS_KEY
 
 # aiohttp-session keeps its own request state under string keys; ours use RequestKeys.
 warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
@@ -152,10 +153,22 @@ def _principal_from(session: Session) -> Principal:
 
 
 async def principal(request: web.Request) -> Principal:
-    """Who is asking (cached per request); anonymous when there is no session yet."""
+    """Who is asking (cached per request); anonymous when there is no session yet.
+
+    A user's session counts only while it carries the user's current session
+    generation (``livemarket.web.revocation``); a revoked one is dropped here.
+    """
     if _PRINCIPAL in request:
         return request[_PRINCIPAL]
-    found = _principal_from(await get_session(request))
+    session = await get_session(request)
+    found = _principal_from(session)
+    if found.user_id is not None:
+        generations = request.app.get(GENERATIONS_KEY)
+        if generations is not None and await generations.current(found.user_id) != session.get(
+            "gen", 0
+        ):
+            session.invalidate()
+            found = ANONYMOUS
     request[_PRINCIPAL] = found
     return found
 
@@ -174,7 +187,7 @@ async def ensure_viewer_session(request: web.Request) -> Session:
 
 
 async def start_user_session(
-    request: web.Request, *, user_id: int, role: str, display_name: str
+    request: web.Request, *, user_id: int, role: str, display_name: str, generation: int
 ) -> Session:
     """A brand-new session for a logged-in user (fixation-safe: the old one is dropped)."""
     session = await new_session(request)
@@ -183,6 +196,7 @@ async def start_user_session(
     session["viewer_key"] = f"user:{user_id}"
     session["nickname"] = display_name
     session["csrf"] = secrets.token_urlsafe(24)
+    session["gen"] = generation
     request.pop(_PRINCIPAL, None)
     return session
 

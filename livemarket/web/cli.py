@@ -83,6 +83,23 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--username", required=True)
     create_user.add_argument("--password", help="at least 8 characters (prompted if omitted)")
     create_user.add_argument("--display-name", help="name shown in chat and on pages")
+
+    set_password = commands.add_parser(
+        "set-password",
+        help="give an account a new password (its sessions end)",
+        description="Replace an account's password; every session it has ends on every "
+        "instance within seconds. Without --password the password is asked for.",
+    )
+    set_password.add_argument("--username", required=True)
+    set_password.add_argument("--password", help="the new password (prompted if omitted)")
+
+    disable_user = commands.add_parser(
+        "disable-user",
+        help="stop an account: no login, no streaming, its sessions end",
+        description="Disable an account: it can no longer log in, its stream key stops "
+        "working, and every session it has ends on every instance within seconds.",
+    )
+    disable_user.add_argument("--username", required=True)
     return parser
 
 
@@ -120,6 +137,26 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     finally:
         await engine.dispose()
     print(f"created {user.role} {user.username!r} (id {user.id})")
+
+
+async def _change_account(settings: Settings, args: argparse.Namespace) -> None:
+    """``set-password`` or ``disable-user``: one write that also revokes the sessions."""
+    from livemarket.accounts.service import change_password, disable_user
+
+    password = ""
+    if args.command == "set-password":
+        password = args.password or getpass.getpass("New password: ")
+    engine = engine_for(settings)
+    try:
+        async with session_factory(engine).begin() as db:
+            if args.command == "set-password":
+                user = await change_password(db, args.username, password)
+            else:
+                user = await disable_user(db, args.username, utcnow())
+    finally:
+        await engine.dispose()
+    done = "new password for" if args.command == "set-password" else "disabled"
+    print(f"{done} {user.username!r}; its sessions are revoked")
 
 
 def _migrate(settings: Settings) -> None:
@@ -178,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_seed(settings, args.season_start))
         elif args.command == "create-user":
             asyncio.run(_create_user(settings, args))
+        elif args.command in ("set-password", "disable-user"):
+            asyncio.run(_change_account(settings, args))
     except DomainError as exc:
         print(f"livemarket: {exc.code}: {exc.message}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import pytest
 
 from livemarket.checkout.pricing import (
     Deal,
+    SpecialSlot,
     check_buyer_limit,
     deal_price,
     plan_deal,
@@ -16,6 +17,7 @@ from livemarket.checkout.pricing import (
 from livemarket.errors import DomainError, ErrorKind
 
 NOW = datetime(2026, 12, 20, 11, 0, tzinfo=UTC)
+LIVE = SpecialSlot("live", NOW - timedelta(minutes=30), NOW + timedelta(hours=1))
 
 
 def plan(**overrides: object) -> object:
@@ -30,6 +32,8 @@ def plan(**overrides: object) -> object:
         "per_buyer_limit": 2,
         "now": NOW,
         "cap_pct": 50,
+        "special": LIVE,
+        "early_minutes": 15,
     }
     args.update(overrides)
     return plan_deal(**args)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,13 +26,6 @@ SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 26, 19, 40, tzinfo=UTC)
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real Argon2id hashes with test-sized cost (the verifier reads the cost from the hash)."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr("livemarket.demo.seed.hash_password", hasher.hash)
 
 
 @pytest.fixture

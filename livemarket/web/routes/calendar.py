@@ -12,10 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from livemarket.accounts.roles import Access, Role
 from livemarket.accounts.throttle import SlidingWindow
@@ -35,6 +34,8 @@ from livemarket.web.api import (
 )
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import Body, Id, Instant, Line, Prose
+from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
@@ -52,14 +53,16 @@ routes = ApiRoutes()
 #: specials, a wall for a script filling the reminders table from fresh sessions.
 REMINDER_THROTTLE_KEY = web.AppKey("reminder_throttle", SlidingWindow)
 SEASON_LIMIT = 1000
+#: Every event's ``UID`` domain: fixed, so a calendar sees the same event whatever host
+#: name the file was fetched by (and no request can choose it).
+UID_DOMAIN = "livemarket"
 #: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
 RESYNC_SECONDS = 300.0
 _BIG = 10**9  # keeps integers inside the database's INTEGER range
 
 
-class PlannedDealIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    product_id: int = Field(ge=1, le=_BIG)
+class PlannedDealIn(Body):
+    product_id: Id
     offset_s: int = Field(ge=-_BIG, le=_BIG)
     discount_pct: int = Field(ge=-_BIG, le=_BIG)
     duration_s: int = Field(ge=-_BIG, le=_BIG)
@@ -70,33 +73,31 @@ class PlannedDealIn(BaseModel):
         return PlannedDealDraft(**self.model_dump())
 
 
-class SpecialIn(BaseModel):
+class SpecialIn(Body):
     """A new special. Length and content rules are the domain's (each with its own code)."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(max_length=1000)
-    description: str = Field("", max_length=20000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    host_id: int = Field(ge=1, le=_BIG)
-    platform_id: int | None = Field(None, ge=1, le=_BIG)
-    channel: str = Field("studio-1", max_length=100)
-    product_ids: list[int] = Field(default_factory=list, max_length=1000)
+    title: Line = Field(max_length=1000)
+    description: Prose = Field("", max_length=20000)
+    starts_at: Instant
+    ends_at: Instant
+    host_id: Id
+    platform_id: Id | None = None
+    channel: Line = Field("studio-1", max_length=100)
+    product_ids: list[Id] = Field(default_factory=list, max_length=1000)
     deals: list[PlannedDealIn] = Field(default_factory=list, max_length=1000)
 
 
-class SpecialPatch(BaseModel):
+class SpecialPatch(Body):
     """A partial edit: only the fields present change; ``status`` may only be ``cancelled``."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, max_length=1000)
-    description: str | None = Field(None, max_length=20000)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    host_id: int | None = Field(None, ge=1, le=_BIG)
-    platform_id: int | None = Field(None, ge=1, le=_BIG)
-    channel: str | None = Field(None, max_length=100)
-    product_ids: list[int] | None = Field(None, max_length=1000)
+    title: Line | None = Field(None, max_length=1000)
+    description: Prose | None = Field(None, max_length=20000)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    host_id: Id | None = None
+    platform_id: Id | None = None
+    channel: Line | None = Field(None, max_length=100)
+    product_ids: list[Id] | None = Field(None, max_length=1000)
     deals: list[PlannedDealIn] | None = Field(None, max_length=1000)
     status: Literal["cancelled"] | None = None
     #: The version the editor saw (alternative to ``If-Match``): stale -> 409.
@@ -273,11 +274,6 @@ def _count_reminder_change(request: web.Request, viewer_key: str) -> None:
         throttle.record(key, now)
 
 
-def _base_url(request: web.Request) -> str:
-    configured = request.app[SETTINGS_KEY].public_url
-    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
-
-
 def _entry(special: Special, base: str) -> CalendarEntry:
     return CalendarEntry(
         id=special.id,
@@ -295,11 +291,11 @@ def _entry(special: Special, base: str) -> CalendarEntry:
 def _ics_response(
     request: web.Request, specials: list[Special], filename: str, name: str
 ) -> web.Response:
-    base = _base_url(request)
+    base = link_origin(request)
     body = build_calendar(
         [_entry(s, base) for s in specials],
         zone=request.app[SETTINGS_KEY].zone,
-        domain=urlsplit(base).hostname or "livemarket",
+        domain=UID_DOMAIN,
         name=name,
         now=datetime.now(UTC),
     )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from livemarket.accounts.roles import Access, Principal, Role, can_run_special
@@ -42,6 +42,8 @@ from livemarket.web.api import (
 )
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import Body, Id, Line, Prose, path_id
+from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.shop_metrics import SHOP_COUNTS_KEY
 from livemarket.web.typedefs import (
@@ -64,10 +66,8 @@ TAGS = ("checkout",)
 # --- bodies ----------------------------------------------------------------------------
 
 
-class DealBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    product_id: int = Field(ge=1)
+class DealBody(Body):
+    product_id: Id
     #: Checked against the cap in the domain (so 51 gets ``discount_over_cap``, not a 422 here).
     discount_pct: int = Field(ge=-1000, le=1000)
     duration_s: int = Field(ge=MIN_DURATION_S, le=MAX_DURATION_S)
@@ -75,58 +75,52 @@ class DealBody(BaseModel):
     per_buyer_limit: int = Field(5, ge=1, le=MAX_PER_BUYER)
 
 
-class ItemBody(BaseModel):
+class ItemBody(Body):
     # Extra fields (a forged ``price``, ``unit_price`` …) are ignored: the server prices.
     model_config = ConfigDict(extra="ignore")
 
-    product_id: int = Field(ge=1)
+    product_id: Id
     quantity: int = Field(ge=1, le=orders.MAX_QUANTITY)
 
 
-class BuyerBody(BaseModel):
+class BuyerBody(Body):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(max_length=100)
-    phone: str = Field(max_length=30)
-    address: str = Field(max_length=400)
+    name: Line = Field(max_length=100)
+    phone: Line = Field(max_length=30)
+    address: Line = Field(max_length=400)
 
 
-class OrderBody(BaseModel):
+class OrderBody(Body):
     model_config = ConfigDict(extra="ignore")
 
     items: list[ItemBody] = Field(min_length=1, max_length=orders.MAX_LINES)
     buyer: BuyerBody
-    special_id: int | None = Field(None, ge=1)
-    payment_method: str = Field("bank_transfer", max_length=30)
+    special_id: Id | None = None
+    payment_method: Line = Field("bank_transfer", max_length=30)
 
 
-class PaidBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str = Field("", max_length=100)
+class PaidBody(Body):
+    reference: Line = Field("", max_length=100)
 
 
-class ProductBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProductBody(Body):
     sku: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._\-]+$")
-    name: str = Field(min_length=1, max_length=120)
-    name_en: str = Field("", max_length=120)
+    name: Line = Field(min_length=1, max_length=120)
+    name_en: Line = Field("", max_length=120)
     category: catalog.Category
-    maker: str = Field("", max_length=80)
-    description: str = Field("", max_length=4000)
+    maker: Line = Field("", max_length=80)
+    description: Prose = Field("", max_length=4000)
     price: int = Field(ge=1, le=100_000_000)
     stock: int = Field(0, ge=0, le=10_000_000)
 
 
-class ProductPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=120)
-    name_en: str | None = Field(None, max_length=120)
+class ProductPatch(Body):
+    name: Line | None = Field(None, min_length=1, max_length=120)
+    name_en: Line | None = Field(None, max_length=120)
     category: catalog.Category | None = None
-    maker: str | None = Field(None, max_length=80)
-    description: str | None = Field(None, max_length=4000)
+    maker: Line | None = Field(None, max_length=80)
+    description: Prose | None = Field(None, max_length=4000)
     price: int | None = Field(None, ge=1, le=100_000_000)
     stock: int | None = Field(None, ge=0, le=10_000_000)
     #: Retire the product (true) or bring it back (false).
@@ -163,11 +157,6 @@ def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
         ended_reason=deal.ended_reason,
     )
     return view
-
-
-def _origin(request: web.Request) -> str:
-    public = request.app[SETTINGS_KEY].public_url
-    return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
 
 
 # --- deals -----------------------------------------------------------------------------
@@ -498,7 +487,7 @@ async def product_image_file(request: web.Request) -> web.StreamResponse:
 
 
 async def _qr(request: web.Request, path: str) -> web.Response:
-    url = _origin(request) + path
+    url = link_origin(request) + path
     if request.match_info["fmt"] == "svg":
         data = await asyncio.to_thread(qr.qr_svg, url)
         content_type = "image/svg+xml"
@@ -562,7 +551,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
                     "id": s.id,
                     "title": s.title,
                     "qr": f"/api/v1/specials/{s.id}/qr.svg",
-                    "url": _origin(request) + qr.special_path(s.id),
+                    "url": link_origin(request) + qr.special_path(s.id),
                 }
                 for s in await list_specials(db, limit=1000)
             ]
@@ -573,7 +562,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
                     "title": p.name,
                     "price": p.price,
                     "qr": f"/api/v1/products/{p.id}/qr.svg",
-                    "url": _origin(request) + qr.product_path(p.id),
+                    "url": link_origin(request) + qr.product_path(p.id),
                 }
                 for p in await catalog.list_products(db, limit=1000)
             ]
@@ -596,12 +585,12 @@ async def product_page(request: web.Request) -> web.Response:
     """``/products/{id}`` (what a product's QR code opens): the product and where it is live."""
     from livemarket.web.routes.pages import not_found_page
 
-    raw = request.match_info["product_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    product_id = path_id(request.match_info["product_id"])
+    if product_id is None:
         return await not_found_page(request)
     async with request.app[SESSIONS_KEY]() as db:
         try:
-            product = await catalog.get_product(db, int(raw))
+            product = await catalog.get_product(db, product_id)
         except NotFound:
             return await not_found_page(request)
         specials = await catalog.specials_of_product(db, product.id)

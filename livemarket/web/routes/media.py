@@ -41,6 +41,7 @@ from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
+from livemarket.web.hosts import request_origin
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import (
     BUS_KEY,
@@ -131,7 +132,7 @@ async def whip_publish(request: web.Request) -> web.Response:
         user_id = user.id
     relay = request.app[RELAYS_KEY].get(special_id)
     directory = request.app[DIRECTORY_KEY]
-    base_url = settings.instance_url or f"{request.scheme}://{request.host}"
+    base_url = settings.instance_url or request_origin(request)
     elsewhere = await directory.claim(special_id, base_url)
     if elsewhere is not None:
         raise ApiError(409, "stream_elsewhere", "This special is already live on another server.")

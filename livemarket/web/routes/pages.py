@@ -24,6 +24,8 @@ from livemarket.web import i18n, templating
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import principal
 from livemarket.web.errors import HTML_NOT_FOUND_KEY
+from livemarket.web.fields import path_id
+from livemarket.web.hosts import link_origin
 from livemarket.web.schedule_view import Card, build_schedule, make_card
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
@@ -55,8 +57,7 @@ def safe_next(raw: str | None, default: str = "/") -> str:
 
 
 def _special_id(request: web.Request) -> int | None:
-    raw = request.match_info["special_id"]
-    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
+    return path_id(request.match_info["special_id"])
 
 
 async def _names(
@@ -131,13 +132,9 @@ async def _load_card(request: web.Request, special_id: int | None) -> Card | Non
 
 
 def _ws_url(request: web.Request, special_id: int) -> str:
-    public = request.app[SETTINGS_KEY].public_url
-    if public:
-        parts = urlsplit(public)
-        scheme, host = ("wss" if parts.scheme == "https" else "ws"), parts.netloc
-    else:
-        scheme, host = ("wss" if request.secure else "ws"), request.host
-    return f"{scheme}://{host}/ws/specials/{special_id}"
+    parts = urlsplit(link_origin(request))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}/ws/specials/{special_id}"
 
 
 def _page_bootstrap(request: web.Request, card: Card, is_host: bool) -> dict[str, Any]:

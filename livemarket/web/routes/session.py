@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
+import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp_session import get_session
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
-from livemarket.accounts.throttle import SlidingWindow
+from livemarket.web import revocation
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -22,22 +23,27 @@ from livemarket.web.auth import (
     start_user_session,
 )
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import Body, Line
+from livemarket.web.login_throttle import (
+    LocalLoginThrottle,
+    LoginThrottle,
+    RedisLoginThrottle,
+    attempt_for,
+)
 from livemarket.web.responses import json_response
-from livemarket.web.throttling import refuse_if_throttled
-from livemarket.web.typedefs import SESSIONS_KEY
+from livemarket.web.revocation import GENERATIONS_KEY, SessionGenerations
+from livemarket.web.typedefs import BUS_KEY, REDIS_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 routes = ApiRoutes()
-THROTTLE_KEY = web.AppKey("login_throttle", SlidingWindow)
+THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 
 
-class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=40)
-    password: str = Field(min_length=1, max_length=200)
+class LoginBody(Body):
+    username: Line = Field(min_length=1, max_length=40)
+    password: Line = Field(min_length=1, max_length=200)
 
 
-class NicknameBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NicknameBody(Body):
     nickname: str = Field(max_length=100)
 
 
@@ -84,21 +90,26 @@ async def get_session_info(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = body_of(request, LoginBody)
     throttle = request.app[THROTTLE_KEY]
-    keys = (f"user:{body.username.casefold()}", f"addr:{request.remote}")
-    now = time.monotonic()
-    refuse_if_throttled(
-        throttle, keys, now, "too_many_attempts", "Too many failed logins; try again shortly."
-    )
+    attempt = attempt_for(body.username, request.remote)
+    wait = await throttle.take(attempt)  # counted before the check: parallel guesses too
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "Too many failed logins; try again shortly.",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     async with request.app[SESSIONS_KEY]() as db:
         user = await accounts.authenticate(db, body.username, body.password)
     if user is None:
-        for key in keys:
-            throttle.record(key, now)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    for key in keys:
-        throttle.forget(key)
+    await throttle.succeeded(attempt)
     session = await start_user_session(
-        request, user_id=user.id, role=user.role, display_name=user.display_name
+        request,
+        user_id=user.id,
+        role=user.role,
+        display_name=user.display_name,
+        generation=user.session_generation,
     )
     return json_response({"user": user_to_dict(user), "csrf_token": csrf_token_of(session)})
 
@@ -108,9 +119,12 @@ async def login(request: web.Request) -> web.Response:
     access=Access.PUBLIC,
     status=204,
     tags=("session",),
-    summary="Log out (the session is dropped)",
+    summary="Log out (this user's sessions end on every device and instance)",
 )
 async def logout(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if who.user_id is not None:
+        await request.app[GENERATIONS_KEY].revoke(who.user_id)
     session = await get_session(request)
     session.invalidate()
     return web.Response(status=204)
@@ -161,6 +175,22 @@ async def renew_stream_key(request: web.Request) -> web.Response:
     return json_response({"stream_key": key})
 
 
+async def _accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The login budget (in Redis when there is one: every instance shares it) and the
+    session generations (after storage and bus, which they use)."""
+    client = app.get(REDIS_KEY)
+    if client is None:
+        app[THROTTLE_KEY] = LocalLoginThrottle()
+    else:
+        app[THROTTLE_KEY] = RedisLoginThrottle(client, app[SETTINGS_KEY].redis_prefix)
+    generations = SessionGenerations(app[SESSIONS_KEY], app[BUS_KEY], ttl_s=revocation.TTL_S)
+    app[GENERATIONS_KEY] = generations
+    try:
+        yield
+    finally:
+        generations.close()
+
+
 def setup(app: web.Application) -> None:
-    app[THROTTLE_KEY] = SlidingWindow(max_events=5, window_s=60.0)
     routes.install(app)
+    app.cleanup_ctx.append(_accounts_ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Literal
 
 from aiohttp import web
@@ -10,6 +10,7 @@ from aiohttp import web
 from livemarket.accounts.roles import Access
 from livemarket.scheduler.queries import get_special, list_specials, special_dicts
 from livemarket.web.api import ApiRoutes, parse_query, path_int
+from livemarket.web.fields import Day, Id
 from livemarket.web.pagination import ListQuery, page
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import SESSIONS_KEY, SETTINGS_KEY
@@ -19,10 +20,10 @@ routes = ApiRoutes()
 
 class SpecialListQuery(ListQuery):
     #: A calendar day in the display time zone (Asia/Seoul), e.g. ``2021-12-18``.
-    day: date | None = None
+    day: Day | None = None
     status: Literal["scheduled", "live", "ended", "cancelled"] | None = None
-    host_id: int | None = None
-    platform_id: int | None = None
+    host_id: Id | None = None
+    platform_id: Id | None = None
 
 
 @routes.get(
