@@ -43,7 +43,7 @@ from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
@@ -73,6 +73,7 @@ from livemarket.web.typedefs import (
     REDIS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    TASKS_KEY,
 )
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,14 @@ class Sockets:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def start(self) -> None:
-        self._heartbeat = asyncio.get_running_loop().create_task(
-            self._beat(), name="realtime-heartbeat"
-        )
+    def start(self, board: TaskBoard | None = None) -> None:
+        self._heartbeat = supervise("realtime-heartbeat", self._beat, board=board)
 
-    async def _beat(self) -> None:
+    async def _beat(self, health: TaskHealth) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             self.sweep(time.monotonic())
+            health.ok()
 
     def sweep(self, now: float) -> None:
         """Ping every socket; drop those that sent nothing (not even a pong) for two beats."""
@@ -440,7 +440,8 @@ def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
 
 async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions = app[SESSIONS_KEY]
-    writer = ChatWriter(sessions)
+    board = app[TASKS_KEY]
+    writer = ChatWriter(sessions, board=board)
     pacer: Pacer | None = None
     if REDIS_KEY in app:  # one person's sockets may be on several instances: pace in Redis
         from livemarket.chat.redis_pace import RedisPace
@@ -471,8 +472,8 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sockets = app[SOCKETS_KEY] = Sockets(realtime)
     sender.start()
     writer.start()
-    realtime.start()
-    sockets.start()
+    realtime.start(board)
+    sockets.start(board)
     yield
     await realtime.close()
     await sockets.close()
