@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from livemarket.bus.events import EventBus, special_topic
 from livemarket.chat import store
 from livemarket.chat.history import HISTORY_SIZE, RecentMessages
-from livemarket.chat.ids import MessageIds
+from livemarket.chat.ids import IdSource
 from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules, unavailable
 from livemarket.chat.wordfilter import WordFilter
 from livemarket.errors import Conflict, Forbidden, NotFound
@@ -72,7 +72,7 @@ class ChatService:
         bus: EventBus,
         writer: store.ChatWriter,
         *,
-        ids: MessageIds,
+        ids: IdSource,
         clock: Callable[[], datetime],
         limits: ChatLimits | None = None,
         words: WordFilter | None = None,

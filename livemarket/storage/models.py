@@ -1,7 +1,7 @@
 """Imports every domain's models so ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from livemarket.accounts.models import User
-from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
+from livemarket.chat.models import ChatBan, ChatIdNode, ChatMessage, ChatRoom
 from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
 from livemarket.scheduler.models import (
     PlannedDeal,
@@ -15,6 +15,7 @@ from livemarket.storage.base import Base
 __all__ = [
     "Base",
     "ChatBan",
+    "ChatIdNode",
     "ChatMessage",
     "ChatRoom",
     "FlashDeal",

@@ -37,7 +37,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from livemarket.accounts.roles import Principal
-from livemarket.chat.ids import MAX_NODE, MessageIds
+from livemarket.chat.ids import IdSource, LeasedIds, MessageIds
+from livemarket.chat.nodes import NodeLease
 from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCounter, Presence
 from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
@@ -420,12 +421,21 @@ async def _moderate(
         await chat.pin(sid, frame.message_id, by)
 
 
-async def _node_id(app: web.Application) -> int:
-    """This instance's message-id node: 0 embedded, a Redis counter in scale-out."""
+async def _id_lease(app: web.Application) -> NodeLease | None:
+    """In scale-out, this instance's id node leased in the database (embedded: node 0).
+
+    The first claim is tried now; if the database does not answer, the lease's loop
+    claims it later and chat is refused (``chat_unavailable``) until then.
+    """
     if REDIS_KEY not in app:
-        return 0
-    prefix = app[SETTINGS_KEY].redis_prefix
-    return int(await app[REDIS_KEY].incr(f"{prefix}chat:node")) & MAX_NODE
+        return None
+    lease = NodeLease(app[SESSIONS_KEY])
+    try:
+        async with asyncio.timeout(5):
+            await lease.keep()
+    except Exception:
+        log.warning("chat: no id node leased at start-up; retrying", exc_info=True)
+    return lease
 
 
 def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
@@ -447,11 +457,13 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         from livemarket.chat.redis_pace import RedisPace
 
         pacer = RedisPace(app[REDIS_KEY], prefix=app[SETTINGS_KEY].redis_prefix)
+    lease = await _id_lease(app)
+    ids: IdSource = MessageIds(0) if lease is None else LeasedIds(lease.current)
     chat = ChatService(
         sessions,
         app[BUS_KEY],
         writer,
-        ids=MessageIds(await _node_id(app)),
+        ids=ids,
         clock=app[CLOCK_KEY],
         pacer=pacer,
     )
@@ -472,6 +484,7 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sockets = app[SOCKETS_KEY] = Sockets(realtime)
     sender.start()
     writer.start()
+    lease_task = None if lease is None else supervise("chat-id-lease", lease.run, board=board)
     realtime.start(board)
     sockets.start(board)
     yield
@@ -479,6 +492,9 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await sockets.close()
     sender.close()
     await writer.close()
+    if lease is not None and lease_task is not None:
+        await cancel_and_wait([lease_task])
+        await lease.release()
     await presence.close()
 
 
