@@ -1,10 +1,19 @@
-"""Chat tables: persisted messages (history survives a restart) and bans."""
+"""Chat tables: persisted messages (history survives a restart), bans, and id nodes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from livemarket.storage.base import Base, UTCDateTime, utcnow
@@ -50,3 +59,18 @@ class ChatRoom(Base):
     )
     slow_mode_s: Mapped[int] = mapped_column(Integer, default=0)
     pinned_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ChatIdNode(Base):
+    """One of the 64 message-id nodes, leased by the instance minting ids with it.
+
+    The lease is in the database, not Redis, so a Redis restart cannot hand a node
+    that is in use to a second instance (``chat/nodes.py``). The rows 0..63 exist
+    from the migration on; ``expires_ms`` is the holder's wall clock.
+    """
+
+    __tablename__ = "chat_id_nodes"
+
+    node: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(32), default="")
+    expires_ms: Mapped[int] = mapped_column(BigInteger, default=0)

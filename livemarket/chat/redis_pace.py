@@ -31,8 +31,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from livemarket.chat.rules import PaceRule
-from livemarket.errors import DomainError, ErrorKind
+from livemarket.chat.rules import PaceRule, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +62,6 @@ redis.call('LTRIM', KEYS[1], 0, math.max(count, 1) - 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {0, 0}
 """
-
-
-def unavailable() -> DomainError:
-    """The refusal when pacing cannot be decided (Redis lost or too slow)."""
-    return DomainError(
-        "chat_unavailable",
-        "Chat is unavailable just now; try again in a moment.",
-        kind=ErrorKind.UNAVAILABLE,
-    )
 
 
 class RedisPace:

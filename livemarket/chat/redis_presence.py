@@ -1,24 +1,27 @@
 """Viewer counts and like totals shared by every instance through Redis.
 
 Presence: each instance writes its own count per special into the hash
-``<prefix>presence:<special>`` (field = instance id) and refreshes its heartbeat
-in the sorted set ``<prefix>instances``. A total sums the fields of instances
-whose heartbeat is recent, so an instance that dies without cleaning up stops
-counting after ``STALE_AFTER_S`` instead of inflating the count forever.
+``<prefix>presence:<special>`` (field = instance id) and, each time, sets its
+heartbeat key ``<prefix>alive:<instance>`` to expire after ``STALE_AFTER_S``. A
+total sums the fields of instances whose heartbeat key still exists, so an
+instance that dies without cleaning up (killed) stops counting within
+``STALE_AFTER_S``. A live instance with viewers beats every ``COUNTS_INTERVAL_S``
+(1 s, the realtime timer), so three missed beats mean it is gone. Expiry runs on
+Redis's clock: the instances' clocks need not agree.
 Likes: one ``INCRBY`` per room per interval (the clicks are aggregated first).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from redis.asyncio import Redis
 
 from livemarket.chat.presence import LocalCounts
 
-STALE_AFTER_S = 15.0
+STALE_AFTER_S = 3.0
 KEY_TTL_S = 3600
 
 
@@ -35,14 +38,15 @@ class RedisPresence(LocalCounts):
     def _key(self, special_id: int) -> str:
         return f"{self._prefix}presence:{special_id}"
 
+    def _alive(self, instance: str) -> str:
+        return f"{self._prefix}alive:{instance}"
+
     async def totals(self, special_ids: Iterable[int]) -> dict[int, int]:
         wanted = list(special_ids)
-        now = time.time()
         # Publish our counts, including zeros for rooms we just emptied.
         mine = set(self.counts) | (self._published & set(wanted))
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.zadd(f"{self._prefix}instances", {self.instance: now})
-            pipe.zremrangebyscore(f"{self._prefix}instances", 0, now - 10 * STALE_AFTER_S)
+            pipe.set(self._alive(self.instance), b"1", px=round(STALE_AFTER_S * 1000))
             for sid in mine:
                 count = self.counts.get(sid, 0)
                 if count:
@@ -50,23 +54,43 @@ class RedisPresence(LocalCounts):
                     pipe.expire(self._key(sid), KEY_TTL_S)
                 else:
                     pipe.hdel(self._key(sid), self.instance)
-            pipe.zrangebyscore(f"{self._prefix}instances", now - STALE_AFTER_S, "+inf")
             for sid in wanted:
                 pipe.hgetall(self._key(sid))
             results = await pipe.execute()
         self._published = {sid for sid in mine if self.counts.get(sid, 0)}
-        per_room = results[-len(wanted) :] if wanted else []
-        alive = {_text(name) for name in results[-len(wanted) - 1]}
+        per_room: list[dict[Any, Any]] = results[-len(wanted) :] if wanted else []
+        instances = sorted({_text(name) for fields in per_room for name in fields})
+        alive = await self._alive_of(instances)
+        if len(alive) < len(instances):
+            await self._forget_dead(wanted, per_room, alive)
         return {
             sid: sum(int(v) for k, v in fields.items() if _text(k) in alive)
             for sid, fields in zip(wanted, per_room, strict=True)
         }
 
+    async def _alive_of(self, instances: list[str]) -> set[str]:
+        if not instances:
+            return set()
+        beats = await self._client.mget([self._alive(name) for name in instances])
+        return {name for name, beat in zip(instances, beats, strict=True) if beat is not None}
+
+    async def _forget_dead(
+        self, wanted: list[int], per_room: list[dict[Any, Any]], alive: set[str]
+    ) -> None:
+        """Drop the fields of instances that stopped beating (a live one writes its own
+        back on its next beat), so the hashes do not grow with every killed instance."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for sid, fields in zip(wanted, per_room, strict=True):
+                dead = [name for name in fields if _text(name) not in alive]
+                if dead:
+                    pipe.hdel(self._key(sid), *dead)
+            await pipe.execute()
+
     async def close(self) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
             for sid in self._published | set(self.counts):
                 pipe.hdel(self._key(sid), self.instance)
-            pipe.zrem(f"{self._prefix}instances", self.instance)
+            pipe.delete(self._alive(self.instance))
             await pipe.execute()
         self.counts.clear()
         self._published.clear()

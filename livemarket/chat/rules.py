@@ -31,6 +31,16 @@ _CONTROLS = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u
 _SPACES = re.compile(r"\s+")
 
 
+def unavailable() -> DomainError:
+    """The refusal when a message cannot be both delivered and kept (Redis or the
+    database's queue away): the sender may try again, nothing of it was kept."""
+    return DomainError(
+        "chat_unavailable",
+        "Chat is unavailable just now; try again in a moment.",
+        kind=ErrorKind.UNAVAILABLE,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ChatLimits:
     """The room's limits; the defaults suit a live shopping chat."""

@@ -15,6 +15,12 @@ post costs one Redis round trip (one atomic script) that counts their sends over
 every instance. The content rules (ban, length, words) stay local either way,
 and staff, who are not paced, never reach Redis. A pacer that cannot answer
 refuses the message (``chat_unavailable``) rather than let it through unpaced.
+
+A message's fate is one thing on every instance: it is kept (queued for the
+database) only once the bus took it, so it reaches every instance's viewers and
+history; if the bus did not take it, or the database's queue is full, the sender
+gets ``chat_unavailable`` and nothing of it is kept. Moderation changes follow
+the same order: published first, then persisted.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from livemarket.bus.events import EventBus, special_topic
 from livemarket.chat import store
 from livemarket.chat.history import HISTORY_SIZE, RecentMessages
-from livemarket.chat.ids import MessageIds
-from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules
+from livemarket.chat.ids import IdSource
+from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules, unavailable
 from livemarket.chat.wordfilter import WordFilter
 from livemarket.errors import Conflict, Forbidden, NotFound
 
@@ -66,7 +72,7 @@ class ChatService:
         bus: EventBus,
         writer: store.ChatWriter,
         *,
-        ids: MessageIds,
+        ids: IdSource,
         clock: Callable[[], datetime],
         limits: ChatLimits | None = None,
         words: WordFilter | None = None,
@@ -147,6 +153,8 @@ class ChatService:
             cleaned = room.rules.check(author, text, 0.0, pace=False)
             if room.rules.paces(author):
                 await self._pacer.take(special_id, author.key, room.rules.pace)
+        if not self._writer.has_room():
+            raise unavailable()
         created_at = self._clock()
         event = {
             "type": "chat",
@@ -159,9 +167,16 @@ class ChatService:
             "created_at": created_at.isoformat(),
             "_author": author.key,
         }
+        await self._publish(special_id, event)
         self._writer.add(event, created_at)
-        await self._bus.publish(special_topic(special_id), event)
         return event
+
+    async def _publish(self, special_id: int, event: Mapping[str, Any]) -> None:
+        """Publish a chat change, or refuse it as ``chat_unavailable`` if the bus failed."""
+        try:
+            await self._bus.publish(special_topic(special_id), event)
+        except Exception as exc:  # Redis away: it went nowhere, so nothing is kept
+            raise unavailable() from exc
 
     # -- moderation ---------------------------------------------------------
     async def _message(self, special_id: int, message_id: int) -> Mapping[str, Any]:
@@ -176,11 +191,12 @@ class ChatService:
         """Delete a message for everyone."""
         _require_staff(by)
         await self._message(special_id, message_id)
-        self._writer.delete(message_id)
-        await self._bus.publish(
-            special_topic(special_id),
-            {"type": "chat.deleted", "special_id": special_id, "id": message_id},
+        if not self._writer.has_room():
+            raise unavailable()
+        await self._publish(
+            special_id, {"type": "chat.deleted", "special_id": special_id, "id": message_id}
         )
+        self._writer.delete(message_id)
 
     async def ban(
         self, special_id: int, message_id: int, by: Author, *, by_user_id: int | None
@@ -223,25 +239,31 @@ class ChatService:
         """Pin a message above the chat for everyone."""
         _require_staff(by)
         message = await self._message(special_id, message_id)
-        self._writer.pin(message_id)
         await store.save_room_settings(self._sessions, special_id, pinned_message_id=message_id)
-        await self._bus.publish(
-            special_topic(special_id),
+        await self._publish(
+            special_id,
             {
                 "type": "chat.pinned",
                 "special_id": special_id,
                 "message": {**public(message), "pinned": True},
             },
         )
+        self._writer.pin(message_id)
 
     # -- applying events from the bus --------------------------------------
-    def observe(self, special_id: int, event: Mapping[str, Any]) -> None:
-        """Apply a chat event of the special's topic to this instance's room state."""
+    def observe(self, special_id: int, event: Mapping[str, Any]) -> bool:
+        """Apply a chat event of the special's topic to this instance's room state.
+
+        False for a message already here: a publish the Redis client retried after a
+        lost reply arrives twice, and viewers must see it once.
+        """
         room = self._rooms.get(special_id)
         if room is None:
-            return
+            return True
         kind = event.get("type")
         if kind == "chat":
+            if room.recent.find(event["id"]) is not None:
+                return False
             room.recent.add(event)
         elif kind == "chat.deleted":
             room.recent.remove(int(event["id"]))
@@ -253,6 +275,7 @@ class ChatService:
             room.rules.set_slow_mode(int(event["slow_mode_s"]))
         elif kind == "chat.pinned":
             room.pinned = event["message"]
+        return True
 
 
 def _require_staff(by: Author) -> None:

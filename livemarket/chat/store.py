@@ -17,16 +17,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
 from livemarket.storage.base import utcnow
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import TaskBoard, TaskHealth, backoff_s, cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAY_S = 1.0
+#: How long shutdown keeps trying to write what is still queued.
+CLOSE_WITHIN_S = 5.0
 
 
 def message_event(row: ChatMessage) -> dict[str, Any]:
@@ -129,7 +130,14 @@ async def save_room_settings(
 
 
 class ChatWriter:
-    """Writes queued messages and updates in batches, from one task it owns."""
+    """Writes queued messages and updates in batches, from one supervised task it owns.
+
+    Nothing accepted is lost while the database is away: a batch that fails goes back
+    to the head of the queue and the loop raises, so the supervisor retries it with
+    backoff. The queue is bounded at admission: :meth:`has_room` is asked before a
+    message is sent, and the chat refuses (``chat_unavailable``) rather than accept
+    what could not be kept; those refusals are counted as the loop's ``overflow``.
+    """
 
     def __init__(
         self,
@@ -137,14 +145,29 @@ class ChatWriter:
         *,
         delay_s: float = 0.2,
         max_queue: int = 200_000,
+        board: TaskBoard | None = None,
     ) -> None:
         self._sessions = sessions
         self._delay_s = delay_s
         self._max_queue = max_queue
+        self._board = board
         self._queue: list[tuple[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
+        self.health = TaskHealth("chat-writer")
+
+    def has_room(self) -> bool:
+        """False while the queue is full: the caller must refuse rather than queue more."""
+        if len(self._queue) < self._max_queue:
+            return True
+        self.health.overflow += 1
+        if self.health.overflow % 1000 == 1:
+            log.error(
+                "chat writer queue full (%d changes waiting for the database): %d refused so far",
+                len(self._queue),
+                self.health.overflow,
+            )
+        return False
 
     def add(self, event: Mapping[str, Any], created_at: datetime) -> None:
         self._put(
@@ -168,59 +191,75 @@ class ChatWriter:
         self._put("pin", message_id)
 
     def _put(self, kind: str, item: Any) -> None:
-        if len(self._queue) >= self._max_queue:
-            # The database is gone for long; keep the newest and say so.
-            self._queue.pop(0)
-            self.dropped += 1
-            if self.dropped % 1000 == 1:
-                log.error("chat writer queue full: %d messages not persisted", self.dropped)
         self._queue.append((kind, item))
+        self.health.backlog = len(self._queue)
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="chat-writer")
+        self._task = supervise("chat-writer", self._run, board=self._board, health=self.health)
 
-    async def close(self) -> None:
-        """Stop the task and write what is still queued."""
+    async def close(self, *, within_s: float = CLOSE_WITHIN_S) -> None:
+        """Stop the task and write what is still queued (trying for ``within_s``)."""
         if self._task is not None:
             await cancel_and_wait([self._task])
             self._task = None
-        await self.flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        failures = 0
+        while self._queue:
+            try:
+                await self.flush()
+            except Exception:
+                failures += 1
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(backoff_s(failures))
+        if self._queue:
+            log.error(
+                "chat writer lost %d changes at shutdown: the database did not answer",
+                len(self._queue),
+            )
 
-    async def _run(self) -> None:
+    async def _run(self, health: TaskHealth) -> None:
         while True:
             await self._wake.wait()
             await asyncio.sleep(self._delay_s)
-            if not await self.flush():
-                await asyncio.sleep(RETRY_DELAY_S)
+            await self.flush()
+            health.ok()
 
-    async def flush(self) -> bool:
-        """Write everything queued so far in one transaction; False if it must be retried."""
+    async def flush(self) -> None:
+        """Write everything queued so far in one transaction.
+
+        On any failure but a refused row (the database away, a dropped connection:
+        asyncpg raises a bare ``OSError`` on connect), or a cancellation, the changes not
+        written go back to the head of the queue, in order, and the error propagates.
+        """
         self._wake.clear()
         batch, self._queue = self._queue, []
-        if not batch:
-            return True
+        done = 0
         try:
-            async with self._sessions.begin() as db:
-                await _write(db, batch)
-        except (IntegrityError, DataError):
-            # A row the database refuses (its special was deleted meanwhile) must not
-            # block the others: write one by one and drop only the refused ones.
-            await self._write_one_by_one(batch)
-        except SQLAlchemyError:
-            log.exception("chat writer failed to persist %d changes; retrying", len(batch))
-            self._queue[:0] = batch
-            self._wake.set()
-            return False
-        return True
-
-    async def _write_one_by_one(self, batch: list[tuple[str, Any]]) -> None:
-        for change in batch:
             try:
                 async with self._sessions.begin() as db:
-                    await _write(db, [change])
+                    await _write(db, batch)
+                done = len(batch)
             except (IntegrityError, DataError):
-                log.warning("chat writer dropped a change the database refused: %s", change[0])
+                # A row the database refuses (its special was deleted meanwhile, or a
+                # retried batch that had committed after all) must not block the
+                # others: write one by one and drop only the refused ones.
+                for change in batch:
+                    try:
+                        async with self._sessions.begin() as db:
+                            await _write(db, [change])
+                    except (IntegrityError, DataError):
+                        log.warning(
+                            "chat writer dropped a change the database refused: %s", change[0]
+                        )
+                    done += 1
+        finally:
+            if done < len(batch):
+                self._queue[:0] = batch[done:]
+                self._wake.set()
+            self.health.backlog = len(self._queue)
 
 
 async def _write(db: AsyncSession, batch: list[tuple[str, Any]]) -> None:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Batcher(Generic[T, R]):
         if self._wake is None:
             self._wake = asyncio.Event()
             self._tasks = [
-                loop.create_task(self._run(), name=f"{self._name}-{index}")
+                supervise(f"{self._name}-{index}", lambda _health: self._run())
                 for index in range(self._workers)
             ]
         future: asyncio.Future[R] = loop.create_future()

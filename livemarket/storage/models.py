@@ -1,7 +1,7 @@
 """Imports every domain's models so ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from livemarket.accounts.models import User
-from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
+from livemarket.chat.models import ChatBan, ChatIdNode, ChatMessage, ChatRoom
 from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
 from livemarket.figures.models import SpecialMinute
 from livemarket.scheduler.models import (
@@ -16,6 +16,7 @@ from livemarket.storage.base import Base
 __all__ = [
     "Base",
     "ChatBan",
+    "ChatIdNode",
     "ChatMessage",
     "ChatRoom",
     "FlashDeal",

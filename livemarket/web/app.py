@@ -16,6 +16,7 @@ from livemarket.config import Settings
 from livemarket.config.secret import ensure_secret_key
 from livemarket.storage.base import utcnow
 from livemarket.storage.engine import engine_for, session_factory
+from livemarket.tasks import TaskBoard
 from livemarket.web import metrics, openapi, shop_metrics
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import csrf_middleware, setup_sessions
@@ -45,6 +46,7 @@ from livemarket.web.typedefs import (
     SECRET_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    TASKS_KEY,
 )
 
 #: Largest request body accepted (SDP offers and JSON bodies are a few KiB).
@@ -87,7 +89,7 @@ async def _redis_and_bus_ctx(app: web.Application) -> AsyncIterator[None]:
 
         client = Redis.from_url(settings.redis_url, decode_responses=False)
         app[REDIS_KEY] = client
-        bus = RedisBus(client, prefix=settings.redis_prefix)
+        bus = RedisBus(client, prefix=settings.redis_prefix, board=app[TASKS_KEY])
     else:
         bus = InProcessBus()
     app[BUS_KEY] = bus
@@ -109,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CORS_KEY] = CorsPolicy.from_settings(settings)
     app[CLOCK_KEY] = utcnow
     app[OPERATIONS_KEY] = []
+    app[TASKS_KEY] = TaskBoard()
     secret = ensure_secret_key(settings)
     app[SECRET_KEY] = secret
     setup_sessions(app, secret, secure=settings.secure_cookies)

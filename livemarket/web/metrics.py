@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from livemarket.tasks import TaskBoard
 from livemarket.web.logging import JsonAccessLogger
-from livemarket.web.typedefs import METRICS_KEY
+from livemarket.web.typedefs import METRICS_KEY, TASKS_KEY
 
 _HTTP_KEY = web.AppKey("http_metrics", tuple[Counter, Histogram])
 
@@ -93,6 +95,40 @@ class MeteredAccessLogger(JsonAccessLogger):
             super().log(request, response, time)
 
 
+class TaskCollector:
+    """The supervised background loops: up or failing, failures, held and overflowed items."""
+
+    def __init__(self, board: TaskBoard) -> None:
+        self._board = board
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["task"]
+        up = GaugeMetricFamily(
+            "livemarket_task_up",
+            "1 while the loop runs, 0 while it waits to restart",
+            labels=labels,
+        )
+        backlog = GaugeMetricFamily(
+            "livemarket_task_backlog", "Items held for the loop's dependency", labels=labels
+        )
+        failures = CounterMetricFamily(
+            "livemarket_task_failures", "Failures (restarts) of the loop", labels=labels
+        )
+        overflow = CounterMetricFamily(
+            "livemarket_task_overflow",
+            "Items refused or dropped because the loop's buffer was full",
+            labels=labels,
+        )
+        for health in self._board.snapshot():
+            if health.state == "stopped":
+                continue
+            up.add_metric([health.name], 1.0 if health.healthy else 0.0)
+            backlog.add_metric([health.name], float(health.backlog))
+            failures.add_metric([health.name], float(health.failures_total))
+            overflow.add_metric([health.name], float(health.overflow))
+        yield from (up, backlog, failures, overflow)
+
+
 async def metrics_endpoint(request: web.Request) -> web.Response:
     """The app's figures; a hook whose dependency is down leaves its last values."""
     for hook in request.app[SCRAPE_HOOKS_KEY]:
@@ -130,4 +166,5 @@ def setup(app: web.Application) -> None:
         "Scrapes whose live figures could not be read (their last values were served)",
         registry=registry,
     )
+    registry.register(TaskCollector(app[TASKS_KEY]))
     app.router.add_get("/metrics", metrics_endpoint)

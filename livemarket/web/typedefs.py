@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from livemarket.bus.events import EventBus
 from livemarket.config import Settings
+from livemarket.tasks import TaskBoard
 from livemarket.web.cors import CorsPolicy
 
 Clock = Callable[[], datetime]
@@ -24,6 +25,8 @@ BUS_KEY = web.AppKey("bus", EventBus)
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 METRICS_KEY = web.AppKey("metrics", CollectorRegistry)
 SECRET_KEY = web.AppKey("secret_key", bytes)
+#: The health of every supervised background loop (``livemarket/tasks.py``).
+TASKS_KEY = web.AppKey("tasks", TaskBoard)
 
 from redis.asyncio import Redis  # noqa: E402
 

@@ -41,13 +41,14 @@ from aiohttp import web
 from websockets.utils import accept_key
 
 from livemarket.accounts.roles import Principal
-from livemarket.chat.ids import MAX_NODE, MessageIds
+from livemarket.chat.ids import IdSource, LeasedIds, MessageIds
+from livemarket.chat.nodes import NodeLease
 from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCounter, Presence
 from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.cors import CorsPolicy
@@ -68,6 +69,7 @@ from livemarket.web.typedefs import (
     REDIS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    TASKS_KEY,
 )
 
 log = logging.getLogger(__name__)
@@ -98,15 +100,14 @@ class Sockets:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def start(self) -> None:
-        self._heartbeat = asyncio.get_running_loop().create_task(
-            self._beat(), name="realtime-heartbeat"
-        )
+    def start(self, board: TaskBoard | None = None) -> None:
+        self._heartbeat = supervise("realtime-heartbeat", self._beat, board=board)
 
-    async def _beat(self) -> None:
+    async def _beat(self, health: TaskHealth) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             self.sweep(time.monotonic())
+            health.ok()
 
     def sweep(self, now: float) -> None:
         """Ping every socket; drop those that sent nothing (not even a pong) for two beats."""
@@ -350,12 +351,21 @@ async def _moderate(
         await chat.pin(sid, frame.message_id, by)
 
 
-async def _node_id(app: web.Application) -> int:
-    """This instance's message-id node: 0 embedded, a Redis counter in scale-out."""
+async def _id_lease(app: web.Application) -> NodeLease | None:
+    """In scale-out, this instance's id node leased in the database (embedded: node 0).
+
+    The first claim is tried now; if the database does not answer, the lease's loop
+    claims it later and chat is refused (``chat_unavailable``) until then.
+    """
     if REDIS_KEY not in app:
-        return 0
-    prefix = app[SETTINGS_KEY].redis_prefix
-    return int(await app[REDIS_KEY].incr(f"{prefix}chat:node")) & MAX_NODE
+        return None
+    lease = NodeLease(app[SESSIONS_KEY])
+    try:
+        async with asyncio.timeout(5):
+            await lease.keep()
+    except Exception:
+        log.warning("chat: no id node leased at start-up; retrying", exc_info=True)
+    return lease
 
 
 def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
@@ -370,17 +380,20 @@ def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
 
 async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions = app[SESSIONS_KEY]
-    writer = ChatWriter(sessions)
+    board = app[TASKS_KEY]
+    writer = ChatWriter(sessions, board=board)
     pacer: Pacer | None = None
     if REDIS_KEY in app:  # one person's sockets may be on several instances: pace in Redis
         from livemarket.chat.redis_pace import RedisPace
 
         pacer = RedisPace(app[REDIS_KEY], prefix=app[SETTINGS_KEY].redis_prefix)
+    lease = await _id_lease(app)
+    ids: IdSource = MessageIds(0) if lease is None else LeasedIds(lease.current)
     chat = ChatService(
         sessions,
         app[BUS_KEY],
         writer,
-        ids=MessageIds(await _node_id(app)),
+        ids=ids,
         clock=app[CLOCK_KEY],
         pacer=pacer,
     )
@@ -401,13 +414,17 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sockets = app[SOCKETS_KEY] = Sockets(realtime)
     sender.start()
     writer.start()
-    realtime.start()
-    sockets.start()
+    lease_task = None if lease is None else supervise("chat-id-lease", lease.run, board=board)
+    realtime.start(board)
+    sockets.start(board)
     yield
     await realtime.close()
     await sockets.close()
     sender.close()
     await writer.close()
+    if lease is not None and lease_task is not None:
+        await cancel_and_wait([lease_task])
+        await lease.release()
     await presence.close()
 
 

@@ -29,7 +29,7 @@ from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
 from livemarket.scheduler.events import viewer_topic
 from livemarket.scheduler.models import Special, SpecialProduct
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
 from livemarket.web.realtime.frames import encode
 
@@ -296,7 +296,8 @@ class RealtimeService:
         if info is None:
             return
         kind = event.get("type")
-        self.chat.observe(special_id, event)
+        if not self.chat.observe(special_id, event):
+            return  # a chat message delivered twice
         if kind == "stock" or (isinstance(kind, str) and kind.startswith("deal.")):
             info.deals = None
             info.deals_generation += 1
@@ -363,21 +364,20 @@ class RealtimeService:
         self.tally.add(info.special_id, viewer.key)
 
     # -- timers -----------------------------------------------------------------
-    def start(self) -> None:
-        self._timer = asyncio.get_running_loop().create_task(self._run_timers(), name="realtime")
+    def start(self, board: TaskBoard | None = None) -> None:
+        self._timer = supervise("realtime-timers", self._run_timers, board=board)
 
-    async def _run_timers(self) -> None:
+    async def _run_timers(self, health: TaskHealth) -> None:
+        """Likes and viewer counts; a Redis hiccup raises and the supervisor restarts it."""
         loop = asyncio.get_running_loop()
         next_counts = loop.time()
         while True:
             await asyncio.sleep(LIKES_INTERVAL_S)
-            try:
-                await self._push_likes()
-                if loop.time() >= next_counts:
-                    next_counts = loop.time() + COUNTS_INTERVAL_S
-                    await self._push_viewers()
-            except Exception:  # a Redis hiccup must not end the timers
-                log.exception("realtime timers failed; retrying")
+            await self._push_likes()
+            if loop.time() >= next_counts:
+                next_counts = loop.time() + COUNTS_INTERVAL_S
+                await self._push_viewers()
+            health.ok()
 
     async def _push_likes(self) -> None:
         for special_id, clicks in self.tally.drain().items():

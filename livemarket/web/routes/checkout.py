@@ -31,7 +31,7 @@ from livemarket.checkout.states import CANCELLED, FULFILLED, PAID, RESERVED
 from livemarket.checkout.sweeper import run_sweeper
 from livemarket.errors import NotFound
 from livemarket.scheduler.runner import DealStart
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import cancel_and_wait, supervise
 from livemarket.web import templating
 from livemarket.web.api import (
     ApiRoutes,
@@ -56,6 +56,7 @@ from livemarket.web.typedefs import (
     REDIS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    TASKS_KEY,
 )
 
 log = logging.getLogger(__name__)
@@ -627,8 +628,8 @@ async def _checkout_ctx(app: web.Application) -> AsyncIterator[None]:
     except (OSError, TimeoutError, SQLAlchemyError):  # the first orders connect instead
         log.warning("checkout: could not open database connections at start-up", exc_info=True)
     tasks = [
-        asyncio.create_task(pusher.run(), name="checkout-stock-push"),
-        asyncio.create_task(run_sweeper(ctx), name="checkout-sweeper"),
+        supervise("checkout-stock-push", lambda _h: pusher.run(), board=app[TASKS_KEY]),
+        supervise("checkout-sweeper", lambda _h: run_sweeper(ctx), board=app[TASKS_KEY]),
     ]
     yield
     await cancel_and_wait(tasks)

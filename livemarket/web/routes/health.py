@@ -1,4 +1,8 @@
-"""``GET /healthz``: liveness, and whether the database and Redis answer."""
+"""``GET /healthz``: liveness, whether the database and Redis answer, and the background loops.
+
+A loop that is failing (waiting to restart after an error of its dependency)
+makes the instance ``degraded`` (503) like a dependency that does not answer.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from livemarket.web.responses import json_response
-from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY, SETTINGS_KEY
+from livemarket.web.typedefs import ENGINE_KEY, REDIS_KEY, SETTINGS_KEY, TASKS_KEY
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -37,7 +41,8 @@ async def _redis_state(app: web.Application) -> str:
 async def healthz(request: web.Request) -> web.Response:
     database = "ok" if await _database_ok(request.app) else "down"
     redis = await _redis_state(request.app)
-    healthy = database == "ok" and redis != "down"
+    board = request.app[TASKS_KEY]
+    healthy = database == "ok" and redis != "down" and board.healthy
     # Which instance answered (each worker of ``serve --workers`` has its own URL).
     instance = request.app[SETTINGS_KEY].instance_url or None
     return json_response(
@@ -46,6 +51,7 @@ async def healthz(request: web.Request) -> web.Response:
             "database": database,
             "redis": redis,
             "instance": instance,
+            "tasks": {health.name: health.as_json() for health in board.snapshot()},
         },
         status=200 if healthy else 503,
     )

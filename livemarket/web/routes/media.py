@@ -36,7 +36,7 @@ from livemarket.streamer.directory import LocalDirectory, RedisDirectory, RelayD
 from livemarket.streamer.registry import RelayRegistry, RoomFull
 from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
-from livemarket.tasks import cancel_and_wait
+from livemarket.tasks import TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.cors import CorsPolicy
@@ -53,6 +53,7 @@ from livemarket.web.typedefs import (
     RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    TASKS_KEY,
 )
 
 logger = logging.getLogger(__name__)
@@ -361,14 +362,15 @@ async def _move_strays(registry: RelayRegistry, directory: RelayDirectory) -> No
                 await relay.end_viewer(session_id)
 
 
-async def _heartbeat(registry: RelayRegistry, directory: RelayDirectory) -> None:
+async def _heartbeat(
+    registry: RelayRegistry, directory: RelayDirectory, health: TaskHealth
+) -> None:
+    """Refresh this instance's claims; Redis down raises and the supervisor retries."""
     while True:
         await asyncio.sleep(directory.refresh_interval_s)
-        try:
-            await directory.refresh()
-            await _move_strays(registry, directory)
-        except Exception:  # Redis down for a moment: try again next beat
-            logger.exception("relay directory heartbeat failed")
+        await directory.refresh()
+        await _move_strays(registry, directory)
+        health.ok()
 
 
 async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -391,7 +393,11 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
 
     registry = RelayRegistry.from_settings(app[SETTINGS_KEY], on_state=announce)
     app[RELAYS_KEY] = registry
-    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(registry, directory))
+    heartbeat = supervise(
+        "relay-heartbeat",
+        lambda health: _heartbeat(registry, directory, health),
+        board=app[TASKS_KEY],
+    )
     yield
     await cancel_and_wait([heartbeat])
     await registry.close()
