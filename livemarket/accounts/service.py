@@ -177,3 +177,38 @@ async def user_by_stream_key(session: AsyncSession, stream_key: str) -> User:
             "stream_key_invalid", "The stream key is not valid.", kind=ErrorKind.UNAUTHENTICATED
         )
     return user
+
+
+def generated_password() -> str:
+    """A password for an operator to hand over once: 16 random URL-safe characters."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        try:
+            check_new_password(candidate)
+        except DomainError:  # astronomically rare (e.g. too little variety): draw again
+            continue
+        return candidate
+
+
+async def enable_user(session: AsyncSession, username: str) -> User:
+    """Let a disabled account log in again (a host asks for a new stream key on first use)."""
+    user = await _user_by_name(session, username)
+    user.disabled_at = None
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    """Every account, hosts first, then by display name."""
+    return list(await session.scalars(select(User).order_by(User.role, User.display_name, User.id)))
+
+
+def user_to_dict(user: User) -> dict[str, object]:
+    """An account as the console shows it (never its password hash or stream key)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "disabled": user.disabled_at is not None,
+        "created_at": user.created_at.isoformat(),
+    }

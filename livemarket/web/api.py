@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from livemarket.accounts.roles import Access, Principal, allows
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
-from livemarket.web.responses import json_response
 from livemarket.web.fields import path_id
+from livemarket.web.responses import json_response
 
 ApiHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)

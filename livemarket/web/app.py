@@ -31,6 +31,7 @@ from livemarket.web.routes import (
     health,
     media,
     pages,
+    people,
     platforms,
     products,
     session,
@@ -67,6 +68,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     media.setup,
     figures.setup,
     platforms.setup,
+    people.setup,
     pages.setup,
 ]
 

@@ -1,6 +1,6 @@
-"""``/console/catalogue``: the operators' page for products and partner platforms.
+"""The operators' catalogue and people pages: ``/console/catalogue`` and ``/console/hosts``.
 
-A shell: ``catalogue.js`` reads and writes through the JSON API (products, platforms).
+Shells: ``catalogue.js`` and ``people.js`` read and write through the JSON API.
 """
 
 from __future__ import annotations
@@ -52,5 +52,13 @@ async def catalogue_page(request: web.Request) -> web.Response:
     )
 
 
+async def people_page(request: web.Request) -> web.Response:
+    refused = await operator_only(request)
+    if refused is not None:
+        return refused
+    return await templating.render(request, "console_people.html", {"scripts": ["js/people.js"]})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/catalogue", catalogue_page)
+    app.router.add_get("/console/hosts", people_page)

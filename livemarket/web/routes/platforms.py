@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl
 
 from livemarket.accounts.roles import Access
 from livemarket.scheduler import platforms
 from livemarket.web.api import ApiRoutes, body_of, path_int
+from livemarket.web.fields import Body, Line
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import SESSIONS_KEY
 
@@ -15,22 +16,18 @@ routes = ApiRoutes()
 TAGS = ("platforms",)
 
 
-class PlatformBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlatformBody(Body):
     slug: str = Field(pattern=platforms.SLUG.pattern)
-    name: str = Field(min_length=1, max_length=80)
-    name_ko: str = Field(min_length=1, max_length=80)
-    url: HttpUrl | None = None
+    name: Line = Field(min_length=1, max_length=80)
+    name_ko: Line = Field(min_length=1, max_length=80)
+    url: HttpUrl | None = Field(None, strict=False)
 
 
-class PlatformPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlatformPatch(Body):
     slug: str | None = Field(None, pattern=platforms.SLUG.pattern)
-    name: str | None = Field(None, min_length=1, max_length=80)
-    name_ko: str | None = Field(None, min_length=1, max_length=80)
-    url: HttpUrl | None = None
+    name: Line | None = Field(None, min_length=1, max_length=80)
+    name_ko: Line | None = Field(None, min_length=1, max_length=80)
+    url: HttpUrl | None = Field(None, strict=False)
 
 
 def _fields(body: BaseModel) -> dict[str, str]:
