@@ -122,7 +122,7 @@ class FrameReader:
                 self.closing = True
                 self._closed(protocol)
                 return out
-        if not self._unframed and protocol.current_size is None:
+        if not self._unframed and self._fragments is None:
             self._protocol = None  # at a frame boundary: nothing worth keeping
         return out
 
