@@ -2,7 +2,8 @@
 
 A server's frames are unmasked (RFC 6455 §5.1), so the bytes of a frame are
 the same for every receiver: the fan-out encodes an event to JSON once, frames
-it once, and hands the same ``bytes`` to every transport.
+it once (websockets' serializer, the same code its own servers use), and hands
+the same ``bytes`` to every transport.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 _DATA = (Opcode.TEXT, Opcode.BINARY)
 #: Server frames are unmasked and final: a pong frame starts with FIN | PONG.
 PONG_FIRST_BYTE = 0x80 | Opcode.PONG
+CLOSE_FIRST_BYTE = 0x80 | Opcode.CLOSE
 
 #: A message: its opcode (text or binary), its payload, and the budget's verdict
 #: over its frames (``ok`` or ``refuse``).
@@ -122,7 +123,7 @@ class FrameReader:
                 self.closing = True
                 self._closed(protocol)
                 return out
-        if not self._unframed and protocol.current_size is None:
+        if not self._unframed and self._fragments is None:
             self._protocol = None  # at a frame boundary: nothing worth keeping
         return out
 
@@ -136,7 +137,8 @@ class FrameReader:
             # echoed (Autobahn 7.1.5); websockets answers 1002 "incomplete fragmented
             # message" here, its only failure after parsing a close.
             payload = b"" if received.code == CloseCode.NO_STATUS_RCVD else received.serialize()
-            self._writes = [Frame(Opcode.CLOSE, payload).serialize(mask=False)]
+            kept = [data for data in self._writes or () if data and data[0] != CLOSE_FIRST_BYTE]
+            self._writes = [*kept, Frame(Opcode.CLOSE, payload).serialize(mask=False)]
             self._fragments = None
         self.peer_closed = True
 

@@ -189,9 +189,13 @@ def test_valid_closes_are_echoed(payload: bytes) -> None:
 def test_a_close_between_fragments_is_echoed_and_the_message_dropped(payload: bytes) -> None:
     """Control frames may come between fragments, a close too (Autobahn 7.1.5)."""
     reader = FrameReader(max_size=1024)
-    stream = client_frame(TEXT, b"frag", fin=False) + client_frame(CLOSE, payload)
+    stream = (
+        client_frame(TEXT, b"frag", fin=False)
+        + client_frame(PING, b"still here")
+        + client_frame(CLOSE, payload)
+    )
     assert reader.feed(stream + client_frame(CONT, b"ment")) == []
-    assert server_frames(reader.data_to_send()) == [(CLOSE, payload)]
+    assert server_frames(reader.data_to_send()) == [(PONG, b"still here"), (CLOSE, payload)]
     assert reader.closing and reader.peer_closed
 
 
