@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +41,7 @@ from livemarket.chat.history import HISTORY_SIZE, RecentMessages
 from livemarket.chat.ids import IdSource
 from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules, unavailable
 from livemarket.chat.wordfilter import WordFilter
-from livemarket.errors import Conflict, Forbidden, NotFound
+from livemarket.errors import Conflict, DomainError, Forbidden, NotFound
 
 
 def public(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +89,9 @@ class ChatService:
         self._words = words or WordFilter()
         self._monotonic = monotonic
         self._pacer = pacer
+        #: Messages accepted, and refused by code (read by ``/metrics``; plain counts).
+        self.accepted = 0
+        self.refused: Counter[str] = Counter()
         self._rooms: dict[int, _Room] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
 
@@ -146,6 +150,15 @@ class ChatService:
     # -- posting --------------------------------------------------------------
     async def post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
         """Check, persist (queued) and publish a message; raises DomainError with the reason."""
+        try:
+            event = await self._post(special_id, author, text)
+        except DomainError as refusal:
+            self.refused[refusal.code] += 1
+            raise
+        self.accepted += 1
+        return event
+
+    async def _post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
         room = self._room(special_id)
         if self._pacer is None:
             cleaned = room.rules.check(author, text, self._monotonic())

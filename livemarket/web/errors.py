@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from livemarket.errors import DomainError, ErrorKind
 from livemarket.web.outages import outage_of
 from livemarket.web.responses import json_response
-from livemarket.web.shop_metrics import count_refusal
+from livemarket.web.shop_metrics import count_outage, count_refusal
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def _unexpected(request: web.Request, exc: Exception) -> web.Response:
         status, code, message, headers = 500, "internal_error", "Something went wrong.", {}
     else:
         log.warning("%s on %s %s: %r", outage.code, request.method, request.path, exc)
+        count_outage(request, outage.code)
         status, code, message = 503, outage.code, outage.message
         headers = {"Retry-After": str(outage.retry_after_s)}
     if _wants_json(request):

@@ -15,7 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from livemarket.figures.store import live_special_ids
 from livemarket.web.metrics import SCRAPE_HOOKS_KEY
@@ -35,6 +40,8 @@ class ShopCounts:
         self.revenue_krw = 0
         #: (special_id, product_id) -> units left of the deal running there, as of the last scrape
         self.deal_units_left: dict[tuple[int, int], int] = {}
+        #: ``database_unavailable``, ``redis_unavailable``, … -> 503 answers given for it
+        self.outages: Counter[str] = Counter()
 
     def order_placed(self, created: bool, total: int) -> None:
         if created:
@@ -58,6 +65,13 @@ def route_of(request: web.Request) -> str:
 def count_refusal(request: web.Request, code: str) -> None:
     counts = request.app.get(SHOP_COUNTS_KEY)
     if counts is not None:
+        counts.refusals[(route_of(request), code)] += 1
+
+
+def count_outage(request: web.Request, code: str) -> None:
+    counts = request.app.get(SHOP_COUNTS_KEY)
+    if counts is not None:
+        counts.outages[code] += 1
         counts.refusals[(route_of(request), code)] += 1
 
 
@@ -121,9 +135,19 @@ class ShopCollector:
             left.add_metric([str(special_id)], units)
         yield left
         yield from self._sockets()
+        outages = CounterMetricFamily(
+            "livemarket_dependency_outages",
+            "Requests answered 503 because a dependency was away, by code",
+            labels=["code"],
+        )
+        for code, value in sorted(counts.outages.items()):
+            outages.add_metric([code], value)
+        yield outages
 
     def _sockets(self) -> Iterator[Metric]:
         realtime: Any = self._app.get(REALTIME_KEY)
+        if realtime is not None:
+            yield from _realtime_families(realtime)
         per_special = GaugeMetricFamily(
             "livemarket_sockets_open",
             "Realtime sockets open on this instance",
@@ -137,6 +161,36 @@ class ShopCollector:
         yield GaugeMetricFamily(
             "livemarket_sockets_open_total", "Realtime sockets open on this instance", value=total
         )
+
+
+def _realtime_families(realtime: Any) -> Iterator[Metric]:
+    """Chat outcomes, error frames by code, and how long each fan-out took."""
+    chat = CounterMetricFamily(
+        "livemarket_chat_messages", "Chat messages accepted or refused, by code", labels=["outcome"]
+    )
+    chat.add_metric(["accepted"], realtime.chat.accepted)
+    for code, value in sorted(realtime.chat.refused.items()):
+        chat.add_metric([code], value)
+    yield chat
+    frames = CounterMetricFamily(
+        "livemarket_socket_refusals",
+        "Error frames sent on realtime sockets, by code",
+        labels=["code"],
+    )
+    for code, value in sorted(realtime.refusals.items()):
+        frames.add_metric([code], value)
+    yield frames
+    times = realtime.hub.flush_times
+    buckets, running = [], 0
+    for bound, count in zip([*map(str, times.BOUNDS), "+Inf"], times.counts, strict=True):
+        running += count
+        buckets.append((bound, running))
+    yield HistogramMetricFamily(
+        "livemarket_fanout_seconds",
+        "Time to write one realtime frame to every socket of a room",
+        buckets=buckets,
+        sum_value=times.total_s,
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -70,3 +70,27 @@ async def test_open_sockets_are_counted_per_special(
             break
         await asyncio.sleep(0.05)
     assert (await _figures(client))[("livemarket_sockets_open_total", ())] == 0
+
+
+async def test_chat_outcomes_error_frames_and_fanout_times_are_counted(
+    client: TestClient[Any, Any], shop: Shop
+) -> None:
+    """One message accepted, one refused as empty: both counted by outcome; the refusal's
+    error frame counted by code; the fan-out that carried the message timed."""
+    base = str(client.make_url("")).rstrip("/")
+    peer = Peer(base)
+    try:
+        await peer.open_session()
+        socket = await peer.connect(shop.special_id)
+        await socket.next("hello")
+        await socket.send({"type": "chat", "text": "안녕하세요"})
+        await socket.next("chat")
+        await socket.send({"type": "chat", "text": "   "})
+        refusal = await socket.next("error")
+    finally:
+        await peer.close()
+    figures = await _figures(client)
+    assert figures[("livemarket_chat_messages_total", (("outcome", "accepted"),))] == 1
+    assert figures[("livemarket_chat_messages_total", (("outcome", refusal["code"]),))] == 1
+    assert figures[("livemarket_socket_refusals_total", (("code", refusal["code"]),))] == 1
+    assert figures[("livemarket_fanout_seconds_count", ())] >= 1

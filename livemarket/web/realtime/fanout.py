@@ -29,7 +29,9 @@ others; it reconnects and resumes from a fresh snapshot.
 
 from __future__ import annotations
 
+import bisect
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -192,6 +194,23 @@ class Connection:
             self.on_drop(self, "closed")
 
 
+class FlushTimes:
+    """How long each fan-out took, as histogram buckets (for ``/metrics``).
+
+    Timed once per flush, not per socket: one clock read on each side of the writes.
+    """
+
+    BOUNDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(self.BOUNDS) + 1)
+        self.total_s = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.BOUNDS, seconds)] += 1
+        self.total_s += seconds
+
+
 class Room:
     """The viewers of one special on this instance and the events on their way to them."""
 
@@ -203,9 +222,11 @@ class Room:
         window_s: float = 0.1,
         replay_size: int = REPLAY_SIZE,
         sender: Sender | None = None,
+        flush_times: FlushTimes | None = None,
     ) -> None:
         self.name = name
         self._sender = sender
+        self._flush_times = flush_times
         self.epoch = secrets.token_hex(4)
         self.seq = 0
         self.connections: set[Connection] = set()
@@ -268,6 +289,7 @@ class Room:
         items, self._outbox, self._outbox_keys = self._outbox, [], {}
         if not items:
             return
+        started = time.perf_counter()
         now = self._scheduler.time()
         self._last_flush = now
         texts = [item.text for item in items]
@@ -298,6 +320,8 @@ class Room:
         self.delivered += len(items) * len(self.connections)
         if backlogged:
             self._schedule_drain()
+        if self._flush_times is not None:
+            self._flush_times.add(time.perf_counter() - started)
 
     def _schedule_drain(self) -> None:
         if self._drain_handle is None:
@@ -352,6 +376,7 @@ class Hub:
         self._window_s = window_s
         self._sender = sender
         self.rooms: dict[object, Room] = {}
+        self.flush_times = FlushTimes()
 
     @property
     def sender(self) -> Sender | None:
@@ -362,7 +387,11 @@ class Hub:
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(
-                name, self._scheduler, window_s=self._window_s, sender=self._sender
+                name,
+                self._scheduler,
+                window_s=self._window_s,
+                sender=self._sender,
+                flush_times=self.flush_times,
             )
         return room
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,6 +110,8 @@ class RealtimeService:
         self.sessions = sessions
         self.clock = clock
         self.tally = LikeTally()
+        #: Error frames sent, by code (read by ``/metrics``).
+        self.refusals: Counter[str] = Counter()
         self.rooms: dict[int, RoomInfo] = {}
         self._timer: asyncio.Task[None] | None = None
         #: Per viewer key: one bus subscription for events meant only for that person
@@ -281,6 +284,7 @@ class RealtimeService:
         return can_run_special(who, info.host_id)
 
     def send_error(self, info: RoomInfo, connection: Connection, error: DomainError) -> None:
+        self.refusals[error.code] += 1
         room = self.hub.room(info.special_id)
         details = {k: v for k, v in error.details.items() if isinstance(v, int | float | str)}
         room.send_to(connection, error_event(error.code, error.message, **details))
