@@ -82,6 +82,8 @@ async def test_eyevinn_whip_client_publishes_and_webrtc_player_plays(
         key = await stream_key_of(db, host.id)
 
     publisher = await new_page(locale="en-US")
+    methods: list[str] = []
+    publisher.on("request", lambda request: methods.append(request.method))
     await publisher.goto(live_server.url("/healthz"))
     await publisher.add_script_tag(path=str(bundle))
     await publisher.evaluate(PUBLISH_JS, [live_server.url(f"/whip/{special_id}"), key, no_trickle])
@@ -91,6 +93,8 @@ async def test_eyevinn_whip_client_publishes_and_webrtc_player_plays(
         timeout=20_000,
     )
     assert relay.state == "live"
+    # asked whether PATCH is allowed (it is not), it sent every candidate in the offer
+    assert "PATCH" not in methods and "POST" in methods
 
     player = await new_page(locale="en-US")
     await player.goto(live_server.url("/healthz"))
