@@ -228,12 +228,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await publisher.goto(base + "/healthz")
                 watch = f"{base}/specials/{special_id}"
                 for _ in range(args.tries):
-                    await publisher.evaluate(PUBLISH_JS, [special_id, key])
+                    await asyncio.wait_for(
+                        publisher.evaluate(PUBLISH_JS, [special_id, key]), args.timeout * 2
+                    )
                     live_at = time.monotonic()
                     for offset in offsets:
                         await asyncio.sleep(max(0.0, live_at + offset - time.monotonic()))
                         samples[offset].append(await first_frame(browser, watch, args.timeout))
-                    await publisher.evaluate(UNPUBLISH_JS)
+                    await asyncio.wait_for(publisher.evaluate(UNPUBLISH_JS), args.timeout)
                     await asyncio.sleep(0.5)
                 await browser.close()
         finally:

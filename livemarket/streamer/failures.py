@@ -7,7 +7,8 @@ takes those records off aiortc's DTLS logger and hands the reason to whoever
 negotiated the connection: the handshake runs in the task that
 ``setRemoteDescription`` starts, which inherits the context of the negotiation,
 so a context variable set around it (:func:`reporting_to`) says whose it is.
-Records nobody asked for are passed on unchanged at the level the logger had.
+Records are passed on to handlers only at the level the logging configuration
+gives aiortc, as before.
 """
 
 from __future__ import annotations
@@ -56,11 +57,18 @@ def dtls_reason(message: str) -> str | None:
 
 
 class DtlsFailureTap(logging.Filter):
-    """A filter on aiortc's DTLS logger: notes failures, passes on what was enabled before."""
+    """A filter on aiortc's DTLS logger: notes failures, passes on what the config enables.
 
-    def __init__(self, passthrough_level: int = logging.WARNING) -> None:
+    The DTLS logger itself is set to DEBUG (or its records would never be made);
+    what goes on to handlers is decided by ``passthrough_level``, or, by default,
+    by the parent ``aiortc`` logger's level at the time (so ``aiortc`` at DEBUG in
+    the logging config still shows everything).
+    """
+
+    def __init__(self, passthrough_level: int | None = None) -> None:
         super().__init__()
         self.passthrough_level = passthrough_level
+        self._parent = logging.getLogger(DTLS_LOGGER.rpartition(".")[0])
 
     def filter(self, record: logging.LogRecord) -> bool:
         note = _current.get()
@@ -68,7 +76,8 @@ class DtlsFailureTap(logging.Filter):
             reason = dtls_reason(record.getMessage())
             if reason is not None:
                 note.reason = reason
-        return record.levelno >= self.passthrough_level
+        level = self.passthrough_level
+        return record.levelno >= (self._parent.getEffectiveLevel() if level is None else level)
 
 
 _tap: DtlsFailureTap | None = None
@@ -80,7 +89,10 @@ def install() -> None:
     if _tap is not None:
         return
     logger = logging.getLogger(DTLS_LOGGER)
-    _tap = DtlsFailureTap(passthrough_level=logger.getEffectiveLevel())
+    if logger.level not in (logging.NOTSET, logging.DEBUG):  # configured on purpose: keep it
+        _tap = DtlsFailureTap(passthrough_level=logger.level)
+    else:
+        _tap = DtlsFailureTap()
     logger.addFilter(_tap)
     logger.setLevel(logging.DEBUG)
 

@@ -49,6 +49,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from livemarket.errors import Conflict, DomainError, ErrorKind, NotFound
 from livemarket.storage.base import utcnow
+from livemarket.streamer import dtls
 from livemarket.streamer.codecs import (
     KINDS,
     CodecChoice,
@@ -135,6 +136,7 @@ class Relay:
         clock: Callable[[], float] = time.monotonic,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
+        dtls.install()  # RSA-certificate peers (GStreamer) can shake hands
         self.special_id = special_id
         self._connect_timeout_s = connect_timeout_s
         self.state = OFFLINE

@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 from livemarket.config import Settings
 
-#: What a cross-origin WHIP/WHEP client may send (PATCH and If-Match: RFC 9725's ICE
-#: restarts, answered 405 here) and which answer headers its script may read.
-CORS_ALLOW_METHODS = "POST, DELETE, PATCH, OPTIONS"
+#: What a cross-origin WHIP/WHEP client may send and which answer headers its script may
+#: read. No PATCH: trickle ICE and ICE restarts are not offered (a same-origin PATCH gets
+#: 501), and clients such as Eyevinn's WHIP client read PATCH here as "trickle ICE
+#: supported" and would send an offer without candidates.
+CORS_ALLOW_METHODS = "POST, DELETE, OPTIONS"
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, If-Match"
 CORS_EXPOSE_HEADERS = "Location, Link, ETag, Retry-After"
 #: How long a browser may reuse a preflight's answer.

@@ -23,6 +23,9 @@ RECORD_PEERS_JS = """(() => {
   window.RTCPeerConnection = function (...args) {
     const pc = new Original(...args);
     window.__peers.push(pc);
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") window.__connectedAt = performance.now();
+    });
     return pc;
   };
   window.RTCPeerConnection.prototype = Original.prototype;
@@ -41,6 +44,9 @@ OUTBOUND_VIDEO_JS = """async () => {
   return null;
 }"""
 
+
+#: When (ms since navigation) the page's peer connection connected, or null.
+CONNECTED_AT_JS = """() => window.__connectedAt || null"""
 
 FIRST_FRAME_JS = """() => {
   const video = document.getElementById("lm-player-video");
@@ -104,17 +110,21 @@ async def test_keyframe_requests_reach_the_chromium_publisher(
 async def test_a_viewer_joining_just_after_go_live_sees_a_picture_at_once(
     live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
 ) -> None:
-    """A viewer opening the watch page 1 s after go-live decodes its first frame quickly.
+    """A viewer opening the watch page 1 s after go-live decodes a frame soon after connecting.
 
-    Before keyframe requests reached the publisher this took 5-10 s; the bound
-    here is loose for a shared CI machine (bench/first_frame.py measures it).
+    Before keyframe requests reached the publisher that took 5-10 s. Timed from the
+    viewer's connection (page load and signalling depend on the machine's load;
+    bench/first_frame.py measures the whole), with a bound loose for shared CI.
     """
     special_id, _ = await _go_live(live_server, new_page)
     viewer = await new_page(locale="en-US")
+    await viewer.add_init_script(RECORD_PEERS_JS)
     await asyncio.sleep(1.0)
-    opened = time.monotonic()
     await viewer.goto(live_server.url(f"/specials/{special_id}"))
-    await viewer.wait_for_function(FIRST_FRAME_JS, timeout=15_000, polling=20)
-    waited = time.monotonic() - opened
+    await viewer.wait_for_function(CONNECTED_AT_JS, timeout=20_000, polling=20)
+    connected_at = await viewer.evaluate(CONNECTED_AT_JS)
+    await viewer.wait_for_function(FIRST_FRAME_JS, timeout=20_000, polling=20)
+    first_frame_at = await viewer.evaluate("() => performance.now()")
+    waited = (first_frame_at - connected_at) / 1000
     assert waited < 3.0, waited
     assert page_errors.errors == []

@@ -80,3 +80,23 @@ def test_tap_delivers_frames_and_releases_the_decoder_thread() -> None:
     assert seen == [b"abc"]
     tap.put(None)
     assert tap.get() is None
+
+
+def test_dtls_contexts_offer_rsa_suites_beside_ecdsa() -> None:
+    """The cipher hook is in place: a DTLS context offers ECDHE-RSA suites as well as ECDSA.
+
+    Without the RSA suites a GStreamer (RSA certificate) DTLS server finds no shared cipher.
+    """
+    from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80, RTCCertificate
+    from OpenSSL import SSL
+
+    from livemarket.streamer import dtls
+
+    dtls.install()
+    dtls.install()  # idempotent: one wrapper
+    context = RTCCertificate.generateCertificate()._create_ssl_context([SRTP_AES128_CM_SHA1_80])
+    # (TLS 1.3 suites are listed too; DTLS 1.2 never uses them)
+    suites = [s for s in SSL.Connection(context, None).get_cipher_list() if "-" in s]
+    assert suites[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in suites
+    assert len(suites) == 8

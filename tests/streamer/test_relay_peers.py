@@ -227,8 +227,11 @@ def assert_reencodes_every_frame(recording: Path, decoded: int) -> None:
     assert decoded - 2 <= reencoded <= decoded + 2, (decoded, reencoded)
 
 
-async def test_viewer_that_never_connects_frees_its_slot() -> None:
-    """A viewer that takes an answer but never connects is dropped after the deadline."""
+async def test_viewer_that_never_connects_frees_its_slot(caplog: pytest.LogCaptureFixture) -> None:
+    """A viewer that takes an answer but never connects is dropped after the deadline.
+
+    That is a failed negotiation: logged at WARNING with the special and counted.
+    """
     from aiortc import RTCPeerConnection
     from aiortc.rtcconfiguration import RTCConfiguration
 
@@ -245,6 +248,13 @@ async def test_viewer_that_never_connects_frees_its_slot() -> None:
         async with asyncio.timeout(5):
             while relay.viewer_count:
                 await asyncio.sleep(0.05)
+        assert relay.negotiation_failures == {"publisher": 0, "viewer": 1}
+        assert relay.publisher_failure is None
+        assert any(
+            r.levelname == "WARNING"
+            and "special 9: a viewer's connection failed: not connected in time" in r.getMessage()
+            for r in caplog.records
+        ), caplog.records
     finally:
         await client.close()
         await relay.close()
