@@ -58,6 +58,13 @@ class Settings(BaseModel):
     discount_cap_pct: int = Field(50, ge=1, le=50)
     capacity_per_special: int = Field(300, ge=1)
     capacity_per_server: int = Field(2000, ge=1)
+    #: A WHEP viewer not connected this long after its answer is hung up; until then
+    #: it holds a seat (``docs/streaming.md``).
+    viewer_connect_grace_s: float = Field(10.0, gt=0, le=120)
+    #: WHEP viewers one client address may have still connecting; more get 429.
+    pending_viewers_per_address: int = Field(4, ge=1)
+    #: Realtime sockets one client address may hold at once (staff are not counted).
+    sockets_per_address: int = Field(20, ge=1)
     special_min_minutes: int = Field(10, ge=1)
     special_max_minutes: int = Field(240, ge=1)
     go_live_early_minutes: int = Field(15, ge=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ HTML_NOT_FOUND_KEY: web.AppKey[Callable[[web.Request], Awaitable[web.Response]]]
 )
 
 STATUS_BY_KIND = {
+    ErrorKind.MALFORMED: 400,
     ErrorKind.INVALID: 422,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
@@ -100,7 +102,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except DomainError as exc:
         details = {k: v for k, v in exc.details.items() if isinstance(v, _SCALARS)}
-        return error_response(STATUS_BY_KIND[exc.kind], exc.code, exc.message, details=details)
+        # A refusal that says when to come back says it in the header too (RFC 9110).
+        retry_after = details.get("retry_after")
+        headers = None
+        if isinstance(retry_after, int | float):
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        return error_response(
+            STATUS_BY_KIND[exc.kind], exc.code, exc.message, headers=headers, details=details
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
