@@ -100,23 +100,43 @@ async def answer(pc: RTCPeerConnection, offer_sdp: str, ice: IceConfig) -> str:
 
 
 async def close_peer(pc: RTCPeerConnection, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-    """Close ``pc`` within ``timeout_s``; never raises, never leaves a later close waiting.
+    """Close ``pc`` within about ``timeout_s``; never raises, never leaves a close waiting.
 
-    Run it in a task nobody cancels (the relay's ``_close_peer``): aiortc's close
-    cut short by a cancellation is what this repairs, at the cost of a warning.
+    aiortc's close runs in its own task and is never cancelled while it may still
+    finish (a later ``close()`` awaits aiortc's "closed" future, and cancelling that
+    waiter would cancel the future for everyone). If it fails or overruns, the
+    transports are stopped here and the future is resolved, which also ends any
+    ``close()`` still waiting on it.
     """
-    try:
-        async with asyncio.timeout(timeout_s):
-            await pc.close()
+    closing = asyncio.ensure_future(pc.close())
+    done, _ = await asyncio.wait([closing], timeout=timeout_s)
+    if done and not closing.cancelled() and closing.exception() is None:
         return
-    except Exception as exc:  # noqa: BLE001 (TimeoutError included: finish it by hand)
-        logger.warning("closing a peer connection failed (%r); stopping its transports", exc)
+    reason = closing.exception() if done and not closing.cancelled() else "no answer in time"
+    logger.warning("closing a peer connection failed (%r); stopping its transports", reason)
     await _stop_transports(pc, timeout_s)
-    closed = getattr(pc, _CLOSED_FUTURE, None)
-    if isinstance(closed, asyncio.Future) and not closed.done():
-        closed.set_result(True)
-    with contextlib.suppress(Exception):
+    _mark_closed(pc)
+    if not closing.done():
+        await asyncio.wait([closing], timeout=timeout_s)
+    if not closing.done():  # stuck inside aiortc: give up on it, the sockets are closed
+        closing.cancel()
+        await asyncio.wait([closing])
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         pc.remove_all_listeners()
+
+
+def _mark_closed(pc: RTCPeerConnection) -> None:
+    """Resolve aiortc's "closed" future (or put a resolved one in place of a broken one)."""
+    closed = getattr(pc, _CLOSED_FUTURE, None)
+    if isinstance(closed, asyncio.Future):
+        if not closed.done():
+            closed.set_result(True)
+            return
+        if not closed.cancelled() and closed.exception() is None:
+            return
+    resolved = asyncio.get_running_loop().create_future()
+    resolved.set_result(True)
+    setattr(pc, _CLOSED_FUTURE, resolved)
 
 
 async def _stop_transports(pc: RTCPeerConnection, timeout_s: float) -> None:
