@@ -64,7 +64,10 @@ class Settings(BaseModel):
     #: WHEP viewers one client address may have still connecting; more get 429.
     pending_viewers_per_address: int = Field(4, ge=1)
     #: Realtime sockets one client address may hold at once (staff are not counted).
-    sockets_per_address: int = Field(20, ge=1)
+    sockets_per_address: int = Field(32, ge=1)
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client for per-address limits
+    #: (exact addresses; without them every client behind a proxy is the proxy).
+    trusted_proxies: tuple[str, ...] = ()
     special_min_minutes: int = Field(10, ge=1)
     special_max_minutes: int = Field(240, ge=1)
     go_live_early_minutes: int = Field(15, ge=0)
@@ -187,7 +190,7 @@ class Settings(BaseModel):
         return not self.redis_url
 
 
-_LIST_SETTINGS = {"allowed_origins", "ice_servers", "ice_host_addresses"}
+_LIST_SETTINGS = {"allowed_origins", "ice_servers", "ice_host_addresses", "trusted_proxies"}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

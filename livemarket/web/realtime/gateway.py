@@ -46,6 +46,7 @@ from livemarket.errors import DomainError, ErrorKind
 from livemarket.tasks import cancel_and_wait
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
+from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
@@ -359,8 +360,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     # From here to the end nothing awaits: the socket joins the room in one step.
     socket = ViewerSocket(transport, sockets, info, who)
+    address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
     try:  # the caps (docs/streaming.md); the seat is released in ``connection_lost``
-        sockets.seats.take(socket.connection, special_id, request.remote or "", staff=who.is_staff)
+        sockets.seats.take(socket.connection, special_id, address, staff=who.is_staff)
     except DomainError:
         realtime.release(info)
         raise

@@ -39,6 +39,7 @@ from livemarket.streamer.rules import check_publish_window, check_publisher
 from livemarket.tasks import cancel_and_wait
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
+from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
@@ -171,9 +172,8 @@ async def whep_play(request: web.Request) -> web.Response:
         return web.Response(status=307, headers={"Location": f"{owner}/whep/{special_id}"})
     # Full: 503 room_full; this address has too many players still connecting: 429;
     # both with Retry-After (the error middleware adds it from the domain error).
-    session_id, answer = await request.app[RELAYS_KEY].play(
-        special_id, offer, request.remote or "unknown"
-    )
+    address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
+    session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer, address)
     # Absolute when this instance has its own URL: a redirected viewer's DELETE reaches it.
     instance_url = request.app[SETTINGS_KEY].instance_url
     return _created(answer, f"{instance_url}/whep/{special_id}/{session_id}")
