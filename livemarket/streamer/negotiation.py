@@ -96,7 +96,30 @@ async def answer(pc: RTCPeerConnection, offer_sdp: str, ice: IceConfig) -> str:
         raise
     except Exception as exc:  # noqa: BLE001 (aiortc raises assorted errors for bad offers)
         raise invalid_offer(exc) from exc
+    finally:
+        _quiet_connect_tasks(pc)
     return announce_public_address(pc.localDescription.sdp, ice.public_address)
+
+
+def _quiet_connect_tasks(pc: RTCPeerConnection) -> None:
+    """Retrieve what ``pc``'s own connect tasks raise; log it in one line.
+
+    Setting each description starts a task nobody keeps (``RTCPeerConnection.__connect``).
+    With an odd offer it fails (the way the answer did, or later, for an answered
+    offer whose parameters aiortc cannot start with); unretrieved, asyncio logs a
+    traceback for each, one per hostile offer: a log flood. The peer itself is
+    refused (400) or never connects (hung up after the grace).
+    """
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        if frame is not None and frame.f_locals.get("self") is pc:
+            task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.info("a peer could not start connecting: %r", error)
 
 
 async def close_peer(pc: RTCPeerConnection, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
