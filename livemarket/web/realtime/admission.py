@@ -1,10 +1,12 @@
 """Who may open a realtime socket: per special, per server and per address caps. No I/O.
 
-The socket follows the viewer caps (``capacity_per_special``,
-``capacity_per_server``: one watching person holds one player and one socket)
-and adds ``sockets_per_address``, so one client cannot take a special's sockets
-by itself. Staff (a special's host, operators) are never refused and not
-counted: they run the show, are few, and must get in to moderate a full room.
+The socket caps follow the viewer caps (``capacity_per_special``,
+``capacity_per_server``) with room to spare: ``SOCKETS_PER_SEAT`` sockets per
+viewer seat, because someone refused a seat (the player says the room is full)
+keeps chatting while waiting for one. ``sockets_per_address`` keeps one client
+from taking a special's sockets by itself. Staff (a special's host, operators)
+are never refused and not counted: they run the show, are few, and must get in
+to moderate a full room.
 Refusals happen before the upgrade: ``503 room_full`` for a cap, ``429
 too_many_sockets`` for an address, both with ``Retry-After``.
 """
@@ -20,6 +22,8 @@ from livemarket.streamer.admission import RoomFull
 
 #: Seconds a client refused for its address is told to wait.
 ADDRESS_RETRY_S = 10
+#: Sockets per viewer seat: everyone watching, and as many again waiting for a seat.
+SOCKETS_PER_SEAT = 2
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,8 @@ class SocketSeats:
     @classmethod
     def from_settings(cls, settings: Any) -> SocketSeats:
         return cls(
-            settings.capacity_per_special,
-            settings.capacity_per_server,
+            settings.capacity_per_special * SOCKETS_PER_SEAT,
+            settings.capacity_per_server * SOCKETS_PER_SEAT,
             settings.sockets_per_address,
         )
 

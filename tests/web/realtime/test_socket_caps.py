@@ -18,12 +18,12 @@ from tests.web.realtime.conftest import Socket
 
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
-    """Three sockets per special, two per address."""
+    """Two viewer seats per special (so four sockets), two sockets per address."""
     return load_settings(
         {},
         data_dir=tmp_path,
         database_url=sqlite_url,
-        capacity_per_special=3,
+        capacity_per_special=2,
         sockets_per_address=2,
     )
 
@@ -80,9 +80,10 @@ class From:
 async def test_sockets_are_capped_per_address_and_per_special_staff_exempt(
     client: TestClient[Any, Any], live_special: int
 ) -> None:
-    """Two sockets per address (then 429), three per special (then 503), both with
-    Retry-After; the host still gets in to a full room; a closed socket frees its place."""
-    one, two = From(client, "127.0.0.1"), From(client, "127.0.0.2")
+    """Two sockets per address (then 429); twice the viewer cap per special (then 503),
+    both with Retry-After; the host still gets in to a full room; a closed socket frees
+    its place."""
+    one, two, three = (From(client, f"127.0.0.{n}") for n in (1, 2, 3))
     seats = client.app[SOCKETS_KEY].seats
     try:
         first = await one.connect(live_special)
@@ -91,17 +92,19 @@ async def test_sockets_are_capped_per_address_and_per_special_staff_exempt(
         status, code, retry = await one.refused(live_special)
         assert (status, code) == (429, "too_many_sockets") and int(retry) >= 1
 
-        await (await two.connect(live_special)).next("hello")
-        status, code, retry = await two.refused(live_special)
+        for _ in range(2):
+            await (await two.connect(live_special)).next("hello")
+        status, code, retry = await three.refused(live_special)
         assert (status, code) == (503, "room_full") and int(retry) >= 1
 
-        host = await two.connect(live_special, login="host")
+        host = await three.connect(live_special, login="host")
         assert (await host.next("hello"))["you"]["moderator"] is True
-        assert seats.count(live_special) == 3
+        assert seats.count(live_special) == 4
 
         await first.ws.close()
-        await (await two.connect(live_special)).next("hello")
-        assert seats.from_address("127.0.0.2") == 2
+        await (await three.connect(live_special)).next("hello")
+        assert seats.from_address("127.0.0.3") == 1
+        assert seats.count(live_special) == 4
     finally:
-        await one.close()
-        await two.close()
+        for peer in (one, two, three):
+            await peer.close()
