@@ -80,7 +80,15 @@ def serve_livemarket(port: int, data_dir: str, send_workers: int | None = None) 
             gc_pauses.append(time.perf_counter() - gc_started[0])
 
     gc.callbacks.append(on_gc)
-    settings = load_settings({}, data_dir=Path(data_dir), log_level="WARNING")
+    # Every viewer connects from 127.0.0.1 to one special: lift the socket caps.
+    settings = load_settings(
+        {},
+        data_dir=Path(data_dir),
+        log_level="WARNING",
+        capacity_per_special=1_000_000,
+        capacity_per_server=1_000_000,
+        sockets_per_address=1_000_000,
+    )
     upgrade(settings.effective_database_url)
     app = create_app(settings)
 

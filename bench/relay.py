@@ -150,7 +150,10 @@ async def run_server(port: int) -> None:
     from livemarket.streamer.registry import RelayRegistry
 
     registry = RelayRegistry(
-        IceConfig(host_addresses=(HOST,)), capacity_per_special=10_000, capacity_per_server=10_000
+        IceConfig(host_addresses=(HOST,)),
+        capacity_per_special=10_000,
+        capacity_per_server=10_000,
+        pending_per_address=10_000,  # every benchmark viewer joins from one address
     )
     relay = registry.get(1)
     media_relay = MediaRelay()

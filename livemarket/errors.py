@@ -11,6 +11,7 @@ from enum import Enum
 
 
 class ErrorKind(Enum):
+    MALFORMED = "malformed"  # the request cannot be read (a broken SDP offer) -> 400
     INVALID = "invalid"  # the request breaks a rule -> 422
     NOT_FOUND = "not_found"  # -> 404
     CONFLICT = "conflict"  # clashes with current state -> 409

@@ -58,6 +58,16 @@ class Settings(BaseModel):
     discount_cap_pct: int = Field(50, ge=1, le=50)
     capacity_per_special: int = Field(300, ge=1)
     capacity_per_server: int = Field(2000, ge=1)
+    #: A WHEP viewer not connected this long after its answer is hung up; until then
+    #: it holds a seat (``docs/streaming.md``).
+    viewer_connect_grace_s: float = Field(10.0, gt=0, le=120)
+    #: WHEP viewers one client address may have still connecting; more get 429.
+    pending_viewers_per_address: int = Field(4, ge=1)
+    #: Realtime sockets one client address may hold at once (staff are not counted).
+    sockets_per_address: int = Field(32, ge=1)
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client for per-address limits
+    #: (exact addresses; without them every client behind a proxy is the proxy).
+    trusted_proxies: tuple[str, ...] = ()
     special_min_minutes: int = Field(10, ge=1)
     special_max_minutes: int = Field(240, ge=1)
     go_live_early_minutes: int = Field(15, ge=0)
@@ -183,7 +193,7 @@ class Settings(BaseModel):
         return not self.redis_url
 
 
-_LIST_SETTINGS = {"allowed_origins", "ice_servers", "ice_host_addresses"}
+_LIST_SETTINGS = {"allowed_origins", "ice_servers", "ice_host_addresses", "trusted_proxies"}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -2,34 +2,33 @@
 
 The cap counts viewers per special and per server (settings
 ``capacity_per_special`` and ``capacity_per_server``); a viewer being
-answered counts too, so concurrent joins cannot overshoot it. Over the cap a
-viewer gets ``room_full`` (HTTP 503 with Retry-After) and chat keeps working.
+answered or still connecting counts too (a pending seat, :mod:`admission`), so
+concurrent joins cannot overshoot it, but only for the connect grace, and only a
+few per client address. Over the cap a viewer gets ``room_full`` (HTTP 503 with
+Retry-After) and chat keeps working; over its address's budget, 429.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.streamer.admission import SeatBook, SeatLimits
 from livemarket.streamer.codecs import CodecChoice
 from livemarket.streamer.ice import IceConfig
+from livemarket.streamer.negotiation import NEGOTIATE_TIMEOUT_S
 from livemarket.streamer.recorder import Recorder
-from livemarket.streamer.relay import Relay, RelayLimits, StateListener
+from livemarket.streamer.relay import CONNECT_TIMEOUT_S, Relay, RelayLimits, StateListener
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a refused viewer is told to wait before trying again.
-RETRY_AFTER_S = 10
-
-
-class RoomFull(DomainError):
-    kind = ErrorKind.UNAVAILABLE
-
-    def __init__(self, message: str) -> None:
-        super().__init__("room_full", message, retry_after=RETRY_AFTER_S)
+#: Unconnected viewers one client address may have at once (setting
+#: ``pending_viewers_per_address``).
+PENDING_PER_ADDRESS = 4
 
 
 class RelayRegistry:
@@ -41,9 +40,13 @@ class RelayRegistry:
         *,
         capacity_per_special: int,
         capacity_per_server: int,
+        pending_per_address: int = PENDING_PER_ADDRESS,
+        connect_grace_s: float = CONNECT_TIMEOUT_S,
+        negotiate_timeout_s: float = NEGOTIATE_TIMEOUT_S,
         recordings_dir: Path | None = None,
         limits: RelayLimits | None = None,
         on_state: StateListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ice = ice
         self.capacity_per_special = capacity_per_special
@@ -51,8 +54,18 @@ class RelayRegistry:
         self.recordings_dir = recordings_dir
         self._limits = limits
         self._on_state = on_state
+        self._connect_grace_s = connect_grace_s
+        self._negotiate_timeout_s = negotiate_timeout_s
+        self._clock = clock
+        self.seats = SeatBook(
+            SeatLimits(
+                per_special=capacity_per_special,
+                per_server=capacity_per_server,
+                pending_per_address=pending_per_address,
+                pending_s=negotiate_timeout_s + connect_grace_s,
+            )
+        )
         self._relays: dict[int, Relay] = {}
-        self._joining: dict[int, int] = {}
         self._closed = False
 
     @classmethod
@@ -63,6 +76,8 @@ class RelayRegistry:
             IceConfig.from_settings(settings),
             capacity_per_special=settings.capacity_per_special,
             capacity_per_server=settings.capacity_per_server,
+            pending_per_address=settings.pending_viewers_per_address,
+            connect_grace_s=settings.viewer_connect_grace_s,
             recordings_dir=settings.data_dir / "recordings" if settings.recordings else None,
             on_state=on_state,
         )
@@ -83,6 +98,8 @@ class RelayRegistry:
                 limits=self._limits,
                 recorder_factory=self._recorder_factory(),
                 on_state=self._on_state,
+                connect_timeout_s=self._connect_grace_s,
+                negotiate_timeout_s=self._negotiate_timeout_s,
             )
             self._relays[special_id] = relay
         return relay
@@ -92,25 +109,33 @@ class RelayRegistry:
 
     @property
     def total_viewers(self) -> int:
-        return sum(relay.viewer_count for relay in self._relays.values()) + sum(
-            self._joining.values()
-        )
+        """Seats taken on this server: connected viewers plus pending ones."""
+        return self._connected_total() + self.seats.pending_total()
 
-    async def play(self, special_id: int, offer_sdp: str) -> tuple[str, str]:
-        """Admit a viewer if there is room, then answer their offer."""
+    def _connected_total(self) -> int:
+        return sum(relay.connected_count for relay in self._relays.values())
+
+    async def play(
+        self, special_id: int, offer_sdp: str, address: str = "unknown"
+    ) -> tuple[str, str]:
+        """Admit a viewer if there is room (and ``address`` has budget), then answer.
+
+        The seat is pending until the viewer connects or is gone; on every other
+        way out (a refused offer, a timeout, a cancelled request) it is released here.
+        """
         relay = self.get(special_id)
-        joining = self._joining.get(special_id, 0)
-        if relay.viewer_count + joining >= self.capacity_per_special:
-            raise RoomFull("this live special is full; please try again shortly")
-        if self.total_viewers >= self.capacity_per_server:
-            raise RoomFull("the server is full; please try again shortly")
-        self._joining[special_id] = joining + 1
+        seat = self.seats.reserve(
+            special_id,
+            address,
+            self._clock(),
+            connected=relay.connected_count,
+            connected_total=self._connected_total(),
+        )
         try:
-            return await relay.play(offer_sdp)
-        finally:
-            self._joining[special_id] -= 1
-            if not self._joining[special_id]:
-                del self._joining[special_id]
+            return await relay.play(offer_sdp, on_settled=lambda: self.seats.settle(seat))
+        except BaseException:
+            self.seats.settle(seat)
+            raise
 
     def _recorder_factory(self) -> Callable[[int, dict[str, CodecChoice]], Recorder] | None:
         directory = self.recordings_dir

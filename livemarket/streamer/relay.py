@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription, clock
+from aiortc import RTCPeerConnection, RTCRtpReceiver, clock
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -55,16 +55,22 @@ from livemarket.streamer.codecs import (
     CodecChoice,
     default_choice,
     is_keyframe,
-    offered_kinds,
     pick_publisher_codec,
     viewer_codec,
 )
 from livemarket.streamer.failures import FailureNote, failure_reason, reporting_to
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
-from livemarket.streamer.ice import IceConfig, announce_public_address, host_addresses
+from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.ingest import FrameTap, tap_receiver
 from livemarket.streamer.keyframes import KeyframeThrottle
+from livemarket.streamer.negotiation import (
+    NEGOTIATE_TIMEOUT_S,
+    NegotiationTimeout,
+    answer,
+    close_peer,
+    parse_offer,
+)
 from livemarket.streamer.packetizer import Packetizer
 from livemarket.streamer.recorder import Recorder
 from livemarket.streamer.rtpout import ViewerOutput
@@ -77,8 +83,8 @@ logger = logging.getLogger(__name__)
 OFFLINE, LIVE, RECONNECTING, ENDED = "offline", "live", "reconnecting", "ended"
 
 #: A peer that has not connected this long after its answer is dropped (a hostile or
-#: broken client must not hold a viewer slot).
-CONNECT_TIMEOUT_S = 20.0
+#: broken client must not hold a viewer slot); the registry passes the configured grace.
+CONNECT_TIMEOUT_S = 10.0
 #: How long shutdown waits for peer connections to finish closing.
 CLOSE_TIMEOUT_S = 5.0
 #: Viewer sessions remembered after their connection dropped, so a late DELETE is 200.
@@ -115,11 +121,14 @@ class _Viewer:
     pc: RTCPeerConnection
     tracks: dict[str, HeldTrack]
     outputs: dict[str, ViewerOutput]
+    on_settled: Callable[[], None] | None = None
     started_at: datetime = field(default_factory=utcnow)
 
-
-def _invalid_sdp(exc: Exception) -> DomainError:
-    return DomainError("invalid_sdp", f"the SDP offer was not accepted: {exc}")
+    def settle(self) -> None:
+        """No longer waiting to connect (connected, or gone): tell the seat keeper, once."""
+        on_settled, self.on_settled = self.on_settled, None
+        if on_settled is not None:
+            on_settled()
 
 
 class Relay:
@@ -135,10 +144,12 @@ class Relay:
         on_state: StateListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        negotiate_timeout_s: float = NEGOTIATE_TIMEOUT_S,
     ) -> None:
         dtls.install()  # RSA-certificate peers (GStreamer) can shake hands
         self.special_id = special_id
         self._connect_timeout_s = connect_timeout_s
+        self._negotiate_timeout_s = negotiate_timeout_s
         self.state = OFFLINE
         self._ice = ice
         self._limits = limits or RelayLimits()
@@ -188,7 +199,7 @@ class Relay:
             self._check_open()
             if self._publisher is not None and self._publisher.owner_id != owner_id:
                 raise Conflict("stream_busy", "another publisher is live on this special")
-            kinds = self._parse(offer_sdp)
+            kinds = parse_offer(offer_sdp)
             codecs: dict[str, CodecChoice] = {}
             for kind, offered in kinds.items():
                 try:
@@ -200,25 +211,27 @@ class Relay:
             session_id = secrets.token_urlsafe(16)
             pc = RTCPeerConnection(self._ice.rtc_configuration())
             publisher = _Publisher(session_id, owner_id, pc, codecs)
-            for kind, choice in codecs.items():
-                transceiver = pc.addTransceiver(kind, direction="recvonly")
-                transceiver.setCodecPreferences(choice.preferences())
-                tap = tap_receiver(
-                    transceiver.receiver,
-                    self._frame_handler(kind, session_id),
-                    on_loss=self._loss_handler(session_id),
-                    give_up_s=self._limits.loss_give_up_s,
-                )
-                publisher.taps.append(tap)
-                if kind == "video":
-                    publisher.video_receiver = transceiver.receiver
-                    publisher.video_tap = tap
-            answer = await self._answer(pc, offer_sdp)
-            if self._closed:  # closed while the answer was gathered (see ``play``)
+            try:
+                for kind, choice in codecs.items():
+                    transceiver = pc.addTransceiver(kind, direction="recvonly")
+                    transceiver.setCodecPreferences(choice.preferences())
+                    tap = tap_receiver(
+                        transceiver.receiver,
+                        self._frame_handler(kind, session_id),
+                        on_loss=self._loss_handler(session_id),
+                        give_up_s=self._limits.loss_give_up_s,
+                    )
+                    publisher.taps.append(tap)
+                    if kind == "video":
+                        publisher.video_receiver = transceiver.receiver
+                        publisher.video_tap = tap
+                sdp = await self._answer(pc, offer_sdp)
+                self._check_open()  # closed while the answer was gathered (see ``play``)
+            except BaseException as error:
                 for tap in publisher.taps:
                     tap.close()
-                await self._close_peer(pc)
-                self._check_open()
+                await self._close_unless_cancelled(pc, error)
+                raise
             old, self._publisher = self._publisher, publisher
             self._dropped_publisher = None
             self._watch(pc, lambda: self._publisher_lost(publisher), role="publisher")
@@ -236,7 +249,7 @@ class Relay:
             if self._recorder_factory is not None:
                 publisher.recorder = self._recorder_factory(self.special_id, codecs)
             self._set_state(LIVE)
-            return session_id, answer
+            return session_id, sdp
 
     async def end_publisher(self, session_id: str) -> None:
         """The publisher hung up (WHIP DELETE): viewers stay, waiting for a new stream.
@@ -295,6 +308,11 @@ class Relay:
         return len(self._viewers)
 
     @property
+    def connected_count(self) -> int:
+        """Viewers no longer waiting to connect (the pending ones hold seats elsewhere)."""
+        return sum(1 for viewer in self._viewers.values() if viewer.on_settled is None)
+
+    @property
     def viewer_sessions(self) -> list[str]:
         """Session ids of the connected viewers (their WHEP Locations end in these)."""
         return list(self._viewers)
@@ -303,10 +321,17 @@ class Relay:
         """The codec viewers negotiate for ``kind`` right now."""
         return self._codecs[kind]
 
-    async def play(self, offer_sdp: str) -> tuple[str, str]:
-        """Accept a viewer's recvonly offer; returns (session id, answer SDP)."""
+    async def play(
+        self, offer_sdp: str, on_settled: Callable[[], None] | None = None
+    ) -> tuple[str, str]:
+        """Accept a viewer's recvonly offer; returns (session id, answer SDP).
+
+        ``on_settled`` is called once the viewer connects or is gone (hung up, failed,
+        or not connected within the connect timeout): from then on it no longer waits
+        for a seat. If ``play`` raises, it is not called.
+        """
         self._check_open()
-        kinds = self._parse(offer_sdp)
+        kinds = parse_offer(offer_sdp)
         session_id = secrets.token_urlsafe(16)
         pc = RTCPeerConnection(self._ice.rtc_configuration())
         tracks: dict[str, HeldTrack] = {}
@@ -328,16 +353,20 @@ class Relay:
                 # its PLI/FIR go to the publisher (throttled).
                 outputs[kind] = ViewerOutput(transceiver.sender, self.request_keyframe)
                 tracks[kind] = track
-            answer = await self._answer(pc, offer_sdp)
+            sdp = await self._answer(pc, offer_sdp)
             # The relay may have closed while the answer was gathered: a viewer added
             # now would never be hung up, and its sockets would outlive the server.
             self._check_open()
         except BaseException as error:
+            for track in tracks.values():
+                track.stop()
+            for output in outputs.values():
+                output.close()
             await self._close_unless_cancelled(pc, error)
             raise
-        viewer = _Viewer(session_id, pc, tracks, outputs)
+        viewer = _Viewer(session_id, pc, tracks, outputs, on_settled)
         self._viewers[session_id] = viewer
-        self._watch(pc, lambda: self._viewer_lost(viewer), role="viewer")
+        self._watch(pc, lambda: self._viewer_lost(viewer), viewer.settle, role="viewer")
 
         @pc.on("connectionstatechange")
         def _ready() -> None:
@@ -346,7 +375,7 @@ class Relay:
             if pc.connectionState == "connected" and "video" in outputs:
                 self.request_keyframe()
 
-        return session_id, answer
+        return session_id, sdp
 
     async def end_viewer(self, session_id: str) -> None:
         """The viewer hung up (WHEP DELETE); harmless for a session that has just dropped."""
@@ -365,6 +394,7 @@ class Relay:
         await self._drop_viewer(viewer)
 
     async def _drop_viewer(self, viewer: _Viewer) -> None:
+        viewer.settle()
         if self._viewers.get(viewer.session_id) is viewer:
             del self._viewers[viewer.session_id]
         # Outputs first: closing the peer may be cancelled (shutdown), and an output
@@ -443,65 +473,63 @@ class Relay:
 
     # -- plumbing ----------------------------------------------------------------
 
-    def _parse(self, offer_sdp: str) -> dict[str, list[RTCRtpCodecParameters]]:
-        try:
-            kinds = offered_kinds(offer_sdp)
-        except (ValueError, KeyError, IndexError) as exc:
-            raise _invalid_sdp(exc) from exc
-        if not kinds:
-            raise DomainError("invalid_sdp", "the SDP offer has no audio or video")
-        return kinds
-
     async def _answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
-        """Negotiate, letting ICE gathering finish even if the request is cancelled.
+        """Negotiate within the deadline, letting ICE gathering finish if the request goes.
 
         aioice binds each host candidate's socket before it records it in the
         connection; a cancellation in between (a client hanging up mid-request, or
-        the server stopping) leaves a socket that ``pc.close()`` cannot see. So the
-        negotiation runs to its end and the cancellation is passed on afterwards,
-        when the caller's ``pc.close()`` closes everything.
+        the server stopping) leaves a socket that ``pc.close()`` cannot see. So a
+        cancelled request leaves the negotiation running to its end in a task the
+        relay owns, which then closes ``pc``. Only a negotiation past its deadline
+        is cancelled (nothing may hold a seat for good); ``pc`` is closed after it.
         """
-        negotiation = asyncio.ensure_future(self._negotiate(pc, offer_sdp))
+        negotiation = asyncio.ensure_future(self._noted_answer(pc, offer_sdp))
         try:
-            return await asyncio.shield(negotiation)
+            # ``wait`` (unlike ``wait_for``) leaves the negotiation alone if we are cancelled.
+            done, _ = await asyncio.wait([negotiation], timeout=self._negotiate_timeout_s)
         except asyncio.CancelledError:
-            # The caller is gone and will not close ``pc`` (see ``_close_unless_cancelled``);
-            # an owned task closes it once the negotiation is over.
+            # The caller is gone and will not close ``pc`` (see ``_close_unless_cancelled``).
             self._spawn(self._close_after(negotiation, pc))
             raise
+        if not done:
+            logger.warning("special %s: an offer was not answered in time", self.special_id)
+            negotiation.cancel()
+            self._spawn(self._close_after(negotiation, pc))
+            raise NegotiationTimeout()
+        return negotiation.result()
 
     @staticmethod
     async def _close_after(negotiation: asyncio.Future[str], pc: RTCPeerConnection) -> None:
         await asyncio.wait([negotiation])
-        await pc.close()
+        if not negotiation.cancelled():
+            negotiation.exception()  # retrieved: the request that wanted it is gone
+        await close_peer(pc)
 
-    @staticmethod
-    async def _close_unless_cancelled(pc: RTCPeerConnection, error: BaseException) -> None:
-        """Close a peer whose setup failed; a cancelled one is closed by ``_answer``."""
-        if not isinstance(error, asyncio.CancelledError):
-            await pc.close()
+    async def _close_unless_cancelled(self, pc: RTCPeerConnection, error: BaseException) -> None:
+        """Close a peer whose setup failed; a cancelled or late one is closed by ``_answer``."""
+        if isinstance(error, asyncio.CancelledError):
+            return
+        if isinstance(error, NegotiationTimeout):
+            return
+        await self._close_peer(pc)
 
-    async def _negotiate(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
-        try:
-            note = self._notes.setdefault(pc, FailureNote())
-            with host_addresses(self._ice.host_addresses), reporting_to(note):
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-                await pc.setLocalDescription(await pc.createAnswer())
-        except DomainError:
-            raise
-        except Exception as exc:  # aiortc raises assorted errors for bad offers
-            await pc.close()
-            raise _invalid_sdp(exc) from exc
-        return announce_public_address(pc.localDescription.sdp, self._ice.public_address)
+    async def _noted_answer(self, pc: RTCPeerConnection, offer_sdp: str) -> str:
+        """Negotiate with aiortc's ICE and DTLS complaints noted for this peer, so a
+        failure can later be reported with its reason (``streamer/failures.py``)."""
+        note = self._notes.setdefault(pc, FailureNote())
+        with reporting_to(note):
+            return await answer(pc, offer_sdp, self._ice)
 
     def _watch(
         self,
         pc: RTCPeerConnection,
         on_lost: Callable[[], Coroutine[Any, Any, None]],
+        on_settled: Callable[[], None] | None = None,
         *,
         role: str,
     ) -> None:
-        """Call ``on_lost`` once when the peer fails, closes, or never connects.
+        """Call ``on_lost`` once when the peer fails, closes, or never connects;
+        ``on_settled`` (idempotent) when it connects, is lost, or its deadline passes.
 
         A peer that never connected failed its negotiation: that is logged at
         WARNING with the reason, and counted (see :meth:`_negotiation_failed`).
@@ -509,8 +537,13 @@ class Relay:
         lost = False
         connected = False
 
+        def settle() -> None:
+            if on_settled is not None:
+                on_settled()
+
         def lose(*, failed: bool = False, timed_out: bool = False) -> None:
             nonlocal lost
+            settle()
             if lost or self._closed:
                 return
             lost = True
@@ -524,13 +557,17 @@ class Relay:
             nonlocal connected
             if pc.connectionState == "connected":
                 connected = True
+                settle()
                 if role == "publisher":
                     self.publisher_failure = None  # the studio stops showing it
             elif pc.connectionState in ("failed", "closed"):
                 lose(failed=pc.connectionState == "failed")
 
         async def deadline() -> None:
-            await asyncio.sleep(self._connect_timeout_s)
+            try:
+                await asyncio.sleep(self._connect_timeout_s)
+            finally:
+                settle()  # also when shutdown cancels the deadline
             if pc.connectionState != "connected":
                 lose(timed_out=True)
 
@@ -559,7 +596,7 @@ class Relay:
         ICE sockets open for good (a later close only waits for the first one), so
         the close runs on by itself and :meth:`close` waits for it.
         """
-        await asyncio.shield(self._spawn(pc.close()))
+        await asyncio.shield(self._spawn(close_peer(pc)))
 
     def _set_state(self, state: str) -> None:
         if state == self.state:

@@ -23,6 +23,7 @@ HTML_NOT_FOUND_KEY: web.AppKey[Callable[[web.Request], Awaitable[web.Response]]]
 )
 
 STATUS_BY_KIND = {
+    ErrorKind.MALFORMED: 400,
     ErrorKind.INVALID: 422,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
@@ -105,10 +106,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as exc:
         count_refusal(request, exc.code)
         details = {k: v for k, v in exc.details.items() if isinstance(v, _SCALARS)}
+        # A refusal that says when to come back says it in the header too (RFC 9110);
+        # a 503 always does.
+        retry_after = details.get("retry_after")
         headers = None
-        if exc.kind is ErrorKind.UNAVAILABLE:  # a 503 always says when to come back
-            wait = exc.details.get("retry_after", 1)
-            headers = {"Retry-After": str(max(1, math.ceil(float(wait))))}  # type: ignore[arg-type]
+        if isinstance(retry_after, int | float):
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        elif exc.kind is ErrorKind.UNAVAILABLE:
+            headers = {"Retry-After": "1"}
         return error_response(
             STATUS_BY_KIND[exc.kind], exc.code, exc.message, headers=headers, details=details
         )

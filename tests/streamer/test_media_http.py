@@ -130,7 +130,8 @@ async def test_whip_refuses_missing_wrong_and_foreign_keys(
 async def test_whip_checks_body_and_special_window(
     client: Client, app: web.Application, make_user: UserMaker
 ) -> None:
-    """Wrong content type is 415; an ended or far-future special is 403; unknown is 404."""
+    """Wrong content type is 415; an ended or far-future special is 403; unknown is 404;
+    an unreadable offer is 400 invalid_sdp."""
     host = await make_user("host", "host1")
     key = await _key(app, host.id)
     auth = {"Authorization": f"Bearer {key}"}
@@ -148,7 +149,8 @@ async def test_whip_checks_body_and_special_window(
     assert (await client.post(f"/whip/{ended}", data=OFFER, headers={**SDP, **auth})).status == 403
     assert (await client.post("/whip/99999", data=OFFER, headers={**SDP, **auth})).status == 404
     garbage = await client.post(f"/whip/{current}", data="v=0\r\nnonsense", headers={**SDP, **auth})
-    assert garbage.status == 422
+    assert garbage.status == 400
+    assert await _error(garbage) == "invalid_sdp"
 
 
 async def test_publish_and_play_through_the_app(

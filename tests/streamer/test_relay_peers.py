@@ -15,8 +15,9 @@ import av
 import pytest
 
 from livemarket.errors import Conflict
+from livemarket.streamer.admission import RoomFull
 from livemarket.streamer.ice import IceConfig
-from livemarket.streamer.registry import RelayRegistry, RoomFull
+from livemarket.streamer.registry import RelayRegistry
 from livemarket.streamer.relay import LIVE, RECONNECTING, Relay
 from tests.streamer.peers import LOOPBACK, Publisher, Viewer, start_publisher, start_viewer
 

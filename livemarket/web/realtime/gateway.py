@@ -51,9 +51,11 @@ from livemarket.errors import DomainError, ErrorKind
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
+from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.realtime import protocol
+from livemarket.web.realtime.admission import SocketSeats
 from livemarket.web.realtime.fanout import Connection, Hub
 from livemarket.web.realtime.frames import OP_PING, Opcode, encode, frame
 from livemarket.web.realtime.reader import FrameReader
@@ -89,8 +91,9 @@ _PING = frame(OP_PING, b"")
 class Sockets:
     """What the gateway owns besides the sockets: their frame tasks and the heartbeat."""
 
-    def __init__(self, realtime: RealtimeService) -> None:
+    def __init__(self, realtime: RealtimeService, seats: SocketSeats) -> None:
         self.realtime = realtime
+        self.seats = seats
         self.tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -152,6 +155,7 @@ class ViewerSocket(WireSocket):
             return
         self.done = True
         self.connection.closed = True
+        self._sockets.seats.release(self.connection)
         self._sockets.realtime.leave(self.info, self.connection)
         if self._worker is None:  # else the worker releases the room once it is done
             self._sockets.realtime.release(self.info)
@@ -287,6 +291,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     # From here to the end nothing awaits: the socket joins the room in one step.
     socket = ViewerSocket(transport, sockets, info, who)
+    address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
+    try:  # the caps (docs/streaming.md); the seat is released in ``connection_lost``
+        sockets.seats.take(socket.connection, special_id, address, staff=who.is_staff)
+    except DomainError:
+        realtime.release(info)
+        raise
     _take_over(request, transport, socket)
     transport.write(answer)
     realtime.hello(info, socket.connection, deals, _resume_of(request))
@@ -411,7 +421,7 @@ async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK_KEY],
     )
     app[REALTIME_KEY] = realtime
-    sockets = app[SOCKETS_KEY] = Sockets(realtime)
+    sockets = app[SOCKETS_KEY] = Sockets(realtime, SocketSeats.from_settings(app[SETTINGS_KEY]))
     sender.start()
     writer.start()
     lease_task = None if lease is None else supervise("chat-id-lease", lease.run, board=board)

@@ -33,12 +33,13 @@ from livemarket.bus.events import special_topic
 from livemarket.errors import DomainError
 from livemarket.scheduler.queries import get_special
 from livemarket.streamer.directory import LocalDirectory, RedisDirectory, RelayDirectory
-from livemarket.streamer.registry import RelayRegistry, RoomFull
+from livemarket.streamer.registry import RelayRegistry
 from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
 from livemarket.tasks import TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
+from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.hosts import request_origin
@@ -159,7 +160,8 @@ async def whip_end(request: web.Request) -> web.Response:
 
 @csrf_exempt
 async def whep_play(request: web.Request) -> web.Response:
-    """Take a viewer's recvonly offer; 503 with Retry-After when the room is full."""
+    """Take a viewer's recvonly offer; 503 (room full) or 429 (too many connecting from
+    this address) with Retry-After; a broken offer is 400 ``invalid_sdp``."""
     special_id = _special_id(request)
     offer = await _read_offer(request)
     async with request.app[SESSIONS_KEY]() as db:
@@ -170,12 +172,10 @@ async def whep_play(request: web.Request) -> web.Response:
     if owner is not None:
         # Another instance holds the relay (RFC 9725 allows redirecting WHEP).
         return web.Response(status=307, headers={"Location": f"{owner}/whep/{special_id}"})
-    try:
-        session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer)
-    except RoomFull as exc:
-        raise ApiError(
-            503, exc.code, exc.message, headers={"Retry-After": str(exc.details["retry_after"])}
-        ) from exc
+    # Full: 503 room_full; this address has too many players still connecting: 429;
+    # both with Retry-After (the error middleware adds it from the domain error).
+    address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
+    session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer, address)
     # Absolute when this instance has its own URL: a redirected viewer's DELETE reaches it.
     instance_url = request.app[SETTINGS_KEY].instance_url
     return _created(answer, f"{instance_url}/whep/{special_id}/{session_id}")

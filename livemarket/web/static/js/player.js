@@ -7,8 +7,9 @@
  * server answers CORS), and the session's Location is resolved against the final
  * response URL, so the DELETE reaches the instance that holds the session.
  * States (#lm-player[data-state]): connecting, waiting (no host yet), playing,
- * reconnecting (host dropped: the connection stays, frames resume), full (503:
- * retried after Retry-After; chat keeps working), unsupported (this browser cannot
+ * reconnecting (host dropped: the connection stays, frames resume), full (503, or 429
+ * for an address with too many players connecting: retried after Retry-After; chat
+ * keeps working), unsupported (this browser cannot
  * receive the stream's codec: retried slowly, the host may switch), ended, error.
  * Texts come from the page's catalog (LM.t, keys "player.*"). Autoplay rules:
  * the video starts muted with an "Unmute" button; if even muted playback is
@@ -171,7 +172,8 @@
           });
         }
         peer.close();
-        if (response.status === 503) {
+        if (response.status === 503 || response.status === 429) {
+          /* full, or too many players of this address still connecting: wait as told */
           var after = parseInt(response.headers.get("Retry-After") || "10", 10);
           setState("full");
           scheduleRetry(Math.max(1, after) * 1000 + Math.random() * 2000);
