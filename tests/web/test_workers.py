@@ -506,21 +506,23 @@ async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
 
             os.kill(first_pid, signal.SIGKILL)
             killed_at = time.monotonic()
+            accepted = []  # when the accepted request was sent (its answer takes a while more)
 
             async def whip_until_taken(offer: str) -> str:
                 async with asyncio.timeout(RELAY_TTL_S):
                     while True:
+                        sent = time.monotonic()
                         async with http.post(
                             f"{second}/whip/{special_id}", data=offer, headers=headers
                         ) as response:
                             if response.status != 409:
                                 assert response.status == 201, await response.text()
+                                accepted.append(sent - killed_at)
                                 return await response.text()
                         await asyncio.sleep(0.1)
 
             publishers.append(await start_publisher(whip_until_taken))
-            taken_after = time.monotonic() - killed_at
-            assert taken_after < OWNER_LEASE_S + 2.0, taken_after
+            assert accepted[0] < OWNER_LEASE_S + 1.0, accepted
 
             replacement = await asyncio.to_thread(restarted, served, 0)
             await healthy(http, first)  # worker 0 again: a new process on the same port
@@ -573,7 +575,7 @@ async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
         operator = Peer(first)
         try:
             await operator.login("op")
-            start = (utcnow() + timedelta(seconds=5)).replace(microsecond=0)
+            start = (utcnow() + timedelta(seconds=6)).replace(microsecond=0)
             special_ids = []
             for index, (host, product) in enumerate(zip(hosts, products, strict=True)):
                 body = {
@@ -607,7 +609,7 @@ async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
                 planned = list(await db.scalars(sa.select(PlannedDeal)))
                 return all(row.deal_id is not None for row in planned)
 
-        deadline = time.monotonic() + 30  # bounded: due in 5 s (a skipped deal never settles)
+        deadline = time.monotonic() + 30  # bounded: due in 6 s (a skipped deal never settles)
         while not await settled() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # a second start, were there one, would be written by now
