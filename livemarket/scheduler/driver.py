@@ -11,6 +11,9 @@ APScheduler 3.11's ``AsyncIOScheduler`` has sharp edges this module absorbs:
   late would be skipped silently. We set it to ``None`` (always run) because
   every job re-checks the database before acting.
 - Ids must be unique; ``replace_existing=True`` makes re-planning idempotent.
+- Jobs due at the same instant are submitted in job-id order and then run
+  concurrently, so nothing may assume an order between them (``…:deal:7`` sorts
+  before ``…:go_live``): the runner fires a job's prerequisites itself.
 """
 
 from __future__ import annotations

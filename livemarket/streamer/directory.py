@@ -49,7 +49,7 @@ CLAIM_TTL_S = 15.0
 OWNER_LEASE_S = 3.0
 
 # The owner of a claim value "<instance id>:<nonce> <url>" is alive while its
-# liveness key (ARGV[1] .. instance id) exists. Shared by the scripts below.
+# liveness key (the liveness prefix, then the instance id) exists. Shared below.
 _OWNER_ALIVE = """
 local function owner_alive(value, alive_prefix)
   local id = string.match(value, '^([^:]*):')
@@ -197,7 +197,7 @@ class RedisDirectory:
         self._redis = redis
         self._prefix = prefix
         self._ttl_ms = max(1, int(ttl_s * 1000))
-        lease_s = min(lease_s, ttl_s)  # a claim outliving its owner's lease is the point
+        lease_s = min(lease_s, ttl_s)  # beating at the lease's pace keeps the claims too
         self._lease_ms = max(1, int(lease_s * 1000))
         self.refresh_interval_s = lease_s / 3
         self.instance_id = secrets.token_hex(8)

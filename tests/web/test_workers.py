@@ -218,16 +218,15 @@ def _banner(process: subprocess.Popen[bytes], count: int, stderr: Path) -> Serve
     return Served(process, shared[1], workers, stderr, pending)
 
 
-def _restarted(served: Served, index: int) -> int:
+def restarted(served: Served, index: int) -> int:
     """The pid of worker ``index``'s replacement, from the line the parent prints for it."""
     line, served.pending = _read_line(served.process, served.pending)
     return _worker_line(line, index)
 
 
-@pytest.fixture
-def serve_env(
+def serve_environment(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
-) -> Iterator[dict[str, str]]:
+) -> dict[str, str]:
     """The environment of a worker group on this test's database and Redis prefix."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIVEMARKET_")}
     env.update(
@@ -238,7 +237,50 @@ def serve_env(
         LIVEMARKET_LOG_LEVEL="WARNING",
         LIVEMARKET_ICE_HOST_ADDRESSES="127.0.0.1",
     )
-    yield env
+    return env
+
+
+def start_serve(env: dict[str, str], stderr: Path, *args: str) -> Served:
+    """Start ``livemarket serve --workers 2 --port 0 *args``; back once its banner is out."""
+    with stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
+    try:
+        return _banner(process, 2, stderr)
+    except BaseException:
+        process.kill()
+        process.wait(10)
+        assert process.stdout is not None
+        process.stdout.close()
+        raise
+
+
+def stop_serve(served: Served) -> None:
+    """SIGTERM the parent (SIGKILL if it hangs) and make sure no first worker is left."""
+    if served.process.poll() is None:
+        served.process.send_signal(signal.SIGTERM)
+        try:
+            served.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            served.process.kill()
+            served.process.wait(10)
+    for pid, _ in served.workers:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert served.process.stdout is not None
+    served.process.stdout.close()
+
+
+@pytest.fixture
+def serve_env(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
+) -> Iterator[dict[str, str]]:
+    """The environment of a worker group on this test's database and Redis prefix."""
+    yield serve_environment(tmp_path, postgres_url, redis_url, redis_prefix)
     asyncio.run(forget_redis_keys(redis_url, redis_prefix))
 
 
@@ -248,43 +290,16 @@ def serve(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., S
     started: list[Served] = []
 
     def start(*args: str) -> Served:
-        stderr = tmp_path / f"serve-{len(started)}.stderr"
-        with stderr.open("wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "livemarket", "serve", "--workers", "2", "--port", "0"]
-                + list(args),
-                env=serve_env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-            )
-        try:
-            served = _banner(process, 2, stderr)
-        except BaseException:
-            process.kill()
-            process.wait(10)
-            assert process.stdout is not None
-            process.stdout.close()
-            raise
+        served = start_serve(serve_env, tmp_path / f"serve-{len(started)}.stderr", *args)
         started.append(served)
         return served
 
     yield start
     for served in started:
-        if served.process.poll() is None:
-            served.process.send_signal(signal.SIGTERM)
-            try:
-                served.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                served.process.kill()
-                served.process.wait(10)
-        for pid, _ in served.workers:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        assert served.process.stdout is not None
-        served.process.stdout.close()
+        stop_serve(served)
 
 
-async def _healthy(http: aiohttp.ClientSession, url: str) -> None:
+async def healthy(http: aiohttp.ClientSession, url: str) -> None:
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
             try:
@@ -296,10 +311,10 @@ async def _healthy(http: aiohttp.ClientSession, url: str) -> None:
             await asyncio.sleep(0.1)
 
 
-async def _all_healthy(served: Served) -> None:
+async def all_healthy(served: Served) -> None:
     async with aiohttp.ClientSession() as http:
         for _, url in served.workers:
-            await _healthy(http, url)
+            await healthy(http, url)
 
 
 async def test_workers_answer_on_their_own_ports_and_the_shared_one(
@@ -307,7 +322,7 @@ async def test_workers_answer_on_their_own_ports_and_the_shared_one(
 ) -> None:
     """Both workers answer on their own ports and the shared one; SIGTERM ends all, exit 0."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     shared_port = served.url.rsplit(":", 1)[1]
     connector = aiohttp.TCPConnector(force_close=True)  # a new connection per request
     answered_by = set()
@@ -342,13 +357,13 @@ async def test_a_killed_worker_is_replaced_and_its_port_serves_again(
 ) -> None:
     """kill -9 of a worker: the parent starts another on the same ports; the rest keeps serving."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     (first, first_url), (second, _) = served.workers
     os.kill(first, signal.SIGKILL)
-    replacement = await asyncio.to_thread(_restarted, served, 0)
+    replacement = await asyncio.to_thread(restarted, served, 0)
     assert replacement != first and _alive(replacement) and _alive(second)
     async with aiohttp.ClientSession() as http:
-        await _healthy(http, first_url)  # the same own port (its instance_url) again
+        await healthy(http, first_url)  # the same own port (its instance_url) again
         async with http.get(first_url + "/healthz") as response:
             assert (await response.json())["instance"] == first_url
     connector = aiohttp.TCPConnector(force_close=True)
@@ -374,7 +389,7 @@ async def test_a_worker_that_keeps_crashing_stops_the_server_with_a_reason(
     started = time.monotonic()
     for _ in range(RESTART_LIMIT - 1):
         os.kill(pid, signal.SIGKILL)  # before it has even imported the app
-        pid = await asyncio.to_thread(_restarted, served, 0)
+        pid = await asyncio.to_thread(restarted, served, 0)
     os.kill(pid, signal.SIGKILL)
     assert await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S) == 1
     assert time.monotonic() - started < RESTART_WINDOW_S
@@ -388,13 +403,13 @@ async def test_a_worker_that_keeps_crashing_stops_the_server_with_a_reason(
 async def test_workers_stop_when_the_parent_is_killed(serve: Callable[..., Served]) -> None:
     """A parent killed outright (SIGKILL, no chance to clean up) leaves no worker behind."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     served.process.kill()
     await asyncio.to_thread(served.process.wait, STOP_TIMEOUT_S)
     assert await asyncio.to_thread(_wait_gone, [pid for pid, _ in served.workers]) == []
 
 
-def _whip_on(http: aiohttp.ClientSession, url: str, key: str):  # type: ignore[no-untyped-def]
+def whip_on(http: aiohttp.ClientSession, url: str, key: str):  # type: ignore[no-untyped-def]
     async def signal(offer: str) -> str:
         headers = {**SDP, "Authorization": f"Bearer {key}"}
         async with http.post(url, data=offer, headers=headers) as response:
@@ -405,7 +420,7 @@ def _whip_on(http: aiohttp.ClientSession, url: str, key: str):  # type: ignore[n
     return signal
 
 
-async def _host_special(postgres_url: str) -> tuple[int, str]:
+async def host_special(postgres_url: str) -> tuple[int, str]:
     """A host, a special of theirs live now, and their stream key."""
     engine = engine_for(load_settings({}, database_url=postgres_url))
     try:
@@ -423,9 +438,9 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
 ) -> None:
     """Chat crosses workers; a stream published on worker 0 plays via worker 1's 307."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     (_, first), (_, second) = served.workers
-    special_id, key = await _host_special(postgres_url)
+    special_id, key = await host_special(postgres_url)
 
     alice, bob = Peer(first), Peer(second)
     publisher = viewer = None
@@ -439,7 +454,7 @@ async def test_workers_share_chat_and_redirect_whep_to_the_publishing_worker(
         await on_first.send({"type": "chat", "text": "from worker 0"})
         assert (await on_second.next("chat"))["text"] == "from worker 0"
 
-        whip = _whip_on(alice.http, f"{first}/whip/{special_id}", key)
+        whip = whip_on(alice.http, f"{first}/whip/{special_id}", key)
         publisher = await start_publisher(whip)
         assert whip.location.startswith(f"{first}/whip/{special_id}/")
         async with bob.http.post(
@@ -472,15 +487,15 @@ async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
     """kill -9 of the worker holding a stream: the host re-publishes on the other within
     seconds (not the claim's TTL), and viewers anywhere are sent to the new owner."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     (first_pid, first), (_, second) = served.workers
-    special_id, key = await _host_special(postgres_url)
+    special_id, key = await host_special(postgres_url)
     publishers = []
     viewer = None
     async with aiohttp.ClientSession() as http:
         try:
             publishers.append(
-                await start_publisher(_whip_on(http, f"{first}/whip/{special_id}", key))
+                await start_publisher(whip_on(http, f"{first}/whip/{special_id}", key))
             )
             headers = {**SDP, "Authorization": f"Bearer {key}"}
             async with http.post(
@@ -491,24 +506,26 @@ async def test_a_killed_relay_owner_gives_its_special_to_the_next_publisher(
 
             os.kill(first_pid, signal.SIGKILL)
             killed_at = time.monotonic()
+            accepted = []  # when the accepted request was sent (its answer takes a while more)
 
             async def whip_until_taken(offer: str) -> str:
                 async with asyncio.timeout(RELAY_TTL_S):
                     while True:
+                        sent = time.monotonic()
                         async with http.post(
                             f"{second}/whip/{special_id}", data=offer, headers=headers
                         ) as response:
                             if response.status != 409:
                                 assert response.status == 201, await response.text()
+                                accepted.append(sent - killed_at)
                                 return await response.text()
                         await asyncio.sleep(0.1)
 
             publishers.append(await start_publisher(whip_until_taken))
-            taken_after = time.monotonic() - killed_at
-            assert taken_after < OWNER_LEASE_S + 2.0, taken_after
+            assert accepted[0] < OWNER_LEASE_S + 1.0, accepted
 
-            replacement = await asyncio.to_thread(_restarted, served, 0)
-            await _healthy(http, first)  # worker 0 again: a new process on the same port
+            replacement = await asyncio.to_thread(restarted, served, 0)
+            await healthy(http, first)  # worker 0 again: a new process on the same port
             async with http.post(
                 f"{first}/whep/{special_id}", data="v=0\r\n", headers=SDP, allow_redirects=False
             ) as redirected:
@@ -539,7 +556,7 @@ async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
     """Specials created over the API start at one instant with a deal at offset 0 each:
     on two workers (each with its own scheduler) every deal starts once, with its special."""
     served = serve()
-    await _all_healthy(served)
+    await all_healthy(served)
     (_, first), _ = served.workers
     engine = engine_for(load_settings({}, database_url=postgres_url))
     try:
@@ -558,7 +575,7 @@ async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
         operator = Peer(first)
         try:
             await operator.login("op")
-            start = (utcnow() + timedelta(seconds=5)).replace(microsecond=0)
+            start = (utcnow() + timedelta(seconds=6)).replace(microsecond=0)
             special_ids = []
             for index, (host, product) in enumerate(zip(hosts, products, strict=True)):
                 body = {
@@ -592,7 +609,7 @@ async def test_workers_start_each_planned_deal_at_the_start_exactly_once(
                 planned = list(await db.scalars(sa.select(PlannedDeal)))
                 return all(row.deal_id is not None for row in planned)
 
-        deadline = time.monotonic() + 30  # bounded: due in 5 s (a skipped deal never settles)
+        deadline = time.monotonic() + 30  # bounded: due in 6 s (a skipped deal never settles)
         while not await settled() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # a second start, were there one, would be written by now
