@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from aiohttp_session import get_session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livemarket.accounts.models import User
-from livemarket.accounts.roles import can_run_special
+from livemarket.accounts.nicknames import nickname_in_language
+from livemarket.accounts.roles import Role, can_run_special
 from livemarket.errors import NotFound
 from livemarket.scheduler.models import Platform, Special
 from livemarket.scheduler.queries import get_special, list_specials, special_dicts
@@ -140,13 +142,25 @@ def _ws_url(request: web.Request, special_id: int) -> str:
     return f"{scheme}://{host}/ws/specials/{special_id}"
 
 
-def _page_bootstrap(request: web.Request, card: Card, is_host: bool) -> dict[str, Any]:
+async def _next_show(request: web.Request, after: Card) -> Card | None:
+    """The first scheduled special after ``after``: what an ended page points to."""
+    async with request.app[SESSIONS_KEY]() as db:
+        found = await list_specials(db, limit=4, status="scheduled")
+        found = [s for s in found if s.id != after.id][:1]
+        cards = await _cards(request, db, found)
+    return cards[0] if cards else None
+
+
+def _page_bootstrap(
+    request: web.Request, card: Card, is_host: bool, next_show: Card | None = None
+) -> dict[str, Any]:
     return {
         "special_id": card.id,
         "special": dict(card.special),
         "is_host": is_host,
         "ws_url": _ws_url(request, card.id),
         "server_now": request.app[CLOCK_KEY]().isoformat(),
+        "next_special": dict(next_show.special) if next_show else None,
     }
 
 
@@ -167,15 +181,17 @@ async def watch(request: web.Request) -> web.Response:
         return await not_found_page(request)
     who = await principal(request)
     is_host = can_run_special(who, int(card.special["host_id"]))
+    next_show = await _next_show(request, card)
     return await templating.render(
         request,
         "watch.html",
         {
             "special": card.special,
             "card": card,
+            "next_show": next_show,
             "is_host": is_host,
             "scripts": WATCH_SCRIPTS,
-            "bootstrap": _page_bootstrap(request, card, is_host),
+            "bootstrap": _page_bootstrap(request, card, is_host, next_show),
         },
     )
 
@@ -196,15 +212,18 @@ async def studio(request: web.Request) -> web.Response:
             {"title": t("error.forbidden_title"), "message": t("studio.host_only")},
             status=403,
         )
+    next_show = await _next_show(request, card)
     return await templating.render(
         request,
         "studio.html",
         {
             "special": card.special,
             "card": card,
+            "next_show": next_show,
             "is_host": True,
+            "discount_cap": request.app[SETTINGS_KEY].discount_cap_pct,
             "scripts": STUDIO_SCRIPTS,
-            "bootstrap": _page_bootstrap(request, card, True),
+            "bootstrap": _page_bootstrap(request, card, True, next_show),
         },
     )
 
@@ -222,6 +241,9 @@ async def set_language(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "")
     response = web.HTTPSeeOther(safe_next(request.query.get("next")))
     if lang in i18n.SUPPORTED:
+        session = await get_session(request)
+        if session.get("role") == Role.VIEWER.value and "nickname" in session:
+            session["nickname"] = nickname_in_language(session["nickname"], lang)
         response.set_cookie(
             i18n.LANG_COOKIE, lang, max_age=LANG_COOKIE_MAX_AGE, path="/", samesite="Lax"
         )

@@ -348,6 +348,16 @@
         }
         render();
       });
+      /* The show is over: its deals are too; the banner goes with them. */
+      var over = function (ev) {
+        if (ev.status !== "ended" && ev.status !== "cancelled") return;
+        var had = Object.keys(deals).length > 0;
+        deals = {};
+        if (had) say(LM.t("shop.show_over"));
+        render();
+      };
+      LM.realtime.on("special.status", over);
+      LM.realtime.on("hello", over);
       LM.realtime.on("stock", function (ev) {
         if (products[ev.product_id]) products[ev.product_id].stock = ev.stock;
         var deal = deals[ev.product_id];
