@@ -250,6 +250,14 @@ async def set_language(request: web.Request) -> web.Response:
     raise response
 
 
+FAVICON = templating.STATIC_DIR / "img" / "favicon.ico"
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    """``/favicon.ico``: browsers ask for it on every site, whatever the page links."""
+    return web.FileResponse(FAVICON, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def setup(app: web.Application) -> None:
     """Pages and static files; call after the API parts so their routes are matched first."""
     templating.setup(app)
@@ -259,4 +267,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(r"/studio/{special_id:\d+}", studio, name="studio")
     app.router.add_get("/login", login, name="login")
     app.router.add_get("/lang", set_language, name="lang")
+    app.router.add_get("/favicon.ico", favicon, name="favicon")
     app.router.add_static("/static", templating.STATIC_DIR, name="static")
