@@ -34,6 +34,13 @@
       errorBox.hidden = !text;
     }
 
+    /* Why a deal was refused, in the page's language when the code is known. */
+    function reason(code, message) {
+      var key = "deals.refusal." + code;
+      var text = LM.t(key);
+      return text === key ? message : text;
+    }
+
     function renderLineup() {
       var select = form.elements.product_id;
       var chosen = select.value;
@@ -124,7 +131,7 @@
         LM.announce(LM.t("deals.started"));
         return loadDeals();
       }, function (err) {
-        showError(err.message);
+        showError(reason(err.code, err.message));
       }).then(function () {
         button.disabled = false;
       });
@@ -162,6 +169,12 @@
       LM.realtime.on("product.pinned", function (ev) {
         pinnedId = ev.product ? ev.product.id : (ev.product_id || null);
         renderLineup();
+      });
+      /* A deal planned in the calendar was due but refused (e.g. the product already had
+         a deal running): say which and why, here where the host can act on it. */
+      LM.realtime.on("planned_deal.refused", function (ev) {
+        var product = products[ev.product_id] || { name: "#" + ev.product_id };
+        showError(LM.t("deals.planned_refused", { name: product.name, reason: reason(ev.code, ev.message) }));
       });
       LM.realtime.on("deal.started", loadDeals);
       LM.realtime.on("deal.ended", loadDeals);
