@@ -8,6 +8,7 @@ fills its panel (``templates/panels/*.html``) and script (``static/js/*.js``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,10 +27,10 @@ from livemarket.web import i18n, templating
 from livemarket.web.api import OPERATIONS_KEY
 from livemarket.web.auth import principal
 from livemarket.web.errors import HTML_NOT_FOUND_KEY
-from livemarket.web.schedule_view import Card, build_schedule, make_card
+from livemarket.web.schedule_view import Card, build_schedule, make_card, pick_day
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
-#: More specials than any season holds; the schedule shows them all on one page.
+#: More specials than any season holds (the day bar lists every day that has one).
 SEASON_LIMIT = 1000
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Scripts the watch and studio pages load when present, in this order (realtime first:
@@ -99,22 +100,36 @@ def reminders_available(app: web.Application) -> bool:
     )
 
 
+def _wanted_day(request: web.Request) -> date | None:
+    """``?day=2021-12-20`` (anything else is ignored: the page shows today)."""
+    raw = request.query.get("day", "")
+    try:
+        return date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        return None
+
+
 async def index(request: web.Request) -> web.Response:
-    """``/``: live now, next up, and the whole season grouped by Seoul day."""
+    """``/``: live now, next up, and one day of the season (today unless ``?day=``).
+
+    The other days are links in the day bar: a phone scrolls one day, not the season.
+    """
     async with request.app[SESSIONS_KEY]() as db:
         specials = (await list_specials(db, limit=SEASON_LIMIT))[:SEASON_LIMIT]
         cards = await _cards(request, db, specials)
     now = request.app[CLOCK_KEY]()
     zone = request.app[SETTINGS_KEY].zone
     schedule = build_schedule(cards, now, zone)
+    today = now.astimezone(zone).date()
     who = await principal(request)
     return await templating.render(
         request,
         "index.html",
         {
             "schedule": schedule,
+            "shown_day": pick_day(schedule.days, _wanted_day(request), today),
             "now": now,
-            "today": now.astimezone(zone).date(),
+            "today": today,
             "reminders": reminders_available(request.app),
             "can_run": lambda card: can_run_special(who, int(card.special["host_id"])),
         },
