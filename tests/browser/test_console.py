@@ -249,3 +249,26 @@ async def test_week_view_shows_early_shows_whole_lines_and_fits_a_laptop(
         box = await page.locator(dropdown).bounding_box()
         assert box is not None and abs(box["height"] - host_height) < 1, dropdown
     assert page_errors.errors == []
+
+
+async def test_one_rule_for_product_names_in_each_language(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """The English interface shows the English product name everywhere (QR sheet, dialog,
+    product page); the Korean one the Korean name."""
+    await _accounts(live_server)
+    async with live_server.app[SESSIONS_KEY]() as db:
+        product_id = await db.scalar(select(Product.id))
+    for locale, shown, other in (
+        ("en-US", "Jeju tangerines", "제주 감귤"),
+        ("ko-KR", "제주 감귤", None),
+    ):
+        page = await new_page(locale=locale)
+        await login_as(page, live_server, "op", PASSWORD, next_path="/console")
+        await page.get_by_role("button", name=re.compile("New special|새 방송")).click()
+        assert await page.locator(".console-check").inner_text() == shown
+        await page.goto(live_server.url("/console/qr"))
+        assert await page.locator(".qr-sheet__title").all_inner_texts() == [shown]
+        await page.goto(live_server.url(f"/products/{product_id}"))
+        assert await page.locator("h1").inner_text() == shown
+    assert page_errors.errors == []

@@ -80,7 +80,7 @@ async def _names(
                 Platform.id.in_(platform_ids)
             )
         )
-        platforms = {pid: (ko if lang == "ko" and ko else en) for pid, en, ko in named}
+        platforms = {pid: i18n.local_name(lang, ko or en, en) for pid, en, ko in named}
     return hosts, platforms
 
 

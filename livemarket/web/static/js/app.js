@@ -9,6 +9,7 @@
  *   LM.formatKRW(12900)       "₩12,900"
  *   LM.formatTime(iso)        "19:30" in the server's display zone (Asia/Seoul)
  *   LM.formatDate(iso), LM.formatDateTime(iso)
+ *   LM.localName(product)     its name in the page's language (name_en in English)
  *   LM.icon(name)             an inline SVG icon (<svg class="icon">), decorative
  *   LM.announce(text)         read out by screen readers (polite live region)
  *   LM.onReady(fn)            run after the DOM is parsed
@@ -55,6 +56,11 @@
       });
     }
     return text;
+  };
+
+  /** A product's (or platform's) name in the page's language: see i18n.local_name. */
+  LM.localName = function (item) {
+    return LM.lang() === "en" && item.name_en ? item.name_en : item.name;
   };
 
   var SVG = "http://www.w3.org/2000/svg";

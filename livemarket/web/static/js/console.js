@@ -346,7 +346,7 @@
 
   function productOptions(select, selected) {
     (cfg.products || []).forEach(function (p) {
-      var option = make("option", null, LM.lang() === "en" && p.name_en ? p.name_en : p.name);
+      var option = make("option", null, LM.localName(p));
       option.value = String(p.id);
       if (p.id === selected) option.selected = true;
       select.appendChild(option);
