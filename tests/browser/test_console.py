@@ -259,10 +259,7 @@ async def test_one_rule_for_product_names_in_each_language(
     await _accounts(live_server)
     async with live_server.app[SESSIONS_KEY]() as db:
         product_id = await db.scalar(select(Product.id))
-    for locale, shown, other in (
-        ("en-US", "Jeju tangerines", "제주 감귤"),
-        ("ko-KR", "제주 감귤", None),
-    ):
+    for locale, shown in (("en-US", "Jeju tangerines"), ("ko-KR", "제주 감귤")):
         page = await new_page(locale=locale)
         await login_as(page, live_server, "op", PASSWORD, next_path="/console")
         await page.get_by_role("button", name=re.compile("New special|새 방송")).click()
