@@ -29,6 +29,23 @@ def validate_nickname(raw: str) -> str:
     return nickname
 
 
-def random_nickname() -> str:
-    """A friendly default such as ``시청자4821`` for a new anonymous viewer."""
-    return f"시청자{secrets.randbelow(9000) + 1000}"
+#: The default nickname's word in each page language ("Viewer4821", "시청자4821").
+DEFAULT_NICKNAME_WORD = {"ko": "시청자", "en": "Viewer"}
+_DEFAULT = re.compile("^(" + "|".join(DEFAULT_NICKNAME_WORD.values()) + r")(\d{4})$")
+
+
+def random_nickname(lang: str = "ko") -> str:
+    """A friendly default such as ``Viewer4821`` for a new anonymous viewer, in ``lang``."""
+    word = DEFAULT_NICKNAME_WORD.get(lang, DEFAULT_NICKNAME_WORD["ko"])
+    return f"{word}{secrets.randbelow(9000) + 1000}"
+
+
+def nickname_in_language(nickname: str, lang: str) -> str:
+    """A default nickname follows a language switch (``시청자4821`` -> ``Viewer4821``).
+
+    A nickname the viewer chose is theirs and never changes.
+    """
+    match = _DEFAULT.match(nickname)
+    if match is None or lang not in DEFAULT_NICKNAME_WORD:
+        return nickname
+    return DEFAULT_NICKNAME_WORD[lang] + match.group(2)

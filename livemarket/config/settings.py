@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -229,12 +229,31 @@ def _from_toml(path: Path) -> dict[str, Any]:
     return dict(section)
 
 
-def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
+def _describe(errors: Iterable[Any], sources: Mapping[str, str]) -> str:
     problems = []
-    for item in error.errors():
+    for item in errors:
         field = str(item["loc"][0]) if item["loc"] else "?"
         problems.append(f"{sources.get(field, field)}: {item['msg']}")
     return "invalid settings: " + "; ".join(problems)
+
+
+def _check_shadowed(
+    values: Mapping[str, Any], shadowed: set[str], sources: Mapping[str, str]
+) -> None:
+    """An invalid value stops start-up even where a command-line option overrides it.
+
+    ``LIVEMARKET_PORT=abc`` with ``--port 18003`` is a mistake in the environment that
+    would surface the day the option is dropped; say so now. Only the overridden fields'
+    own errors count here (the others are judged with the overrides applied).
+    """
+    if not shadowed:
+        return
+    try:
+        Settings(**values)
+    except ValidationError as exc:
+        bad = [item for item in exc.errors() if item["loc"] and item["loc"][0] in shadowed]
+        if bad:
+            raise SettingsError(_describe(bad, sources)) from exc
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -253,8 +272,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key in overrides:
         if key not in Settings.model_fields:
             raise SettingsError(f"{key}: unknown setting")
+    _check_shadowed(values, set(overrides) & set(sources), sources)
     values.update(overrides)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, sources)) from exc
+        raise SettingsError(_describe(exc.errors(), sources)) from exc

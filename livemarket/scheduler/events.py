@@ -62,3 +62,20 @@ def reminder_event(special: _SpecialLike, url: str) -> dict[str, Any]:
         "starts_at": special.starts_at.isoformat(),
         "url": url,
     }
+
+
+def planned_deal_refused(
+    special_id: int, planned_deal_id: int, product_id: int, code: str, message: str
+) -> dict[str, Any]:
+    """``planned_deal.refused``: a planned deal was due but refused (``code`` says why).
+
+    For the studio: the host (or the operator there) sees why it did not start.
+    """
+    return {
+        "type": "planned_deal.refused",
+        "special_id": special_id,
+        "planned_deal_id": planned_deal_id,
+        "product_id": product_id,
+        "code": code,
+        "message": message,
+    }

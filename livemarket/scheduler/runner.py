@@ -29,10 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.bus.events import CALENDAR_TOPIC, Event, EventBus, Subscription, special_topic
+from livemarket.errors import DomainError
 from livemarket.scheduler import transitions
 from livemarket.scheduler.driver import JobDriver
 from livemarket.scheduler.events import (
     calendar_changed,
+    planned_deal_refused,
     reminder_event,
     status_event,
     viewer_topic,
@@ -320,6 +322,23 @@ class Runner:
         )
         try:
             deal_id = await self._deal_starter(start)
+        except DomainError as exc:
+            # Foreseeable (the product already has a deal running, …): a warning without a
+            # traceback, and the studio is told why; the claim is released for a retry.
+            log.warning(
+                "planned deal %s of special %s did not start: %s",
+                planned.id,
+                planned.special_id,
+                exc.message,
+                extra={"fields": {"code": exc.code, "product_id": planned.product_id}},
+            )
+            async with self._sessions() as db:
+                await transitions.record_deal(db, planned.id, None, failed=True)
+            event = planned_deal_refused(
+                planned.special_id, planned.id, planned.product_id, exc.code, exc.message
+            )
+            await self._bus.publish(special_topic(planned.special_id), event)
+            return False
         except Exception:
             # Released so a retry (here or on another instance) may claim it again.
             async with self._sessions() as db:

@@ -26,6 +26,7 @@ from cryptography.fernet import InvalidToken
 
 from livemarket.accounts.nicknames import random_nickname
 from livemarket.accounts.roles import ANONYMOUS, Principal, Role
+from livemarket.web import i18n
 from livemarket.web.errors import error_response
 from livemarket.web.revocation import GENERATIONS_KEY
 
@@ -178,7 +179,10 @@ async def ensure_viewer_session(request: web.Request) -> Session:
     session = await get_session(request)
     if not session.get("viewer_key"):
         session["viewer_key"] = "v:" + secrets.token_urlsafe(12)
-        session["nickname"] = random_nickname()
+        lang = i18n.negotiate(
+            request.cookies.get(i18n.LANG_COOKIE), request.headers.get(hdrs.ACCEPT_LANGUAGE)
+        )
+        session["nickname"] = random_nickname(lang)
         session["role"] = Role.VIEWER.value
     if not session.get("csrf"):
         session["csrf"] = secrets.token_urlsafe(24)

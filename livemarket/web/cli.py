@@ -17,6 +17,7 @@ from livemarket.storage.engine import engine_for, session_factory
 from livemarket.storage.migrate import upgrade
 from livemarket.web.logging import configure_logging
 from livemarket.web.serving import run_server
+from livemarket.web.workers import ListenError, bind_server, url_host
 
 DESCRIPTION = """LiveMarket: a live-commerce streaming and sales orchestrator.
 Settings come from LIVEMARKET_* environment variables (and an optional TOML file
@@ -103,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _seed(settings: Settings, season_start: date | None) -> None:
+async def _seed(settings: Settings, season_start: date | None) -> str:
+    """Seed the demo season; the report (with the demo logins) to show the person."""
     from livemarket.demo.seed import seed_demo_season
 
     engine = engine_for(settings)
@@ -118,7 +120,7 @@ async def _seed(settings: Settings, season_start: date | None) -> None:
         )
     finally:
         await engine.dispose()
-    print(report.describe())
+    return report.describe()
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
@@ -167,16 +169,35 @@ def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate (SQLite) and seed (``--demo``) once, then serve in one or N processes."""
-    if not settings.database_url:
-        _migrate(settings)
-    if args.demo:
-        asyncio.run(_seed(settings, args.season_start))
+    """Bind, migrate (SQLite) and seed (``--demo``) once, then serve in one or N processes.
+
+    One process binds its port before anything else, so a taken port or an unknown host
+    is one line on stderr (exit 1), never a traceback after a banner. The banner, with
+    the demo logins, is printed once the server has started: after the start-up logs,
+    where a person at a terminal sees it last.
+    """
+    try:
+        listeners = bind_server(settings) if settings.workers == 1 else []
+    except ListenError as exc:
+        print(f"livemarket: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if not settings.database_url:
+            _migrate(settings)
+        seeded = asyncio.run(_seed(settings, args.season_start)) if args.demo else ""
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
     if settings.workers == 1:
-        run_server(settings, banner=f"LiveMarket on http://{settings.host}:{settings.port}/")
+        port = listeners[0].getsockname()[1]
+        banner = f"LiveMarket on http://{url_host(settings.host)}:{port}/"
+        run_server(settings, listeners, banner="\n".join(filter(None, [seeded, banner])))
         return 0
+    if seeded:
+        print(seeded, flush=True)
     from livemarket.web.restarts import CrashLoop
-    from livemarket.web.workers import ListenError, serve_workers
+    from livemarket.web.workers import serve_workers
 
     # Made here, before any worker reads it: workers racing to create it could each
     # read a half-written file and sign sessions with keys the others reject.
@@ -212,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is at the current schema")
         elif args.command == "demo":
             _migrate(settings)
-            asyncio.run(_seed(settings, args.season_start))
+            print(asyncio.run(_seed(settings, args.season_start)))
         elif args.command == "create-user":
             asyncio.run(_create_user(settings, args))
         elif args.command in ("set-password", "disable-user"):

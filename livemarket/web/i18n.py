@@ -69,6 +69,15 @@ def parse_accept_language(header: str) -> list[str]:
     return [tag for _, _, tag in sorted(ranked)]
 
 
+def local_name(lang: str, ko: str, en: str | None) -> str:
+    """The one rule for a name kept in two languages (products, partner platforms): the
+    English name in the English interface when there is one, else the Korean original.
+
+    Pages, dialogs, the QR sheet and scripts (``LM.localName``) all follow it.
+    """
+    return en if lang == "en" and en else ko
+
+
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
     """The page language: the ``lang`` cookie if supported, else the browser's, else Korean."""
     if cookie in SUPPORTED:

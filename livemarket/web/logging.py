@@ -29,13 +29,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+#: Libraries whose INFO lines are chatter for us ("Added job …", every ICE check): they
+#: log at WARNING and above unless the level asked for is DEBUG.
+CHATTY_LIBRARIES = ("apscheduler", "aioice", "aiortc", "alembic")
+
+
 def configure_logging(level: str) -> None:
-    """Send every log to stderr as JSON lines at ``level``."""
+    """Send every log to stderr as JSON lines at ``level`` (libraries: see above)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet = level if level == "DEBUG" else max(logging.getLevelName(level), logging.WARNING)
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
 
 
 class JsonAccessLogger(AbstractAccessLogger):

@@ -1,4 +1,4 @@
-"""The public schedule as the page shows it: live now, next up, and the season by Seoul day.
+"""The public schedule as the page shows it: live now, next up, and one Seoul day at a time.
 
 Pure: it takes the specials in the contract's shape (from ``scheduler.queries``) and the
 clock, and groups them; the page handler does the I/O. Grouping is by the calendar day in
@@ -80,3 +80,16 @@ def build_schedule(cards: Iterable[Card], now: datetime, zone: ZoneInfo) -> Sche
             days.append(Day(day))
         days[-1].cards.append(card)
     return Schedule(live=live, next_up=next_up, days=days)
+
+
+def pick_day(days: Sequence[Day], wanted: date | None, today: date) -> Day | None:
+    """The one day the schedule page lists: ``wanted`` if it has shows, else today, else
+    the next day with shows, else the last one (a season that is over)."""
+    by_day = {d.day: d for d in days}
+    for choice in (wanted, today):
+        if choice is not None and choice in by_day:
+            return by_day[choice]
+    upcoming = [d for d in days if d.day > today]
+    if upcoming:
+        return upcoming[0]
+    return days[-1] if days else None

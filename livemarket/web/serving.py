@@ -73,7 +73,7 @@ def run_server(
     banner: str = "",
     parent_sentinel: int | None = None,
 ) -> None:
-    """Serve ``create_app(settings)`` until SIGTERM/SIGINT, printing ``banner`` once built.
+    """Serve ``create_app(settings)`` until SIGTERM/SIGINT, printing ``banner`` once started.
 
     Without ``listeners`` it binds ``settings.host:settings.port`` itself; a worker
     gets sockets its parent bound (the shared SO_REUSEPORT port and its own port)
@@ -89,7 +89,12 @@ def run_server(
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     if banner:
-        print(banner, flush=True)
+        # Last of the start-up hooks (cleanup contexts run first): the banner follows
+        # every start-up log line instead of scrolling away under them.
+        async def announce(_: web.Application) -> None:
+            print(banner, flush=True)
+
+        app.on_startup.append(announce)
     loop = new_loop(settings)
     if parent_sentinel is not None:
         _stop_once(loop, parent_sentinel)

@@ -9,6 +9,7 @@ Every page gets ``lang``, ``t`` (translate), ``csrf_token``, ``principal``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -165,6 +166,7 @@ async def render(
         "static_exists": versions.__contains__,
         "local_time": local_time,
         "local_day": local_day,
+        "local_name": functools.partial(i18n.local_name, t.lang),
         "request_path": request.path_qs,
         "bootstrap": bootstrap,
     }

@@ -105,7 +105,8 @@ def requested_worker_port(settings: Settings, index: int) -> int:
     return settings.port + 1 + index if settings.port else 0
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL (IPv6 addresses in brackets)."""
     return f"[{host}]" if ":" in host else host
 
 
@@ -113,7 +114,7 @@ def worker_instance_url(settings: Settings, index: int, port: int) -> str:
     """What worker ``index`` listening on ``port`` advertises as its ``instance_url``."""
     if settings.instance_url:
         return settings.instance_url.replace("{worker}", str(index)).replace("{port}", str(port))
-    return f"http://{_url_host(settings.host)}:{port}"
+    return f"http://{url_host(settings.host)}:{port}"
 
 
 def worker_settings(
@@ -126,7 +127,7 @@ def worker_settings(
     """
     origins = [*settings.allowed_origins, *(worker.instance_url for worker in workers)]
     if settings.host not in WILDCARD_HOSTS:
-        origins.append(f"http://{_url_host(settings.host)}:{shared_port}")
+        origins.append(f"http://{url_host(settings.host)}:{shared_port}")
     unique = tuple(dict.fromkeys(filter(None, map(origin_of, origins))))
     return settings.model_copy(
         update={"instance_url": workers[index].instance_url, "allowed_origins": unique}
@@ -164,6 +165,37 @@ def _bind(
         sock.close()
         raise
     return sock
+
+
+def bind_server(settings: Settings) -> list[socket.socket]:
+    """The sockets a single ``serve`` process listens on, bound before anything is announced.
+
+    Raises :class:`ListenError` (one line: which address, why) for a host that does not
+    resolve or a port that is taken, before the app is built or the banner printed.
+    """
+    host = settings.host
+    try:
+        addresses = _addresses(host, settings.port)
+    except OSError as exc:
+        raise ListenError(f"cannot resolve host {host!r}: {exc.strerror or exc}") from exc
+    port = settings.port
+    listeners: list[socket.socket] = []
+    try:
+        for family, sockaddr in addresses:
+            try:
+                sock = _bind(family, sockaddr, port, shared=False)
+            except OSError as exc:
+                raise ListenError(
+                    f"cannot listen on {sockaddr[0]}:{port}: {exc.strerror} (another server, "
+                    "or another `livemarket serve`, is using it)"
+                ) from exc
+            listeners.append(sock)
+            port = port or sock.getsockname()[1]
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners
 
 
 def bind_listeners(settings: Settings) -> tuple[int, list[Worker]]:
@@ -357,7 +389,7 @@ def serve_workers(settings: Settings) -> int:
             for worker in workers:
                 _spawn(settings, shared_port, workers, worker.index)
             print(
-                f"LiveMarket on http://{_url_host(settings.host)}:{shared_port}/ "
+                f"LiveMarket on http://{url_host(settings.host)}:{shared_port}/ "
                 f"({len(workers)} workers)",
                 flush=True,
             )

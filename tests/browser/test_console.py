@@ -13,7 +13,7 @@ from livemarket.accounts.service import create_user
 from livemarket.checkout.models import Product
 from livemarket.scheduler.models import Special
 from livemarket.web.typedefs import SESSIONS_KEY
-from tests.browser.conftest import PHONE, LiveServer, NewPage, PageErrors, login_as
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -164,4 +164,108 @@ async def test_console_day_list_on_a_phone(
     await login_as(host, live_server, "minji", PASSWORD, next_path="/")
     response = await host.goto(live_server.url("/console"))
     assert response is not None and response.status == 403
+    assert page_errors.errors == []
+
+
+# Every line of every block either shows whole or not at all (wrapped out of sight).
+_CLIPPED_LINES_JS = """() => {
+  const clipped = [];
+  for (const block of document.querySelectorAll(".cw-block")) {
+    const b = block.getBoundingClientRect();
+    for (const line of block.children) {
+      const r = line.getBoundingClientRect();
+      const outside = r.left >= b.right - 1 || r.top >= b.bottom - 1;
+      const inside = r.bottom <= b.bottom + 0.5 && r.right <= b.right + 0.5;
+      if (!outside && !inside) clipped.push(`${block.textContent} / ${line.textContent}`);
+    }
+  }
+  return clipped;
+}"""
+
+
+async def test_week_view_shows_early_shows_whole_lines_and_fits_a_laptop(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """The week opens with a 00:30 show in sight, nine days by two channels fit 1,366 px,
+    block text is never cut mid-line, and a refusal neither stretches the dropdowns nor
+    leaves the earlier "Saved." beside it."""
+    await _accounts(live_server)
+    page = await new_page(locale="en-US", viewport=DESKTOP)
+    await login_as(page, live_server, "op", PASSWORD, next_path="/console")
+    tomorrow = (datetime.now(SEOUL) + timedelta(days=1)).date().isoformat()
+    shows = (
+        ("Midnight snack", "00:30", "01:00", "studio-1"),
+        ("Half-hour carols with a rather long title", "10:00", "10:30", "studio-2"),
+        ("Evening market", "19:00", "21:00", "studio-1"),
+    )
+    for title, start, end, channel in shows:
+        await page.get_by_role("button", name="New special").click()
+        await _fill(
+            page, title=title, day=tomorrow, start=start, end=end, host="Minji", channel=channel
+        )
+        await page.get_by_role("button", name="Save").click()
+        await page.locator(".cw-block", has_text=title).wait_for()
+    saved = page.locator("#lm-console-notice")
+    assert await saved.is_visible()
+
+    await page.reload()
+    early = page.locator(".cw-block", has_text="Midnight snack")
+    await early.wait_for()
+    week_box = await page.locator("#lm-console-week").bounding_box()
+    early_box = await early.bounding_box()
+    assert week_box is not None and early_box is not None
+    assert week_box["y"] <= early_box["y"] < week_box["y"] + week_box["height"]
+
+    fits = await page.evaluate(
+        """() => {
+          const week = document.getElementById("lm-console-week");
+          const heads = [...document.querySelectorAll(".cw-dayhead__date")];
+          return {
+            grid: document.querySelector(".cw").scrollWidth <= week.clientWidth,
+            heads: heads.filter((h) => h.scrollWidth > h.clientWidth).map((h) => h.textContent),
+            page: document.scrollingElement.scrollWidth <= window.innerWidth,
+          };
+        }"""
+    )
+    assert fits == {"grid": True, "heads": [], "page": True}
+    assert await page.evaluate(_CLIPPED_LINES_JS) == []
+
+    # A refusal: the earlier "Saved." goes, the dropdowns keep their height.
+    await page.get_by_role("button", name="New special").click()
+    host_height = (await page.locator("#lm-f-host").bounding_box() or {})["height"]
+    await _fill(
+        page,
+        title="Clash",
+        day=tomorrow,
+        start="19:30",
+        end="20:30",
+        host="Joon",
+        channel="studio-1",
+    )
+    await page.get_by_role("button", name="Save").click()
+    await page.locator('[data-error-for="channel"]').wait_for()
+    assert not await saved.is_visible()
+    for dropdown in ("#lm-f-host", "#lm-f-platform"):
+        box = await page.locator(dropdown).bounding_box()
+        assert box is not None and abs(box["height"] - host_height) < 1, dropdown
+    assert page_errors.errors == []
+
+
+async def test_one_rule_for_product_names_in_each_language(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """The English interface shows the English product name everywhere (QR sheet, dialog,
+    product page); the Korean one the Korean name."""
+    await _accounts(live_server)
+    async with live_server.app[SESSIONS_KEY]() as db:
+        product_id = await db.scalar(select(Product.id))
+    for locale, shown in (("en-US", "Jeju tangerines"), ("ko-KR", "제주 감귤")):
+        page = await new_page(locale=locale)
+        await login_as(page, live_server, "op", PASSWORD, next_path="/console")
+        await page.get_by_role("button", name=re.compile("New special|새 방송")).click()
+        assert await page.locator(".console-check").inner_text() == shown
+        await page.goto(live_server.url("/console/qr"))
+        assert await page.locator(".qr-sheet__title").all_inner_texts() == [shown]
+        await page.goto(live_server.url(f"/products/{product_id}"))
+        assert await page.locator("h1").inner_text() == shown
     assert page_errors.errors == []

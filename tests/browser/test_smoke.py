@@ -40,7 +40,7 @@ async def _box(page: Any, selector: str) -> dict[str, float]:
 async def test_schedule_lists_the_season_in_chromium(
     live_server: LiveServer, page: Any, page_errors: PageErrors, tmp_path: Path
 ) -> None:
-    """`/` in Chromium shows the live special, what comes next, and all 60 specials by day."""
+    """`/` in Chromium shows the live special, what comes next, today, and the other days."""
     report = await _seed(live_server, tmp_path)
     await page.goto(live_server.url("/"))
 
@@ -53,8 +53,17 @@ async def test_schedule_lists_the_season_in_chromium(
         f"/specials/{report.live_special_id}"
     )
     assert await page.locator("#next article").count() == 3
-    assert await page.locator("#schedule article.special-card").count() == 60
-    assert await page.locator("#schedule section.day").count() == 9
+    # Today's shows only; the nine days are links in the day bar, a tap away.
+    assert await page.locator("#schedule section.day").count() == 1
+    today = page.locator("#schedule section.day article.special-card")
+    assert 1 <= await today.count() < 60
+    days = page.get_by_role("navigation", name="방송일").get_by_role("link")
+    assert await days.count() == 9
+    assert await page.evaluate("document.documentElement.scrollHeight") < 9000
+    await days.nth(8).click()
+    await page.wait_for_url(re.compile(r"/\?day=\d{4}-\d{2}-\d{2}#schedule$"))
+    assert await days.nth(8).get_attribute("aria-current") == "page"
+    assert await page.locator("#schedule section.day article.special-card").count() >= 1
     assert await low_contrast(page) == []
     assert page_errors.errors == []
 

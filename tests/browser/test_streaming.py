@@ -16,8 +16,9 @@ from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
 from livemarket.web.app import create_app
 from livemarket.web.i18n import load_catalogs
-from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
+from livemarket.web.typedefs import ENGINE_KEY, RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
+from tests.checkout.checkout_seed import Seed
 from tests.conftest import PASSWORD
 from tests.streamer.peers import start_publisher
 from tests.web.realtime.conftest import add_special
@@ -228,6 +229,77 @@ async def test_watch_page_follows_the_307_to_another_origin(
             assert (await response.all_headers())["access-control-allow-origin"] == urls["b"]
             old = session.rsplit("/", 1)[1]
             assert old not in apps["a"][RELAYS_KEY].get(special_id).viewer_sessions
+        finally:
+            await publisher.close()
+    assert page_errors.errors == []
+
+
+async def test_when_the_host_ends_the_viewer_sees_no_live_badge_no_deal_and_what_is_next(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    """Ending the show clears the LIVE badge and the flash-deal banner on the watch page,
+    and its notice points to the next show."""
+    sessions = live_server.app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    product_id = await Seed(live_server.app[ENGINE_KEY], host.id, special_id).product(stock=9)
+    async with sessions.begin() as db:
+        key = await stream_key_of(db, host.id)
+        db.add(
+            Special(
+                title="Next: mulled wine",
+                starts_at=utcnow() + timedelta(hours=2),
+                ends_at=utcnow() + timedelta(hours=3),
+                status="scheduled",
+                host_id=host.id,
+            )
+        )
+
+    async with aiohttp.ClientSession() as http:
+
+        async def whip(offer: str) -> str:
+            response = await http.post(
+                live_server.url(f"/whip/{special_id}"),
+                data=offer,
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
+            )
+            assert response.status == 201, await response.text()
+            return await response.text()
+
+        publisher = await start_publisher(whip)
+        try:
+            viewer = await new_page(locale="en-US")
+            await viewer.goto(live_server.url(f"/specials/{special_id}"))
+            await viewer.locator("#lm-player[data-state=playing]").wait_for(timeout=20_000)
+            badge = viewer.locator("[data-lm-player-live]")
+            assert await badge.is_visible()
+
+            host_page = await new_page(locale="en-US")
+            await login_as(host_page, live_server, "host", PASSWORD)
+            deal = {"product_id": product_id, "discount_pct": 20, "duration_s": 600}
+            deal |= {"quantity": 5, "per_buyer_limit": 1}
+            await host_page.evaluate(
+                "([path, body]) => LM.api(path, {method: 'POST', body})",
+                [f"/api/v1/specials/{special_id}/deals", deal],
+            )
+            banner = viewer.locator("#lm-deal-banner")
+            await banner.wait_for(state="visible")
+
+            await host_page.evaluate(
+                "(path) => LM.api(path, {method: 'POST'})", f"/api/v1/specials/{special_id}/end"
+            )
+            await viewer.locator("#lm-player[data-state=ended]").wait_for()
+            assert await badge.is_hidden()
+            await banner.wait_for(state="hidden")
+            notice = viewer.locator("[data-lm-status-notice]")
+            await notice.filter(has_text="This broadcast has ended.").wait_for()
+            next_link = notice.get_by_role("link", name="Next: mulled wine")
+            await next_link.wait_for()
+            assert (await next_link.get_attribute("href") or "").startswith("/specials/")
+            assert await viewer.locator("[data-lm-status]").inner_text() == "Ended"
+            # The frozen frame stays hidden: frames no longer advance the state.
+            await viewer.wait_for_timeout(1500)
+            assert await viewer.locator("#lm-player").get_attribute("data-state") == "ended"
         finally:
             await publisher.close()
     assert page_errors.errors == []

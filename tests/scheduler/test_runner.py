@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.bus.events import special_topic
 from livemarket.bus.memory import InProcessBus
+from livemarket.errors import Conflict
 from livemarket.scheduler import transitions
 from livemarket.scheduler.calendar import PlannedDealDraft, SpecialDraft
 from livemarket.scheduler.driver import APSchedulerDriver, ManualDriver
@@ -131,6 +134,56 @@ async def test_planned_deal_starts_at_its_offset(
         async with sessions() as db:
             planned = await db.scalar(select(PlannedDeal))
             assert planned is not None and planned.started_at is not None
+    finally:
+        await runner.stop()
+
+
+class ClashingDeals(FakeDeals):
+    """The checkout domain refusing: the product already has a deal running."""
+
+    async def __call__(self, start: DealStart) -> int | None:
+        self.started.append(start)
+        raise Conflict("deal_already_active", "this product already has a deal running")
+
+
+async def test_a_refused_planned_deal_is_a_warning_and_the_studio_is_told(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: InProcessBus,
+    clock: FakeClock,
+    service: CalendarService,
+    seed: Seed,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A clash is foreseeable: one WARNING without a traceback, and a pushed event saying why."""
+    start = T0 + timedelta(hours=1)
+    deal = PlannedDealDraft(
+        product_id=seed.products[0], offset_s=0, discount_pct=30, duration_s=600, quantity=20
+    )
+    special = await service.create(draft(seed, start, deals=(deal,)))
+    events = Recorder()
+    bus.subscribe(special_topic(special["id"]), events)
+    deals = ClashingDeals()
+    runner, driver = make_runner(sessions, bus, clock, deals)
+    await runner.start()
+    try:
+        clock.now = start
+        with caplog.at_level(logging.INFO, logger="livemarket.scheduler"):
+            await driver.run_due(clock())
+            for _ in range(50):
+                if events.of_type("planned_deal.refused"):
+                    break
+                await asyncio.sleep(0.01)
+        assert len(deals.started) == 1
+        (refused,) = events.of_type("planned_deal.refused")
+        assert refused["code"] == "deal_already_active"
+        assert refused["product_id"] == seed.products[0]
+        assert "already has a deal running" in refused["message"]
+        warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert [r.levelname for r in warned] == ["WARNING"]
+        assert warned[0].exc_info is None
+        async with sessions() as db:
+            planned = await db.scalar(select(PlannedDeal))
+            assert planned is not None and planned.started_at is None  # free for a retry
     finally:
         await runner.stop()
 

@@ -225,3 +225,21 @@ async def test_watch_and_studio_panels_are_korean_in_korean(
         assert _english_words(_panel_text(english, element_id, besides=title)), path
     studio = await (await client.get(f"/studio/{special_id}")).text()
     assert catalogs["ko"]["broadcast.go_live"] in _panel_text(studio, "lm-broadcast")
+
+
+def test_pages_and_scripts_draw_no_emoji() -> None:
+    """Icons are inline SVG: an emoji is an empty box on a machine without an emoji font."""
+    import re
+
+    from livemarket.web.templating import STATIC_DIR
+
+    emoji = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f]")
+    roots = (STATIC_DIR, STATIC_DIR.parent / "templates", STATIC_DIR.parent / "i18n")
+    found = [
+        f"{path.name}: {match.group()!r}"
+        for root in roots
+        for path in sorted(root.rglob("*"))
+        if path.suffix in {".html", ".js", ".css", ".json"}
+        for match in emoji.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []

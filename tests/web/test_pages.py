@@ -144,16 +144,32 @@ async def test_schedule_shows_live_next_and_season_by_seoul_day(
     ]
     assert "Midnight snack" not in next_up and "Yesterday" not in next_up
 
+    # One day at a time: today (Seoul), with every other day a link away.
     season = html[html.index('id="schedule"') :]
-    days = re.findall(r'<h3 class="day__title" id="day-([\d-]+)-h">', season)
-    assert days == ["2026-12-19", "2026-12-20", "2026-12-21"]
-    assert '<a href="#day-2026-12-20" aria-current="date">' in season  # today in Seoul
-    late_day = season[season.index('id="day-2026-12-21"') :]
-    assert "Midnight snack" in late_day and "00:30–01:30" in late_day
-    for key in ("live", "past", "next1", "late", "cancelled"):
+    assert re.findall(r'<h3 class="day__title" id="day-([\d-]+)-h">', season) == ["2026-12-20"]
+    links = re.findall(r'<a href="/\?day=([\d-]+)#schedule"( aria-current="page")?>', season)
+    assert links == [("2026-12-19", ""), ("2026-12-20", ' aria-current="page"'), ("2026-12-21", "")]
+    for key in ("live", "next1"):
         assert f'href="/specials/{ids[key]}"' in season
+    assert "Midnight snack" not in season and "Yesterday" not in season
     assert f'href="/api/v1/specials/{ids["next1"]}.ics"' in season
-    assert f'href="/api/v1/specials/{ids["cancelled"]}.ics"' not in season
+
+    late_day = await (
+        await client.get("/?day=2026-12-21", headers={"Accept-Language": "en"})
+    ).text()
+    late_day = late_day[late_day.index('id="schedule"') :]
+    assert "Midnight snack" in late_day and "00:30–01:30" in late_day
+    assert f'href="/specials/{ids["late"]}"' in late_day
+    # A day with nothing on it, or nonsense, shows today.
+    for query in ("?day=2027-01-05", "?day=soon", "?day=2026-13-45"):
+        other = await (await client.get("/" + query)).text()
+        assert 'id="day-2026-12-20-h"' in other, query
+    past = await (await client.get("/?day=2026-12-19")).text()
+    assert f'href="/specials/{ids["past"]}"' in past[past.index('id="schedule"') :]
+    cancelled = f'href="/specials/{ids["cancelled"]}"'
+    pages = [season, late_day, past]
+    assert any(cancelled in page for page in pages)
+    assert not any(f'href="/api/v1/specials/{ids["cancelled"]}.ics"' in page for page in pages)
 
 
 async def test_user_text_is_escaped_on_every_page(client: Client, make_user: UserMaker) -> None:

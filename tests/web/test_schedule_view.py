@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from livemarket.web.schedule_view import NEXT_UP_COUNT, build_schedule, make_card
+from livemarket.web.schedule_view import NEXT_UP_COUNT, Day, build_schedule, make_card, pick_day
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2021, 12, 18, 10, 0, tzinfo=UTC)
@@ -56,3 +56,14 @@ def test_card_names_come_from_lookups() -> None:
     assert (card.host_name, card.platform_name) == ("하나", "그립")
     own = make_card({**_special(2, NOW), "platform_id": None}, {}, {3: "그립"})
     assert own.platform_name == ""
+
+
+def test_the_page_shows_one_day_chosen_wanted_today_next_or_last() -> None:
+    """The asked-for day if it has shows, else today, else the next day, else the last."""
+    days = [Day(date(2021, 12, d)) for d in (18, 19, 21)]
+    assert pick_day(days, date(2021, 12, 21), date(2021, 12, 19)) is days[2]
+    assert pick_day(days, date(2021, 12, 20), date(2021, 12, 19)) is days[1]
+    assert pick_day(days, None, date(2021, 12, 20)) is days[2]
+    assert pick_day(days, None, date(2021, 12, 1)) is days[0]
+    assert pick_day(days, None, date(2022, 1, 5)) is days[2]
+    assert pick_day([], None, date(2022, 1, 5)) is None

@@ -32,7 +32,7 @@ from livemarket.checkout.sweeper import run_sweeper
 from livemarket.errors import NotFound
 from livemarket.scheduler.runner import DealStart
 from livemarket.tasks import cancel_and_wait, supervise
-from livemarket.web import templating
+from livemarket.web import i18n, templating
 from livemarket.web.api import (
     ApiRoutes,
     body_of,
@@ -543,6 +543,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
     """``/console/qr``: a printable sheet of every product's and special's QR code."""
     await _operator_page(request)
     kind = request.query.get("kind", "products")
+    lang = templating.language(request)
     async with request.app[SESSIONS_KEY]() as db:
         if kind == "specials":
             from livemarket.scheduler.queries import list_specials
@@ -560,7 +561,7 @@ async def qr_sheet(request: web.Request) -> web.Response:
             items = [
                 {
                     "id": p.id,
-                    "title": p.name,
+                    "title": i18n.local_name(lang, p.name, p.name_en),
                     "price": p.price,
                     "qr": f"/api/v1/products/{p.id}/qr.svg",
                     "url": link_origin(request) + qr.product_path(p.id),

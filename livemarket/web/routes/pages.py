@@ -8,15 +8,18 @@ fills its panel (``templates/panels/*.html``) and script (``static/js/*.js``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from aiohttp_session import get_session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livemarket.accounts.models import User
-from livemarket.accounts.roles import can_run_special
+from livemarket.accounts.nicknames import nickname_in_language
+from livemarket.accounts.roles import Role, can_run_special
 from livemarket.errors import NotFound
 from livemarket.scheduler.models import Platform, Special
 from livemarket.scheduler.queries import get_special, list_specials, special_dicts
@@ -26,10 +29,10 @@ from livemarket.web.auth import principal
 from livemarket.web.errors import HTML_NOT_FOUND_KEY
 from livemarket.web.fields import path_id
 from livemarket.web.hosts import link_origin
-from livemarket.web.schedule_view import Card, build_schedule, make_card
+from livemarket.web.schedule_view import Card, build_schedule, make_card, pick_day
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
-#: More specials than any season holds; the schedule shows them all on one page.
+#: More specials than any season holds (the day bar lists every day that has one).
 SEASON_LIMIT = 1000
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Scripts the watch and studio pages load when present, in this order (realtime first:
@@ -78,7 +81,7 @@ async def _names(
                 Platform.id.in_(platform_ids)
             )
         )
-        platforms = {pid: (ko if lang == "ko" and ko else en) for pid, en, ko in named}
+        platforms = {pid: i18n.local_name(lang, ko or en, en) for pid, en, ko in named}
     return hosts, platforms
 
 
@@ -98,22 +101,36 @@ def reminders_available(app: web.Application) -> bool:
     )
 
 
+def _wanted_day(request: web.Request) -> date | None:
+    """``?day=2021-12-20`` (anything else is ignored: the page shows today)."""
+    raw = request.query.get("day", "")
+    try:
+        return date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        return None
+
+
 async def index(request: web.Request) -> web.Response:
-    """``/``: live now, next up, and the whole season grouped by Seoul day."""
+    """``/``: live now, next up, and one day of the season (today unless ``?day=``).
+
+    The other days are links in the day bar: a phone scrolls one day, not the season.
+    """
     async with request.app[SESSIONS_KEY]() as db:
         specials = (await list_specials(db, limit=SEASON_LIMIT))[:SEASON_LIMIT]
         cards = await _cards(request, db, specials)
     now = request.app[CLOCK_KEY]()
     zone = request.app[SETTINGS_KEY].zone
     schedule = build_schedule(cards, now, zone)
+    today = now.astimezone(zone).date()
     who = await principal(request)
     return await templating.render(
         request,
         "index.html",
         {
             "schedule": schedule,
+            "shown_day": pick_day(schedule.days, _wanted_day(request), today),
             "now": now,
-            "today": now.astimezone(zone).date(),
+            "today": today,
             "reminders": reminders_available(request.app),
             "can_run": lambda card: can_run_special(who, int(card.special["host_id"])),
         },
@@ -137,13 +154,25 @@ def _ws_url(request: web.Request, special_id: int) -> str:
     return f"{scheme}://{parts.netloc}/ws/specials/{special_id}"
 
 
-def _page_bootstrap(request: web.Request, card: Card, is_host: bool) -> dict[str, Any]:
+async def _next_show(request: web.Request, after: Card) -> Card | None:
+    """The first scheduled special after ``after``: what an ended page points to."""
+    async with request.app[SESSIONS_KEY]() as db:
+        found = await list_specials(db, limit=4, status="scheduled")
+        found = [s for s in found if s.id != after.id][:1]
+        cards = await _cards(request, db, found)
+    return cards[0] if cards else None
+
+
+def _page_bootstrap(
+    request: web.Request, card: Card, is_host: bool, next_show: Card | None = None
+) -> dict[str, Any]:
     return {
         "special_id": card.id,
         "special": dict(card.special),
         "is_host": is_host,
         "ws_url": _ws_url(request, card.id),
         "server_now": request.app[CLOCK_KEY]().isoformat(),
+        "next_special": dict(next_show.special) if next_show else None,
     }
 
 
@@ -164,15 +193,17 @@ async def watch(request: web.Request) -> web.Response:
         return await not_found_page(request)
     who = await principal(request)
     is_host = can_run_special(who, int(card.special["host_id"]))
+    next_show = await _next_show(request, card)
     return await templating.render(
         request,
         "watch.html",
         {
             "special": card.special,
             "card": card,
+            "next_show": next_show,
             "is_host": is_host,
             "scripts": WATCH_SCRIPTS,
-            "bootstrap": _page_bootstrap(request, card, is_host),
+            "bootstrap": _page_bootstrap(request, card, is_host, next_show),
         },
     )
 
@@ -193,15 +224,18 @@ async def studio(request: web.Request) -> web.Response:
             {"title": t("error.forbidden_title"), "message": t("studio.host_only")},
             status=403,
         )
+    next_show = await _next_show(request, card)
     return await templating.render(
         request,
         "studio.html",
         {
             "special": card.special,
             "card": card,
+            "next_show": next_show,
             "is_host": True,
+            "discount_cap": request.app[SETTINGS_KEY].discount_cap_pct,
             "scripts": STUDIO_SCRIPTS,
-            "bootstrap": _page_bootstrap(request, card, True),
+            "bootstrap": _page_bootstrap(request, card, True, next_show),
         },
     )
 
@@ -219,10 +253,21 @@ async def set_language(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "")
     response = web.HTTPSeeOther(safe_next(request.query.get("next")))
     if lang in i18n.SUPPORTED:
+        session = await get_session(request)
+        if session.get("role") == Role.VIEWER.value and "nickname" in session:
+            session["nickname"] = nickname_in_language(session["nickname"], lang)
         response.set_cookie(
             i18n.LANG_COOKIE, lang, max_age=LANG_COOKIE_MAX_AGE, path="/", samesite="Lax"
         )
     raise response
+
+
+FAVICON = templating.STATIC_DIR / "img" / "favicon.ico"
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    """``/favicon.ico``: browsers ask for it on every site, whatever the page links."""
+    return web.FileResponse(FAVICON, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def setup(app: web.Application) -> None:
@@ -234,4 +279,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(r"/studio/{special_id:\d+}", studio, name="studio")
     app.router.add_get("/login", login, name="login")
     app.router.add_get("/lang", set_language, name="lang")
+    app.router.add_get("/favicon.ico", favicon, name="favicon")
     app.router.add_static("/static", templating.STATIC_DIR, name="static")

@@ -9,6 +9,8 @@
  *   LM.formatKRW(12900)       "₩12,900"
  *   LM.formatTime(iso)        "19:30" in the server's display zone (Asia/Seoul)
  *   LM.formatDate(iso), LM.formatDateTime(iso)
+ *   LM.localName(product)     its name in the page's language (name_en in English)
+ *   LM.icon(name)             an inline SVG icon (<svg class="icon">), decorative
  *   LM.announce(text)         read out by screen readers (polite live region)
  *   LM.onReady(fn)            run after the DOM is parsed
  *   LM.setLanguage(lang)      switch ko/en (cookie) and reload
@@ -54,6 +56,24 @@
       });
     }
     return text;
+  };
+
+  /** A product's (or platform's) name in the page's language: see i18n.local_name. */
+  LM.localName = function (item) {
+    return LM.lang() === "en" && item.name_en ? item.name_en : item.name;
+  };
+
+  var SVG = "http://www.w3.org/2000/svg";
+  /** One inline SVG icon from the page's sprite (templates/_icons.html), decorative. */
+  LM.icon = function (name) {
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var use = document.createElementNS(SVG, "use");
+    use.setAttribute("href", "#lm-i-" + name);
+    svg.appendChild(use);
+    return svg;
   };
 
   LM.csrfToken = function () {
@@ -287,7 +307,8 @@
     var note = document.createElement("span");
     note.className = "special-card__note";
     note.setAttribute("data-lm-reminded", button.getAttribute("data-lm-remind"));
-    note.textContent = "✓ " + LM.t("index.reminder_set");
+    note.appendChild(LM.icon("check"));
+    note.appendChild(document.createTextNode(" " + LM.t("index.reminder_set")));
     button.replaceWith(note);
   }
 
@@ -324,13 +345,46 @@
     });
   }
 
-  /* Watch and studio pages: keep the status badge and notice in step with the show. */
+  /* Watch and studio pages: keep the status badge and notice in step with the show.
+     When it is over the notice says so and points to the next show (asked afresh: the
+     page may have been open for hours). */
   function wireStatus() {
     var realtime = LM.realtime;
     var badges = document.querySelectorAll("[data-lm-status]");
     if (!realtime || typeof realtime.on !== "function" || !badges.length) return;
     var notice = document.querySelector("[data-lm-status-notice]");
     var NOTICES = { ended: "watch.ended_notice", cancelled: "watch.cancelled_notice" };
+    var shown = null;
+    function showNext(special) {
+      var slot = notice && notice.querySelector("[data-lm-next-show]");
+      if (!slot) return;
+      slot.textContent = "";
+      slot.hidden = !special;
+      if (!special) return;
+      var link = document.createElement("a");
+      link.href = "/specials/" + special.id;
+      link.textContent = special.title;
+      var when = document.createElement("span");
+      when.textContent = LM.formatDate(special.starts_at) + " " + LM.formatTime(special.starts_at);
+      slot.appendChild(document.createTextNode(LM.t("watch.next_show") + " "));
+      slot.appendChild(link);
+      slot.appendChild(document.createTextNode(" "));
+      slot.appendChild(when);
+    }
+    function lookUpNext() {
+      var boot = LM.bootstrap();
+      LM.api("/api/v1/specials?status=scheduled&limit=5").then(
+        function (page) {
+          var next = (page.items || []).filter(function (s) {
+            return s.id !== boot.special_id;
+          })[0];
+          showNext(next || null);
+        },
+        function () {
+          showNext(boot.next_special || null);
+        }
+      );
+    }
     function apply(status) {
       if (["scheduled", "live", "ended", "cancelled"].indexOf(status) < 0) return;
       badges.forEach(function (badge) {
@@ -339,10 +393,16 @@
       });
       var boot = LM.bootstrap();
       if (boot.special) boot.special.status = status;
+      var changed = status !== shown;
+      shown = status;
       if (!notice) return;
+      var text = notice.querySelector("[data-lm-status-text]");
+      var back = notice.querySelector("[data-lm-back-link]");
       if (NOTICES[status]) {
-        notice.textContent = LM.t(NOTICES[status]);
+        text.textContent = LM.t(NOTICES[status]);
+        if (back) back.hidden = false;
         notice.hidden = false;
+        if (changed) lookUpNext();
       } else if (status === "live") {
         notice.hidden = true;
       }
@@ -381,7 +441,41 @@
     });
   }
 
+  /* Form checks speak the page's language, not the browser's: a field that fails its
+     min/max/required rules gets a message from the catalog ("form.*"), or from the key
+     in its data-lm-invalid attribute (e.g. the deal discount's 50 % cap). */
+  function validityMessage(field) {
+    var v = field.validity;
+    var limits = { min: field.getAttribute("min"), max: field.getAttribute("max") };
+    var own = field.getAttribute("data-lm-invalid");
+    if (own && (v.rangeOverflow || v.rangeUnderflow)) return LM.t(own, limits);
+    if (v.valueMissing) return LM.t("form.required");
+    if (v.badInput) return LM.t("form.number");
+    if (v.rangeOverflow) return LM.t("form.too_big", limits);
+    if (v.rangeUnderflow) return LM.t("form.too_small", limits);
+    if (v.stepMismatch) return LM.t("form.whole");
+    return "";
+  }
+  function wireValidity() {
+    document.addEventListener(
+      "invalid",
+      function (event) {
+        var field = event.target;
+        if (!field.setCustomValidity) return;
+        field.setCustomValidity("");
+        if (field.validity.valid) return;
+        var text = validityMessage(field);
+        if (text) field.setCustomValidity(text);
+      },
+      true
+    );
+    document.addEventListener("input", function (event) {
+      if (event.target.setCustomValidity) event.target.setCustomValidity("");
+    });
+  }
+
   document.documentElement.classList.add("js");
+  wireValidity();
   LM.onReady(function () {
     wireReminderFrames();
     wireLogout();

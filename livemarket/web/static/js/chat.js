@@ -9,34 +9,8 @@
   "use strict";
 
   var LM = window.LM || {};
-  var FALLBACK = {
-    ko: {
-      "chat.send": "보내기", "chat.placeholder": "메시지를 입력하세요", "chat.new": "새 메시지 ↓",
-      "chat.delete": "삭제", "chat.ban": "차단", "chat.pin": "고정", "chat.host": "호스트",
-      "chat.operator": "운영자", "chat.slow_on": "슬로우 모드: {s}초에 한 번",
-      "chat.banned": "채팅이 차단되었습니다.", "chat.login": "채팅하려면 새로고침하세요.",
-      "chat.reconnecting": "다시 연결하는 중…", "chat.like": "좋아요",
-      "chat.nickname": "닉네임 변경", "chat.nickname_saved": "닉네임이 {name}(으)로 바뀌었습니다.",
-    },
-    en: {
-      "chat.send": "Send", "chat.placeholder": "Say something", "chat.new": "New messages ↓",
-      "chat.delete": "Delete", "chat.ban": "Ban", "chat.pin": "Pin", "chat.host": "Host",
-      "chat.operator": "Operator", "chat.slow_on": "Slow mode: one message every {s} s",
-      "chat.banned": "You have been banned from this chat.",
-      "chat.login": "Reload the page to chat.", "chat.reconnecting": "Reconnecting…",
-      "chat.like": "Like", "chat.nickname": "Change nickname",
-      "chat.nickname_saved": "Your nickname is now {name}.",
-    },
-  };
-
   function tr(key, params) {
-    var text = LM.t ? LM.t(key, params) : key;
-    if (text !== key) return text;
-    var lang = LM.lang ? LM.lang() : "ko";
-    text = (FALLBACK[lang] || FALLBACK.ko)[key] || key;
-    return text.replace(/\{(\w+)\}/g, function (whole, name) {
-      return params && name in params ? String(params[name]) : whole;
-    });
+    return LM.t(key, params);
   }
 
   function start(root) {
@@ -58,13 +32,6 @@
     var byId = {};
     var composing = false;
     var likeCount = 0;
-
-    root.querySelector("[data-lm-chat-send]").textContent = tr("chat.send");
-    input.placeholder = tr("chat.placeholder");
-    jump.textContent = tr("chat.new");
-    likeButton.setAttribute("aria-label", tr("chat.like"));
-    root.querySelector("[data-lm-chat-nick-save]").textContent = tr("chat.nickname");
-    nickInput.setAttribute("aria-label", tr("chat.nickname"));
 
     function nearBottom() {
       return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
@@ -151,7 +118,11 @@
         return;
       }
       pinned.setAttribute("data-id", String(message.id));
-      pinned.textContent = "📌 " + message.nickname + ": " + message.text;
+      pinned.textContent = "";
+      pinned.appendChild(LM.icon("pin"));
+      pinned.appendChild(
+        document.createTextNode(" " + tr("chat.pinned", { name: message.nickname }) + " " + message.text)
+      );
       pinned.hidden = false;
     }
 

@@ -248,6 +248,19 @@
     el.week.appendChild(grid);
   }
 
+  /* The week opens at its earliest show (half an hour above it), so a 00:30 special is
+     in sight; an empty week opens at 08:00. Later refreshes keep the operator's scroll. */
+  function scrollToEarliest() {
+    var earliest = null;
+    state.specials.forEach(function (special) {
+      if (!inWindow(special)) return;
+      var minutes = minutesOfDay(new Date(special.starts_at));
+      if (earliest === null || minutes < earliest) earliest = minutes;
+    });
+    var minutes = earliest === null ? 8 * 60 : Math.max(0, earliest - 30);
+    el.week.scrollTop = (minutes * HOUR_PX) / 60;
+  }
+
   function renderList(days) {
     el.list.textContent = "";
     days.forEach(function (day) {
@@ -318,6 +331,7 @@
   var FOCUS_FOR = { starts_at: "start", ends_at: "end", product_ids: null, deals: null };
 
   function showFieldError(err) {
+    show(el.notice, ""); /* a refusal replaces an earlier "Saved." */
     var name = (err.details && err.details.field) || "_form";
     var target = el.form.querySelector('[data-error-for="' + name + '"]') ||
       el.form.querySelector('[data-error-for="_form"]');
@@ -332,7 +346,7 @@
 
   function productOptions(select, selected) {
     (cfg.products || []).forEach(function (p) {
-      var option = make("option", null, LM.lang() === "en" && p.name_en ? p.name_en : p.name);
+      var option = make("option", null, LM.localName(p));
       option.value = String(p.id);
       if (p.id === selected) option.selected = true;
       select.appendChild(option);
@@ -642,10 +656,12 @@
     document.querySelector("[data-console-prev]").addEventListener("click", function () {
       state.from = addDays(state.from, -(cfg.days || 9));
       render();
+      scrollToEarliest();
     });
     document.querySelector("[data-console-next]").addEventListener("click", function () {
       state.from = addDays(state.from, cfg.days || 9);
       render();
+      scrollToEarliest();
     });
     document.querySelectorAll("[data-console-view]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -660,10 +676,7 @@
     el.cancel.addEventListener("click", cancelSpecial);
     el.remove.addEventListener("click", deleteSpecial);
     el.dialog.addEventListener("close", function () { state.editing = null; });
-    root.scrollTop = 8 * HOUR_PX;
-    load().then(function () {
-      el.week.scrollTop = 8 * HOUR_PX;
-    });
+    load().then(scrollToEarliest);
     window.setInterval(function () {
       if (!el.dialog.open && !state.drag && document.visibilityState === "visible") load();
     }, REFRESH_MS);

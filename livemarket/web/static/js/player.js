@@ -222,7 +222,24 @@
     if (frame.state === "ended" && state !== "full") setState("waiting");
   }
 
-  if (LM.realtime && LM.realtime.on) LM.realtime.on("stream.status", onStatus);
+  /* The show is over (the host ended it, or it was cancelled): no LIVE badge on a frozen
+     frame, no more retries; the page's notice says what comes next. */
+  function onShowStatus(frame) {
+    if (frame.status !== "ended" && frame.status !== "cancelled") return;
+    clearTimeout(retryTimer);
+    generation++;
+    hangUp();
+    video.srcObject = null;
+    unmuteButton.hidden = true;
+    playButton.hidden = true;
+    setState("ended");
+  }
+
+  if (LM.realtime && LM.realtime.on) {
+    LM.realtime.on("stream.status", onStatus);
+    LM.realtime.on("special.status", onShowStatus);
+    LM.realtime.on("hello", onShowStatus);
+  }
   fetch("/api/v1/specials/" + specialId + "/stream", { headers: { Accept: "application/json" } })
     .then(function (r) {
       return r.ok ? r.json() : null;
@@ -249,6 +266,7 @@
     });
   }
   window.addEventListener("pagehide", hangUp);
+  var bootSpecial = (LM.bootstrap && LM.bootstrap().special) || {};
 
   LM.player = {
     state: function () {
@@ -261,5 +279,9 @@
     },
     reconnect: connect,
   };
-  connect();
+  if (bootSpecial.status === "ended" || bootSpecial.status === "cancelled") {
+    onShowStatus(bootSpecial);
+  } else {
+    connect();
+  }
 })();

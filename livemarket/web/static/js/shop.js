@@ -97,7 +97,7 @@
         var name = el("p", "shop-card__name");
         if (id === pinnedId) name.appendChild(el("span", "shop-card__tag", LM.t("shop.pinned")));
         if (deal) name.appendChild(el("span", "shop-card__tag", LM.t("shop.off", { pct: deal.discount_pct })));
-        name.appendChild(document.createTextNode(product.name));
+        name.appendChild(document.createTextNode(LM.localName(product)));
         info.appendChild(name);
         var meta = el("p", "shop-card__meta");
         var price = el("span", "price", LM.formatKRW(priceOf(product)));
@@ -151,7 +151,7 @@
       var product = products[deal.product_id] || { name: "" };
       banner.hidden = false;
       banner.setAttribute("data-deal-id", String(deal.deal_id));
-      q(banner, "[data-deal-name]").textContent = product.name;
+      q(banner, "[data-deal-name]").textContent = LM.localName(product);
       q(banner, "[data-deal-off]").textContent = LM.t("shop.off", { pct: deal.discount_pct });
       q(banner, "[data-deal-price]").textContent = LM.formatKRW(deal.price);
       q(banner, "[data-deal-original]").textContent = LM.formatKRW(deal.original_price);
@@ -208,7 +208,7 @@
       if (!products[productId]) return;
       sheetProduct = productId;
       idemKey = newKey(); // one key per purchase attempt: a retry of it returns the same order
-      q(sheet, "[data-sheet-title]").textContent = LM.t("shop.sheet_title", { name: products[productId].name });
+      q(sheet, "[data-sheet-title]").textContent = LM.t("shop.sheet_title", { name: LM.localName(products[productId]) });
       q(sheet, "[data-sheet-form-view]").hidden = false;
       q(sheet, "[data-sheet-done-view]").hidden = true;
       form.elements.quantity.value = "1";
@@ -348,6 +348,16 @@
         }
         render();
       });
+      /* The show is over: its deals are too; the banner goes with them. */
+      var over = function (ev) {
+        if (ev.status !== "ended" && ev.status !== "cancelled") return;
+        var had = Object.keys(deals).length > 0;
+        deals = {};
+        if (had) say(LM.t("shop.show_over"));
+        render();
+      };
+      LM.realtime.on("special.status", over);
+      LM.realtime.on("hello", over);
       LM.realtime.on("stock", function (ev) {
         if (products[ev.product_id]) products[ev.product_id].stock = ev.stock;
         var deal = deals[ev.product_id];

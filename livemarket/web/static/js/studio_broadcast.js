@@ -42,6 +42,8 @@
   var backoff = 1000;
   var lastBytes = null;
   var generation = 0;
+  /* The show is over (ended or cancelled): nothing to go live with; say so, offer nothing. */
+  var over = false;
 
   /* Literal keys, so tests/web/test_i18n.py can check every one exists. */
   var STATES = {
@@ -67,8 +69,8 @@
   function setState(state) {
     root.setAttribute("data-state", state);
     stateLabel.textContent = STATES[state] || state;
-    goLiveButton.hidden = wantLive;
-    endButton.hidden = !wantLive;
+    goLiveButton.hidden = wantLive || over;
+    endButton.hidden = !wantLive || over;
   }
 
   function showError(message) {
@@ -350,7 +352,25 @@
     goLive: goLive,
     end: end,
   };
+  function showOver(special) {
+    if (special.status !== "ended" && special.status !== "cancelled") return;
+    over = true;
+    wantLive = false;
+    remember(false);
+    clearTimeout(retryTimer);
+    closePeer();
+    if (media) media.getTracks().forEach(function (track) { track.stop(); });
+    cameraSelect.disabled = micSelect.disabled = true;
+    setState("ended");
+  }
+  if (LM.realtime && typeof LM.realtime.on === "function") {
+    LM.realtime.on("special.status", showOver);
+  }
+
+  var bootSpecial = LM.bootstrap().special || {};
   setState("offline");
+  showOver(bootSpecial);
+  if (over) return;
   var resume = false;
   try {
     resume = sessionStorage.getItem(RESUME_KEY) === "1";

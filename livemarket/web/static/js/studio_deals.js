@@ -34,6 +34,13 @@
       errorBox.hidden = !text;
     }
 
+    /* Why a deal was refused, in the page's language when the code is known. */
+    function reason(code, message) {
+      var key = "deals.refusal." + code;
+      var text = LM.t(key);
+      return text === key ? message : text;
+    }
+
     function renderLineup() {
       var select = form.elements.product_id;
       var chosen = select.value;
@@ -41,12 +48,12 @@
       lineupList.textContent = "";
       order.forEach(function (id) {
         var product = products[id];
-        var option = el("option", "", product.name + " · " + LM.formatKRW(product.price));
+        var option = el("option", "", LM.localName(product) + " · " + LM.formatKRW(product.price));
         option.value = String(id);
         select.appendChild(option);
         var li = el("li");
         li.setAttribute("data-product-id", String(id));
-        li.appendChild(el("span", "", product.name + " · " + LM.formatKRW(product.price) + " · " +
+        li.appendChild(el("span", "", LM.localName(product) + " · " + LM.formatKRW(product.price) + " · " +
           LM.t("shop.in_stock", { count: product.stock })));
         var pin = el("button", "btn btn--small", id === pinnedId ? LM.t("deals.pinned") : LM.t("deals.pin"));
         pin.type = "button";
@@ -67,7 +74,7 @@
         var product = products[deal.product_id] || { name: "#" + deal.product_id };
         var li = el("li");
         li.setAttribute("data-deal-id", String(deal.id));
-        li.appendChild(el("span", "", product.name + " · " + LM.t("shop.off", { pct: deal.discount_pct }) +
+        li.appendChild(el("span", "", LM.localName(product) + " · " + LM.t("shop.off", { pct: deal.discount_pct }) +
           " · " + LM.formatKRW(deal.price) + (deal.active ? " · " + LM.formatTime(deal.ends_at) : "")));
         li.appendChild(el("span", "studio-deals__sold",
           LM.t("deals.sold", { sold: deal.quantity - deal.remaining, quantity: deal.quantity })));
@@ -124,7 +131,7 @@
         LM.announce(LM.t("deals.started"));
         return loadDeals();
       }, function (err) {
-        showError(err.message);
+        showError(reason(err.code, err.message));
       }).then(function () {
         button.disabled = false;
       });
@@ -162,6 +169,12 @@
       LM.realtime.on("product.pinned", function (ev) {
         pinnedId = ev.product ? ev.product.id : (ev.product_id || null);
         renderLineup();
+      });
+      /* A deal planned in the calendar was due but refused (e.g. the product already had
+         a deal running): say which and why, here where the host can act on it. */
+      LM.realtime.on("planned_deal.refused", function (ev) {
+        var product = products[ev.product_id] || { name: "#" + ev.product_id };
+        showError(LM.t("deals.planned_refused", { name: LM.localName(product), reason: reason(ev.code, ev.message) }));
       });
       LM.realtime.on("deal.started", loadDeals);
       LM.realtime.on("deal.ended", loadDeals);
