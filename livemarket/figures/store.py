@@ -24,6 +24,7 @@ from livemarket.figures.series import (
     deal_json,
     show_figures,
 )
+from livemarket.localized import local_name
 from livemarket.scheduler.models import Platform
 
 minutes_table = cast(Table, SpecialMinute.__table__)
@@ -165,7 +166,6 @@ async def season(engine: AsyncEngine, zone: ZoneInfo, lang: str = "ko") -> Seaso
     Platform and product names are given in ``lang`` (a product's English name falls back
     to its Korean one when it has none).
     """
-    platform_name = "name_ko" if lang == "ko" else "name"
     counted = orders.c.status.in_(COUNTED)
     amount = order_lines.c.quantity * order_lines.c.unit_price
     discount = order_lines.c.quantity * (order_lines.c.list_price - order_lines.c.unit_price)
@@ -210,7 +210,8 @@ async def season(engine: AsyncEngine, zone: ZoneInfo, lang: str = "ko") -> Seaso
                 specials.c.id,
                 specials.c.title,
                 specials.c.starts_at,
-                platforms_table.c[platform_name].label("platform"),
+                platforms_table.c.name,
+                platforms_table.c.name_ko,
             )
             .select_from(
                 specials.outerjoin(platforms_table, platforms_table.c.id == specials.c.platform_id)
@@ -225,7 +226,7 @@ async def season(engine: AsyncEngine, zone: ZoneInfo, lang: str = "ko") -> Seaso
                     special_id=s.id,
                     title=s.title,
                     starts_at=s.starts_at,
-                    platform=s.platform or "-",
+                    platform=local_name(lang, s.name_ko, s.name) if s.name_ko else "-",
                     peak_viewers=int(peaks.get(s.id) or 0),
                     orders=int(o.orders) if o else 0,
                     buyers=int(o.buyers) if o else 0,
@@ -253,7 +254,7 @@ async def season(engine: AsyncEngine, zone: ZoneInfo, lang: str = "ko") -> Seaso
         product_rows = [
             ProductTotals(
                 r.id,
-                r.name_en if lang == "en" and r.name_en else r.name,
+                local_name(lang, r.name, r.name_en),
                 r.category,
                 int(r.units),
                 int(r.revenue),

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# The rule lives in the domain (reports use it too); pages reach it here as before.
+from livemarket.localized import local_name as local_name
+
 SUPPORTED: tuple[str, ...] = ("ko", "en")
 DEFAULT_LANG = "ko"
 LANG_COOKIE = "lang"
@@ -67,15 +70,6 @@ def parse_accept_language(header: str) -> list[str]:
         if quality > 0:
             ranked.append((-quality, index, tag.split("-")[0]))
     return [tag for _, _, tag in sorted(ranked)]
-
-
-def local_name(lang: str, ko: str, en: str | None) -> str:
-    """The one rule for a name kept in two languages (products, partner platforms): the
-    English name in the English interface when there is one, else the Korean original.
-
-    Pages, dialogs, the QR sheet and scripts (``LM.localName``) all follow it.
-    """
-    return en if lang == "en" and en else ko
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:

@@ -95,7 +95,7 @@
   // --- products ---------------------------------------------------------------------------
 
   function productName(p) {
-    return LM.lang() === "en" && p.name_en ? p.name_en : p.name;
+    return LM.localName(p);
   }
 
   function drawProducts() {

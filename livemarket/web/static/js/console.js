@@ -507,7 +507,7 @@
   function productName(id) {
     var found = (cfg.products || []).filter(function (p) { return p.id === id; })[0];
     if (!found) return "#" + id;
-    return LM.lang() === "en" && found.name_en ? found.name_en : found.name;
+    return LM.localName(found);
   }
 
   function drawLineup() {
