@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 import schemathesis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
