@@ -232,3 +232,20 @@ async def test_deal_and_order_credit_outside_the_special_over_http(api: Api) -> 
     )
     assert (await refused(response, 422))["code"] == "special_not_selling"
     assert await api.counts() == before
+
+
+async def test_calendar_survives_a_special_saved_before_times_were_bounded(api: Api) -> None:
+    """A year-9999 special already in the table leaves the .ics answering (it is left out)."""
+    from sqlalchemy import update
+
+    far = datetime(9999, 12, 31, 20, tzinfo=UTC)
+    async with api.app[ENGINE_KEY].begin() as conn:
+        await conn.execute(
+            update(specials)
+            .where(specials.c.id == api.special_id)
+            .values(starts_at=far, ends_at=far + timedelta(hours=1), status="scheduled")
+        )
+    for path in ("/api/v1/specials.ics", f"/api/v1/specials/{api.special_id}.ics"):
+        response = await api.client.get(path)
+        assert response.status == 200, await response.text()
+        assert "BEGIN:VEVENT" not in await response.text()
