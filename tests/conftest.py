@@ -10,6 +10,7 @@ Each test gets a database of its own, copied from one migrated template.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -23,10 +24,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts import passwords
 from livemarket.accounts.service import create_user
 from livemarket.config import Settings, load_settings
+from livemarket.storage.engine import create_engine, session_factory
 from livemarket.storage.migrate import upgrade
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import SESSIONS_KEY
@@ -107,6 +110,26 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@contextlib.asynccontextmanager
+async def open_sessions(url: str) -> AsyncIterator[Sessions]:
+    """A session factory on ``url``, its engine disposed afterwards."""
+    engine = create_engine(url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[Sessions]:
+    """Database sessions on each backend in turn (no app involved)."""
+    async with open_sessions(database_url) as made:
+        yield made
+
+
 # --- redis -----------------------------------------------------------------------------
 
 
@@ -138,15 +161,17 @@ async def forget_redis_keys(redis_url: str, prefix: str) -> None:
 # --- settings and apps -----------------------------------------------------------------
 
 
+def build_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings as every test builds them: a data folder of its own, WebRTC media on
+    127.0.0.1 (no test offers another interface's address), then ``overrides``."""
+    overrides.setdefault("ice_host_addresses", LOOPBACK_ONLY)
+    return load_settings({}, data_dir=data_dir, **overrides)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
-    """Embedded-mode settings on a migrated SQLite file in a temporary data folder.
-
-    WebRTC media stays on 127.0.0.1: no test offers another interface's address.
-    """
-    return load_settings(
-        {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=LOOPBACK_ONLY
-    )
+    """Embedded-mode settings on a migrated SQLite file in a temporary data folder."""
+    return build_settings(tmp_path, database_url=sqlite_url)
 
 
 @pytest.fixture
@@ -154,9 +179,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings with overrides, e.g. ``make_settings(database_url=…, redis_url=…)``."""
 
     def build(**overrides: Any) -> Settings:
-        overrides.setdefault("data_dir", tmp_path)
-        overrides.setdefault("ice_host_addresses", LOOPBACK_ONLY)
-        return load_settings({}, **overrides)
+        return build_settings(tmp_path, **overrides)
 
     return build
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from livemarket.config import load_settings
 from livemarket.demo.seed import seed_demo_season
 from livemarket.storage.migrate import upgrade
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import SESSIONS_KEY
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, LiveServer, login_as
+from tests.conftest import build_settings
 
 
 async def _shoot(page: Any, url: str, path: Path, *, reload: bool = True) -> None:
@@ -60,9 +60,7 @@ async def take(out: Path) -> None:
         data = Path(tmp)
         url = f"sqlite+aiosqlite:///{data / 'livemarket.sqlite3'}"
         await asyncio.to_thread(upgrade, url)
-        settings = load_settings(
-            {}, data_dir=data, database_url=url, ice_host_addresses=("127.0.0.1",)
-        )
+        settings = build_settings(data, database_url=url)
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer, unused_port
 
 from livemarket.accounts.service import create_user, stream_key_of
-from livemarket.config import Settings, load_settings
+from livemarket.config import Settings
 from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
 from livemarket.web.app import create_app
@@ -19,7 +19,7 @@ from livemarket.web.i18n import load_catalogs
 from livemarket.web.typedefs import ENGINE_KEY, RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.checkout.checkout_seed import Seed
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, build_settings
 from tests.streamer.peers import start_publisher
 from tests.web.realtime.conftest import add_special
 
@@ -35,13 +35,7 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
 
     One viewer per special, so the second page of the cap test finds the room full.
     """
-    return load_settings(
-        {},
-        data_dir=tmp_path,
-        database_url=sqlite_url,
-        ice_host_addresses=("127.0.0.1",),
-        capacity_per_special=1,
-    )
+    return build_settings(tmp_path, database_url=sqlite_url, capacity_per_special=1)
 
 
 async def test_studio_publishes_and_watch_page_plays(

@@ -18,10 +18,8 @@ from livemarket.chat.rules import Author, PaceRule, RoomRules
 from livemarket.chat.service import ChatService
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError
-from livemarket.storage.engine import create_engine, session_factory
-from tests.conftest import forget_redis_keys
-
-from .seed import add_special
+from tests.conftest import forget_redis_keys, open_sessions
+from tests.fakes import add_special
 
 VIEWER = Author(key="v:alice", nickname="앨리스")
 HOST = Author(key="user:1", nickname="Host", role="host")
@@ -29,14 +27,14 @@ HOST = Author(key="user:1", nickname="Host", role="host")
 
 @pytest.fixture
 async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    yield session_factory(engine)
-    await engine.dispose()
+    """SQLite only here (pacing is Redis's and memory's, not the database's)."""
+    async with open_sessions(sqlite_url) as made:
+        yield made
 
 
 @pytest.fixture
 async def special_id(sessions: async_sessionmaker[AsyncSession]) -> int:
-    return await add_special(sessions)
+    return await add_special(sessions, status="scheduled")
 
 
 def _service(

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.chat import store
 from livemarket.chat.ids import MessageIds
 from livemarket.storage.base import utcnow
-from livemarket.storage.engine import create_engine, session_factory
-
-from .seed import add_special
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
+from tests.fakes import add_special
 
 
 def _event(message_id: int, special_id: int, text: str, author: str = "v:a") -> dict[str, object]:
@@ -38,7 +26,7 @@ async def test_batched_writes_keep_order_and_room_state_reloads(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Insert, delete and pin queued together land in order; bans and slow mode reload."""
-    special_id = await add_special(sessions)
+    special_id = await add_special(sessions, status="scheduled")
     ids = MessageIds(node=1)
     writer = store.ChatWriter(sessions, delay_s=0.01)
     made = [ids.next() for _ in range(4)]
@@ -66,7 +54,7 @@ async def test_a_refused_row_does_not_lose_the_batch(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """A message for a special that no longer exists is dropped; the others are written."""
-    special_id = await add_special(sessions)
+    special_id = await add_special(sessions, status="scheduled")
     writer = store.ChatWriter(sessions)
     writer.add(_event(1, special_id, "kept"), utcnow())
     writer.add(_event(2, special_id + 999, "orphan"), utcnow())
@@ -80,7 +68,7 @@ async def test_long_staff_names_are_stored_shortened(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """A display name longer than the column is cut to fit rather than blocking the writer."""
-    special_id = await add_special(sessions)
+    special_id = await add_special(sessions, status="scheduled")
     writer = store.ChatWriter(sessions)
     event = _event(1, special_id, "hello")
     event["nickname"] = "가" * 80

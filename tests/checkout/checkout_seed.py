@@ -10,6 +10,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livemarket.checkout.tables import deals, products, special_products, specials
+from tests.fakes import FakeClock
+
+__all__ = ["NOW", "FakeClock", "Recorder", "Seed", "seed_special"]
 
 NOW = datetime(2026, 12, 20, 11, 0, tzinfo=UTC)
 
@@ -111,19 +114,6 @@ async def seed_special(engine: AsyncEngine, host_id: int | None = None) -> Seed:
             )
         ).scalar_one()
     return Seed(engine, int(host_id), int(special_id))
-
-
-class FakeClock:
-    """The server clock under the test's control."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: Any) -> None:
-        self.now += timedelta(**delta)
 
 
 class Recorder:

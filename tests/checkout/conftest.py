@@ -15,11 +15,10 @@ from livemarket.checkout.ledger import StockLedger
 from livemarket.checkout.ledger_redis import RedisLedger
 from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.push import StockPusher
-from livemarket.config import load_settings
 from livemarket.storage.engine import create_engine
-from tests.conftest import forget_redis_keys
+from tests.conftest import build_settings, forget_redis_keys
 
-from .checkout_seed import FakeClock, Seed, seed_special
+from .checkout_seed import NOW, FakeClock, Seed, seed_special
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ async def ledger(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIt
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOW)
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ async def ctx(
         ledger=ledger,
         bus=bus,
         clock=clock,
-        settings=load_settings({}, data_dir=tmp_path),
+        settings=build_settings(tmp_path),
         pusher=StockPusher(bus),
     )
     yield context

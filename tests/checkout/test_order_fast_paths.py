@@ -16,8 +16,8 @@ from livemarket.checkout.deals import end_deal
 from livemarket.checkout.ledger_sql import SqlLedger
 from livemarket.checkout.orders import OrderItem, expire_due_holds, place_order
 from livemarket.checkout.push import StockPusher
-from livemarket.config import load_settings
 from livemarket.errors import DomainError
+from tests.conftest import build_settings
 
 from .checkout_seed import FakeClock, Seed, seed_special
 from .test_orders import BUYER, deal, order, stock
@@ -145,7 +145,7 @@ def _embedded_ctx(engine: AsyncEngine, clock: FakeClock, tmp_path: Any) -> Check
         ledger=SqlLedger(),
         bus=bus,
         clock=clock,
-        settings=load_settings({}, data_dir=tmp_path),
+        settings=build_settings(tmp_path),
         pusher=StockPusher(bus),
     )
 

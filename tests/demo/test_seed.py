@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import stat
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,21 +19,11 @@ from livemarket.checkout.models import Product
 from livemarket.demo.credentials import CREDENTIALS_FILE, CredentialsFileError
 from livemarket.demo.seed import SeedReport, seed_demo_season
 from livemarket.scheduler.models import PlannedDeal, Platform, Special, SpecialProduct
-from livemarket.storage.engine import create_engine, session_factory
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 26, 19, 40, tzinfo=UTC)
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _seed(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,23 +15,9 @@ from livemarket.checkout.models import Product
 from livemarket.scheduler.calendar import CalendarRules
 from livemarket.scheduler.models import Platform
 from livemarket.scheduler.service import CalendarService
-from livemarket.storage.engine import create_engine, session_factory
+from tests.fakes import FakeClock
 
 T0 = datetime(2026, 12, 18, 9, 0, tzinfo=UTC)  # 18:00 in Seoul
-
-
-@dataclass
-class FakeClock:
-    """A clock that only moves when told."""
-
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -58,14 +43,7 @@ class Seed:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
+    return FakeClock(T0)
 
 
 @pytest.fixture

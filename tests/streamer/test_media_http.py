@@ -24,12 +24,12 @@ from aiortc.sdp import SessionDescription
 
 from livemarket.accounts.service import stream_key_of
 from livemarket.bus.events import special_topic
-from livemarket.config import Settings, load_settings
+from livemarket.config import Settings
 from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
 from livemarket.streamer.ice import host_addresses
 from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SESSIONS_KEY, SETTINGS_KEY
-from tests.conftest import UserMaker
+from tests.conftest import UserMaker, build_settings
 from tests.streamer.peers import LOOPBACK, HighProfileCamera, start_publisher, start_viewer
 
 Client = TestClient[Any, Any]
@@ -39,13 +39,7 @@ SDP = {"Content-Type": "application/sdp"}
 @pytest.fixture
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
     """Media stays on 127.0.0.1; two viewers per special so the cap is testable."""
-    return load_settings(
-        {},
-        data_dir=tmp_path,
-        database_url=sqlite_url,
-        ice_host_addresses=("127.0.0.1",),
-        capacity_per_special=2,
-    )
+    return build_settings(tmp_path, database_url=sqlite_url, capacity_per_special=2)
 
 
 async def _special(app: web.Application, host_id: int, **kw: Any) -> int:

@@ -21,19 +21,12 @@ from livemarket.scheduler.models import Platform, SpecialReminder
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY
 from tests.conftest import UserMaker, login
+from tests.fakes import FakeClock
 
 SEOUL = ZoneInfo("Asia/Seoul")
 T0 = datetime(2026, 12, 17, 15, 0, tzinfo=UTC)  # 00:00 on 18 December in Seoul
 START = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)  # 19:00 in Seoul
 Client = TestClient[Any, Any]
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -43,12 +36,12 @@ def settings(make_settings: Callable[..., Settings], database_url: str) -> Setti
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def app(settings: Settings, clock: Clock) -> web.Application:
+def app(settings: Settings, clock: FakeClock) -> web.Application:
     app = create_app(settings)
     app[CLOCK_KEY] = clock
     return app
@@ -407,7 +400,7 @@ async def test_cancel_and_delete(world: World) -> None:
 
 
 async def test_started_special_cannot_be_deleted(
-    world: World, clock: Clock, another: Callable[[], Any]
+    world: World, clock: FakeClock, another: Callable[[], Any]
 ) -> None:
     """Once live it can only be cancelled; the host goes live early and ends early."""
     special = await create(world)

@@ -195,3 +195,57 @@ async def test_money_fields_take_numbers_only(api: Api, value: Any) -> None:
     patch = {"stock": value}
     await refused(await api.send("PATCH", f"/api/v1/products/{api.product_id}", json=patch), 422)
     assert await api.counts() == before
+
+
+async def test_deal_and_order_credit_outside_the_special_over_http(api: Api) -> None:
+    """Over HTTP: a 50 % deal on tomorrow's special is refused (409), and an order credited
+    to an ended special is refused (422); neither leaves a row behind."""
+    from sqlalchemy import update
+
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    async with api.app[ENGINE_KEY].begin() as conn:
+        await conn.execute(
+            update(specials)
+            .where(specials.c.id == api.special_id)
+            .values(status="scheduled", starts_at=tomorrow, ends_at=tomorrow + timedelta(hours=1))
+        )
+    before = await api.counts()
+    deal = {"product_id": api.product_id, "discount_pct": 50, "duration_s": 3600, "quantity": 1}
+    path = f"/api/v1/specials/{api.special_id}/deals"
+    error = await refused(await api.send("POST", path, json=deal), 409)
+    assert error["code"] == "special_not_live"
+    async with api.app[ENGINE_KEY].begin() as conn:
+        await conn.execute(
+            update(specials).where(specials.c.id == api.special_id).values(status="ended")
+        )
+    order = {
+        "items": [{"product_id": api.product_id, "quantity": 1}],
+        "buyer": {
+            "name": "김민수",
+            "phone": "010-1234-5678",
+            "address": "서울특별시 중구 세종대로 110",
+        },
+        "special_id": api.special_id,
+    }
+    response = await api.send(
+        "POST", "/api/v1/orders", json=order, headers={"Idempotency-Key": "order-key-0001"}
+    )
+    assert (await refused(response, 422))["code"] == "special_not_selling"
+    assert await api.counts() == before
+
+
+async def test_calendar_survives_a_special_saved_before_times_were_bounded(api: Api) -> None:
+    """A year-9999 special already in the table leaves the .ics answering (it is left out)."""
+    from sqlalchemy import update
+
+    far = datetime(9999, 12, 31, 20, tzinfo=UTC)
+    async with api.app[ENGINE_KEY].begin() as conn:
+        await conn.execute(
+            update(specials)
+            .where(specials.c.id == api.special_id)
+            .values(starts_at=far, ends_at=far + timedelta(hours=1), status="scheduled")
+        )
+    for path in ("/api/v1/specials.ics", f"/api/v1/specials/{api.special_id}.ics"):
+        response = await api.client.get(path)
+        assert response.status == 200, await response.text()
+        assert "BEGIN:VEVENT" not in await response.text()

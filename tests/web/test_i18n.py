@@ -17,7 +17,7 @@ from livemarket.scheduler.queries import get_special
 from livemarket.web import i18n
 from livemarket.web.typedefs import SESSIONS_KEY
 from tests.conftest import UserMaker, login
-from tests.web.realtime.conftest import add_special
+from tests.fakes import add_special
 
 WEB = Path(i18n.__file__).parent
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -46,8 +46,9 @@ from livemarket.web.workers import (
     worker_settings,
 )
 from tests.conftest import PASSWORD, forget_redis_keys
+from tests.fakes import add_special
 from tests.streamer.peers import start_publisher, start_viewer
-from tests.web.realtime.conftest import Peer, add_special
+from tests.web.realtime.conftest import Peer
 
 REDIS = "redis://127.0.0.1:6379/0"  # never contacted by the pure tests
 #: Bounds for a worker group to start (spawned interpreters import the app) and to stop.

@@ -34,7 +34,7 @@ from livemarket.web.api import (
 )
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
-from livemarket.web.fields import Body, Id, Instant, Line, Prose
+from livemarket.web.fields import EARLIEST, LATEST, Body, Id, Instant, Line, Prose
 from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
@@ -293,7 +293,8 @@ def _ics_response(
 ) -> web.Response:
     base = link_origin(request)
     body = build_calendar(
-        [_entry(s, base) for s in specials],
+        # A row saved before times were bounded (year 9999) cannot be shown in the zone.
+        [_entry(s, base) for s in specials if s.starts_at >= EARLIEST and s.ends_at <= LATEST],
         zone=request.app[SETTINGS_KEY].zone,
         domain=UID_DOMAIN,
         name=name,

@@ -6,36 +6,17 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from livemarket.scheduler.models import Special
-from livemarket.storage.base import utcnow
 from tests.conftest import PASSWORD, UserMaker
+from tests.fakes import add_special
 
 TIMEOUT = 10.0
-
-
-async def add_special(sessions: async_sessionmaker[AsyncSession], host_id: int) -> int:
-    """A live special hosted by ``host_id``; returns its id."""
-    now = utcnow()
-    async with sessions.begin() as db:
-        special = Special(
-            title="K-MAS 라이브",
-            starts_at=now - timedelta(minutes=5),
-            ends_at=now + timedelta(hours=1),
-            status="live",
-            host_id=host_id,
-        )
-        db.add(special)
-        await db.flush()
-        return special.id
 
 
 class Socket:

@@ -9,7 +9,8 @@ import pytest
 from livemarket.accounts.service import create_user
 from livemarket.web.typedefs import SESSIONS_KEY
 from tests.conftest import PASSWORD, StartInstance, forget_redis_keys
-from tests.web.realtime.conftest import Peer, Socket, add_special
+from tests.fakes import add_special
+from tests.web.realtime.conftest import Peer, Socket
 
 pytestmark = pytest.mark.redis
 

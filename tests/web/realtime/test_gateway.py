@@ -397,7 +397,7 @@ async def test_hello_lists_active_deals_from_the_provider(
     """The checkout's provider, registered under ACTIVE_DEALS_KEY, fills ``hello.deals``."""
     from livemarket.web.app import create_app
     from livemarket.web.typedefs import SESSIONS_KEY
-    from tests.web.realtime.conftest import add_special
+    from tests.fakes import add_special
 
     app = create_app(settings)
 
@@ -425,7 +425,7 @@ async def test_shutdown_closes_sockets_with_1001(aiohttp_server: Any, settings: 
     from livemarket.accounts.service import create_user
     from livemarket.web.app import create_app
     from livemarket.web.typedefs import SESSIONS_KEY
-    from tests.web.realtime.conftest import add_special
+    from tests.fakes import add_special
 
     app = create_app(settings)
     server = await aiohttp_server(app)

@@ -11,7 +11,8 @@ from livemarket.accounts.service import create_user
 from livemarket.web.app import create_app
 from livemarket.web.typedefs import SESSIONS_KEY
 from tests.conftest import PASSWORD, forget_redis_keys
-from tests.web.realtime.conftest import Peer, add_special
+from tests.fakes import add_special
+from tests.web.realtime.conftest import Peer
 
 pytestmark = pytest.mark.redis
 

@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient
 from livemarket.bus.events import special_topic
 from livemarket.web.realtime.gateway import HEARTBEAT_S, SOCKETS_KEY, ViewerSocket
 from livemarket.web.typedefs import ACTIVE_DEALS_KEY, BUS_KEY, REALTIME_KEY
-from tests.web.realtime.conftest import TIMEOUT, Peer, add_special
+from tests.fakes import add_special
+from tests.web.realtime.conftest import TIMEOUT, Peer
 
 Peers = Callable[[], Peer]
 
