@@ -25,6 +25,7 @@ from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, parse_query, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
+from livemarket.web.fields import path_id
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import CLOCK_KEY, ENGINE_KEY, REALTIME_KEY, SETTINGS_KEY
 
@@ -115,10 +116,9 @@ async def _staff_or_login(request: web.Request) -> None:
 async def dashboard_page(request: web.Request) -> web.Response:
     """``/console/specials/{id}/dashboard``: the live dashboard (its host or an operator)."""
     await _staff_or_login(request)
-    raw = request.match_info["special_id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    special_id = path_id(request.match_info["special_id"])
+    if special_id is None:
         raise web.HTTPNotFound()
-    special_id = int(raw)
     try:
         host_id, title = await _host_and_title(request, special_id)
     except NotFound:
