@@ -189,3 +189,24 @@ async def test_a_killed_instances_viewers_stop_counting_within_seconds(
     finally:
         for recorder in (watcher, *doomed):
             await recorder.close()
+
+
+async def test_likes_clicked_while_redis_is_away_are_counted_when_it_returns(
+    fault_apps: StartApps, fault_database: str, fault_redis: RedisServer
+) -> None:
+    """Likes the server accepted during a Redis outage are not lost with the failed push:
+    they are counted once Redis is back."""
+    special_id, _ = await seed(fault_database, stock=1)
+    [app] = await fault_apps(1)
+    viewer = await Recorder.open(app.url, special_id)
+    try:
+        await asyncio.to_thread(fault_redis.stop)
+        try:
+            for _ in range(5):
+                await viewer.ws.send_json({"type": "like"})
+            await asyncio.sleep(1.5)  # several failed pushes
+        finally:
+            await asyncio.to_thread(fault_redis.start)
+        await viewer.wait_for(lambda e: e["type"] == "likes" and e["count"] == 5, within_s=15)
+    finally:
+        await viewer.close()
