@@ -32,3 +32,9 @@ class LikeTally:
         rooms, self._by_room = self._by_room, {}
         self._by_person.clear()
         return rooms
+
+    def restore(self, rooms: dict[int, int]) -> None:
+        """Give back drained clicks that could not be counted (Redis away): they go out
+        with the next interval's instead of being lost (one integer per room: bounded)."""
+        for special_id, clicks in rooms.items():
+            self._by_room[special_id] = self._by_room.get(special_id, 0) + clicks

@@ -13,13 +13,17 @@ Likes: one ``INCRBY`` per room per interval (the clicks are aggregated first).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from livemarket.chat.presence import LocalCounts
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER_S = 3.0
 KEY_TTL_S = 3600
@@ -87,11 +91,18 @@ class RedisPresence(LocalCounts):
             await pipe.execute()
 
     async def close(self) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for sid in self._published | set(self.counts):
-                pipe.hdel(self._key(sid), self.instance)
-            pipe.delete(self._alive(self.instance))
-            await pipe.execute()
+        """Withdraw this instance's counts; with Redis away they lapse by themselves."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for sid in self._published | set(self.counts):
+                    pipe.hdel(self._key(sid), self.instance)
+                pipe.delete(self._alive(self.instance))
+                await pipe.execute()
+        except (RedisError, OSError):
+            log.warning(
+                "presence: Redis away at shutdown; this instance's counts lapse in %s s",
+                STALE_AFTER_S,
+            )
         self.counts.clear()
         self._published.clear()
 

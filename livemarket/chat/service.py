@@ -21,11 +21,20 @@ database) only once the bus took it, so it reaches every instance's viewers and
 history; if the bus did not take it, or the database's queue is full, the sender
 gets ``chat_unavailable`` and nothing of it is kept. Moderation changes follow
 the same order: published first, then persisted.
+
+A publish can fail after Redis took it (the reply lost with the connection, or a
+client timeout while Redis stalled). So a failed message waits up to
+``ECHO_WAIT_S`` for its own copy to come back through the bus: if it does, it was
+delivered, and it is kept and reported sent. If it comes back only later (Redis
+stalled longer than that), it has reached the viewers: it is kept then too, so
+history never lacks what viewers saw, and the sender, who was told it failed,
+may post it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -42,6 +51,13 @@ from livemarket.chat.ids import IdSource
 from livemarket.chat.rules import Author, ChatLimits, PaceRule, RoomRules, unavailable
 from livemarket.chat.wordfilter import WordFilter
 from livemarket.errors import Conflict, DomainError, Forbidden, NotFound
+
+log = logging.getLogger(__name__)
+
+#: How long a message whose publish failed waits for its own copy from the bus.
+ECHO_WAIT_S = 2.0
+#: Refused messages remembered in case their copy comes back late.
+LATE_MEMORY = 1000
 
 
 def public(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,6 +110,10 @@ class ChatService:
         self.refused: Counter[str] = Counter()
         self._rooms: dict[int, _Room] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
+        #: Messages whose publish failed, by id: waiting for their copy from the bus, or
+        #: refused (then kept if the copy still comes).
+        self._echoes: dict[int, asyncio.Future[None]] = {}
+        self._refused: dict[int, tuple[Mapping[str, Any], datetime]] = {}
 
     # -- room lifecycle -----------------------------------------------------
     async def open_room(self, special_id: int) -> None:
@@ -180,9 +200,30 @@ class ChatService:
             "created_at": created_at.isoformat(),
             "_author": author.key,
         }
-        await self._publish(special_id, event)
+        try:
+            await self._publish(special_id, event)
+        except DomainError:
+            if not await self._came_back(event, created_at):
+                raise
         self._writer.add(event, created_at)
         return event
+
+    async def _came_back(self, event: Mapping[str, Any], created_at: datetime) -> bool:
+        """After a failed publish: True if the message's copy arrives from the bus within
+        ``ECHO_WAIT_S`` (Redis took it after all); else it is remembered as refused."""
+        message_id = int(event["id"])
+        echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(ECHO_WAIT_S):
+                await echo
+            return True
+        except TimeoutError:
+            self._refused[message_id] = (event, created_at)
+            while len(self._refused) > LATE_MEMORY:
+                del self._refused[next(iter(self._refused))]
+            return False
+        finally:
+            del self._echoes[message_id]
 
     async def _publish(self, special_id: int, event: Mapping[str, Any]) -> None:
         """Publish a chat change, or refuse it as ``chat_unavailable`` if the bus failed."""
@@ -278,6 +319,7 @@ class ChatService:
             if room.recent.find(event["id"]) is not None:
                 return False
             room.recent.add(event)
+            self._echoed(int(event["id"]))
         elif kind == "chat.deleted":
             room.recent.remove(int(event["id"]))
             if room.pinned is not None and room.pinned.get("id") == event["id"]:
@@ -289,6 +331,17 @@ class ChatService:
         elif kind == "chat.pinned":
             room.pinned = event["message"]
         return True
+
+    def _echoed(self, message_id: int) -> None:
+        echo = self._echoes.get(message_id)
+        if echo is not None and not echo.done():
+            echo.set_result(None)
+        late = self._refused.pop(message_id, None)
+        if late is not None:
+            log.warning(
+                "chat message %d, refused to its sender, reached viewers late: kept", message_id
+            )
+            self._writer.add(*late)
 
 
 def _require_staff(by: Author) -> None:

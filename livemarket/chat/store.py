@@ -206,14 +206,13 @@ class ChatWriter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
         failures = 0
-        while self._queue:
+        while self._queue and (remaining := deadline - loop.time()) > 0:
             try:
-                await self.flush()
+                async with asyncio.timeout(remaining):  # a hung connect must not hang shutdown
+                    await self.flush()
             except Exception:
                 failures += 1
-                if loop.time() >= deadline:
-                    break
-                await asyncio.sleep(backoff_s(failures))
+                await asyncio.sleep(min(backoff_s(failures), max(deadline - loop.time(), 0)))
         if self._queue:
             log.error(
                 "chat writer lost %d changes at shutdown: the database did not answer",

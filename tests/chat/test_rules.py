@@ -140,6 +140,16 @@ def test_like_tally_caps_each_person_and_drains() -> None:
     assert tally.add(1, "v:alice", 4) == 4
 
 
+def test_like_tally_takes_back_clicks_that_could_not_be_counted() -> None:
+    """Clicks drained while Redis was away go out with the next interval's."""
+    tally = LikeTally(per_person=10)
+    tally.add(1, "v:alice", 3)
+    failed = tally.drain()
+    tally.add(1, "v:bob", 2)
+    tally.restore(failed)
+    assert tally.drain() == {1: 5}
+
+
 def test_recent_messages_keeps_the_newest() -> None:
     """History keeps the last N messages and forgets deleted ones."""
     recent = RecentMessages(size=3)

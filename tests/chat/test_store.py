@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.chat import store
 from livemarket.chat.ids import MessageIds
 from livemarket.storage.base import utcnow
+from livemarket.storage.engine import create_engine, session_factory
 from tests.fakes import add_special
 
 
@@ -76,3 +83,38 @@ async def test_long_staff_names_are_stored_shortened(
     await writer.flush()
     state = await store.load_room(sessions, special_id, limit=10)
     assert state.recent[0]["nickname"] == "가" * 40
+
+
+async def test_a_database_away_keeps_the_batch_in_order_until_it_returns(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database cannot be opened, a flush raises and keeps every change queued,
+    in order; once it is back they are written. Shutdown with it away says what is lost."""
+    template = Path(sqlite_url.removeprefix("sqlite+aiosqlite:///"))
+    later = tmp_path / "not-yet" / "chat.sqlite3"
+    engine = create_engine(f"sqlite+aiosqlite:///{later}")
+    try:
+        sessions = session_factory(engine)
+        writer = store.ChatWriter(sessions)
+        for i in range(3):
+            writer.add(_event(i + 1, 1, f"m{i}"), utcnow())
+        with pytest.raises(Exception, match="unable to open database file"):
+            await writer.flush()
+        assert writer.health.backlog == 3
+        later.parent.mkdir()
+        shutil.copyfile(template, later)
+        special_id = await add_special(sessions)
+        assert special_id == 1
+        await writer.flush()
+        state = await store.load_room(sessions, special_id, limit=10)
+        assert [m["text"] for m in state.recent] == ["m0", "m1", "m2"]
+
+        await engine.dispose()  # no open connection to the removed file
+        shutil.rmtree(later.parent)
+        writer.add(_event(9, special_id, "at shutdown"), utcnow())
+        with caplog.at_level(logging.ERROR, logger="livemarket.chat.store"):
+            async with asyncio.timeout(3):
+                await writer.close(within_s=0.5)
+        assert "chat writer lost 1 changes at shutdown" in caplog.text
+    finally:
+        await engine.dispose()

@@ -46,15 +46,27 @@ async def _seed_catalog(app: web.Application, products: int, specials: int) -> N
 
 
 async def test_healthz_reports_database_and_redis(client: Client) -> None:
-    """Liveness says the database answers and Redis is not in use in the embedded mode."""
+    """Liveness says the database answers, Redis is not in use in the embedded mode, and
+    every background loop runs."""
     response = await client.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {
-        "status": "ok",
-        "database": "ok",
-        "redis": "disabled",
-        "instance": None,
+    body = await response.json()
+    tasks = body.pop("tasks")
+    assert body == {"status": "ok", "database": "ok", "redis": "disabled", "instance": None}
+    assert {"chat-writer", "realtime-timers", "realtime-heartbeat", "checkout-sweeper"} <= set(
+        tasks
+    )
+    assert tasks["chat-writer"] == {
+        "state": "running",
+        "failures": 0,
+        "failures_total": 0,
+        "last_error": None,
+        "backlog": 0,
+        "overflow": 0,
     }
+    text = await (await client.get("/metrics")).text()
+    assert 'livemarket_task_up{task="chat-writer"} 1.0' in text
+    assert 'livemarket_task_overflow_total{task="chat-writer"} 0.0' in text
 
 
 async def test_unknown_api_path_is_a_json_404(client: Client) -> None:

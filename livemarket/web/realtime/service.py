@@ -384,8 +384,14 @@ class RealtimeService:
             health.ok()
 
     async def _push_likes(self) -> None:
-        for special_id, clicks in self.tally.drain().items():
-            total = await self.likes.add(special_id, clicks)
+        pending = self.tally.drain()
+        for special_id, clicks in list(pending.items()):
+            try:
+                total = await self.likes.add(special_id, clicks)
+            except BaseException:
+                self.tally.restore(pending)  # this room's clicks and those not tried yet
+                raise
+            del pending[special_id]
             await self.bus.publish(
                 special_topic(special_id),
                 {"type": "likes", "special_id": special_id, "count": total},

@@ -365,12 +365,13 @@ async def _move_strays(registry: RelayRegistry, directory: RelayDirectory) -> No
 async def _heartbeat(
     registry: RelayRegistry, directory: RelayDirectory, health: TaskHealth
 ) -> None:
-    """Refresh this instance's claims; Redis down raises and the supervisor retries."""
+    """Refresh this instance's claims; Redis down raises and the supervisor retries, and a
+    retry refreshes at once (the claims' liveness must not wait a beat more)."""
     while True:
-        await asyncio.sleep(directory.refresh_interval_s)
         await directory.refresh()
         await _move_strays(registry, directory)
         health.ok()
+        await asyncio.sleep(directory.refresh_interval_s)
 
 
 async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -397,6 +398,8 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
         "relay-heartbeat",
         lambda health: _heartbeat(registry, directory, health),
         board=app[TASKS_KEY],
+        base_s=0.1,
+        cap_s=directory.refresh_interval_s,  # never slower than the beat the claims expect
     )
     yield
     await cancel_and_wait([heartbeat])
