@@ -19,8 +19,7 @@ from livemarket.chat.service import ChatService
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError
 from livemarket.storage.engine import create_engine, session_factory
-
-from .seed import add_special
+from tests.fakes import add_special
 
 HOST = Author(key="user:1", nickname="Host", role="host")
 
