@@ -95,11 +95,12 @@ async def test_gstreamer_webrtcbin_publishes_and_chromium_plays(
     process = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON,
         str(PUBLISHER),
+        "--seconds",
+        "40",
+        "--",  # a stream key may start with "-": it is an argument, not an option
         live_server.url(f"/whip/{special_id}"),
         key,
         codec,
-        "--seconds",
-        "40",
         stdout=asyncio.subprocess.PIPE,
     )
     try:
