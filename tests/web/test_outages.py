@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
@@ -67,3 +69,33 @@ def _raise_in_module(namespace: dict[str, object], error: BaseException) -> Base
     except BaseException as caught:
         return caught
     raise AssertionError("unreachable")
+
+
+async def test_the_middleware_answers_json_for_any_unexpected_error(aiohttp_client: Any) -> None:
+    """An outage is a 503 with its code and Retry-After; a bug a JSON 500; a page gets
+    the same status as short HTML; never aiohttp's text/plain page."""
+    from aiohttp import web
+
+    from livemarket.web.errors import error_middleware
+
+    async def down(request: web.Request) -> web.Response:
+        raise redis_errors.ConnectionError("Error 111 connecting")
+
+    async def bug(request: web.Request) -> web.Response:
+        raise ValueError("a bug")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/api/v1/down", down)
+    app.router.add_get("/api/v1/bug", bug)
+    app.router.add_get("/page", down)
+    client = await aiohttp_client(app)
+
+    response = await client.get("/api/v1/down")
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"]["code"] == "redis_unavailable"
+    response = await client.get("/api/v1/bug")
+    assert response.status == 500
+    assert (await response.json())["error"]["code"] == "internal_error"
+    response = await client.get("/page")
+    assert response.status == 503 and response.content_type == "text/html"
+    assert response.headers["Retry-After"] == "1"
