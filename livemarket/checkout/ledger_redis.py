@@ -188,8 +188,16 @@ class RedisLedger:
 
     transactional = False
 
-    def __init__(self, redis: Redis, prefix: str = "lm:", *, owns_client: bool = True) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "lm:",
+        *,
+        owns_client: bool = True,
+        quiet_ms: int = QUIET_MS,
+    ) -> None:
         self._redis = redis
+        self._quiet_ms = quiet_ms
         self._owns_client = owns_client
         self._prefix = prefix
         self._epoch_key = prefix + "epoch"
@@ -342,7 +350,13 @@ class RedisLedger:
             await asyncio.sleep(0.05)
         raise stock_unavailable()
 
+    async def _ensure_epoch(self) -> None:
+        """Counters are loaded into a generation: join (or start) one first."""
+        if not self._epoch:
+            await self._follow_epoch("")
+
     async def _load_stock(self, conn: AsyncConnection, product_id: int) -> None:
+        await self._ensure_epoch()
         stock = (
             await conn.execute(select(products.c.stock).where(products.c.id == product_id))
         ).scalar()
@@ -363,6 +377,7 @@ class RedisLedger:
         ).one_or_none()
         if row is None:
             raise deal_ended(0, deal_id)
+        await self._ensure_epoch()
         # Each buyer's units from the orders themselves (the per-buyer limit survives).
         held = (
             await conn.execute(
@@ -412,6 +427,7 @@ class RedisLedger:
     async def open_deal(
         self, conn: AsyncConnection, deal_id: int, quantity: int, ends_at: datetime
     ) -> None:
+        await self._ensure_epoch()
         key = self._deal_key(deal_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -465,7 +481,7 @@ class RedisLedger:
         for field, (key, value) in truth.items():
             result = await self._reconcile(
                 keys=[key, self._changed_key, self._epoch_key],
-                args=[_text(epoch), field, value, QUIET_MS],
+                args=[_text(epoch), field, value, self._quiet_ms],
             )
             code = int(result[0])
             if code in (1, 2):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from redis.backoff import ExponentialBackoff
 
 from livemarket.bus.events import EventBus
 from livemarket.bus.memory import InProcessBus
@@ -50,6 +51,12 @@ from livemarket.web.typedefs import (
     TASKS_KEY,
 )
 
+#: A Redis command retries this often on a broken connection, backing off this much
+#: (redis-py's default, 10 retries up to 1 s apart, holds each request for seconds
+#: while Redis is down; a quick 503 lets the client come back instead).
+REDIS_RETRIES = 2
+REDIS_BACKOFF = ExponentialBackoff(cap=0.2, base=0.02)
+
 #: Largest request body accepted (SDP offers and JSON bodies are a few KiB).
 MAX_BODY_BYTES = 256 * 1024
 
@@ -86,10 +93,13 @@ async def _redis_and_bus_ctx(app: web.Application) -> AsyncIterator[None]:
     bus: EventBus
     if settings.redis_url:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
 
         from livemarket.bus.redis import RedisBus
 
-        client = Redis.from_url(settings.redis_url, decode_responses=False)
+        client = Redis.from_url(
+            settings.redis_url, decode_responses=False, retry=Retry(REDIS_BACKOFF, REDIS_RETRIES)
+        )
         app[REDIS_KEY] = client
         bus = RedisBus(client, prefix=settings.redis_prefix, board=app[TASKS_KEY])
     else:

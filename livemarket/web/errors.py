@@ -130,6 +130,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, exc.reason, headers=headers)
     except Exception as exc:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            raise  # the socket may be open already: no HTTP answer can follow
         return _unexpected(request, exc)
 
 

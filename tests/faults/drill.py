@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -339,3 +339,19 @@ async def race_with_fault(
         inject(), *(_buyer(bases, i, sale, tally, deadline) for i in range(buyers))
     )
     return tally, back_at
+
+
+def assert_consistent(sale: Sale, tallies: Sequence[Tally], found: Audit) -> None:
+    """What the clients hold is what the database holds, the database's counters match
+    its orders and Redis's match the database's (nothing oversold, nothing leaked)."""
+    bad = [answer for tally in tallies for answer in tally.bad]
+    held = set().union(*(tally.order_ids for tally in tallies))
+    assert not bad, f"{len(bad)} answers outside the contract: {bad[:3]}"
+    assert held == found.order_ids, (
+        f"answered, not stored: {sorted(held - found.order_ids)[:10]}; "
+        f"stored, not answered: {sorted(found.order_ids - held)[:10]}"
+    )
+    assert found.units_in_deal_orders <= sale.units and found.units_in_orders <= sale.stock
+    assert found.deal_sold_db == found.units_in_deal_orders
+    assert found.product_stock_db == sale.stock - found.units_in_orders
+    assert found.stock_redis == found.product_stock_db, "Redis disagrees with the database"

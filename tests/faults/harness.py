@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from livemarket.storage.migrate import upgrade
+
 HOST = "127.0.0.1"
 
 
@@ -161,6 +163,7 @@ class PostgresCluster:
             os.chown(self.folder, user.pw_uid, user.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self.admin_url = f"postgresql://postgres@{HOST}:{self.port}/postgres"
+        self._template_ready = False
 
     def url(self, database: str = "postgres") -> str:
         """The SQLAlchemy URL of ``database`` on this cluster."""
@@ -205,19 +208,22 @@ class PostgresCluster:
         return status.returncode == 0
 
     async def create_database(self, name: str) -> str:
-        """Create ``name``, migrate it to head; returns its URL."""
-        import asyncpg
+        """Create ``name`` migrated to head (a copy of a template migrated once); its URL."""
+        if not self._template_ready:
+            await self._admin('CREATE DATABASE "lm_template"')
+            await asyncio.to_thread(upgrade, self.url("lm_template"))
+            self._template_ready = True
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "lm_template"')
+        return self.url(name)
 
-        from livemarket.storage.migrate import upgrade
+    async def _admin(self, statement: str) -> None:
+        import asyncpg
 
         conn = await asyncpg.connect(self.admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(statement)
         finally:
             await conn.close()
-        url = self.url(name)
-        await asyncio.to_thread(upgrade, url)
-        return url
 
     def close(self) -> None:
         if self.data.exists():

@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 
 from tests.faults.conftest import StartApps
-from tests.faults.drill import assert_exact, open_sale, race_with_fault, settled_audit
+from tests.faults.drill import (
+    assert_consistent,
+    assert_exact,
+    open_sale,
+    race,
+    race_with_fault,
+    settled_audit,
+)
 from tests.faults.harness import PostgresCluster, RedisServer
 
 UNITS = 400
@@ -57,3 +64,23 @@ async def test_a_postgres_stop_mid_race_leaks_nothing(
     codes = {answer.split()[1] for answer in tally.answers if answer.startswith("503")}
     assert "database_unavailable" in codes
     assert codes <= {"database_unavailable", "stock_unavailable"}
+
+
+async def test_an_instance_killed_mid_race_leaks_nothing(
+    fault_apps: StartApps, fault_database: str, fault_redis: RedisServer
+) -> None:
+    """``kill -9`` of one instance: units it had taken in Redis for orders it never wrote
+    come back by the survivor's reconciliation and sell (buyers retry their key on the
+    survivor, so every order they were told about is kept)."""
+    apps = await fault_apps(2)
+    sale = await open_sale(fault_database, apps[0].url, UNITS)
+    first, _back = await race_with_fault(
+        [a.url for a in apps], sale, BUYERS, UNITS // 3, apps[1].kill
+    )
+    settled = await settled_audit(fault_database, fault_redis.url, "drill:", sale)
+    assert_consistent(sale, [first], settled)
+    # Latecomers buy what came back (the deal itself ended when Redis saw it sold out).
+    second = await race([apps[0].url], sale, 4, within_s=30)
+    found = await settled_audit(fault_database, fault_redis.url, "drill:", sale)
+    assert_consistent(sale, [first, second], found)
+    assert found.units_in_orders == sale.stock, "units taken by the dead instance never came back"
