@@ -2,7 +2,8 @@
 
 Runs the real app with the demo season on a throwaway SQLite file on 127.0.0.1, logs in
 as the demo operator, and saves PNGs of the schedule, a watch page and the studio
-(desktop and phone). Not a test: it writes files for people to look at.
+(desktop and phone), and of the operator's dashboard, season report, catalogue and
+accounts. Not a test: it writes files for people to look at.
 """
 
 from __future__ import annotations
@@ -120,6 +121,16 @@ async def take(out: Path) -> None:
                 await _wait(phone_page, "#lm-player[data-state=playing]")
                 await _shoot(phone_page, phone_page.url, out / "watch-phone.png", reload=False)
                 await _shoot(host_page, host_page.url, out / "studio.png", reload=False)
+                # The operator's pages (the studio's login is the demo operator's).
+                for path, name, ready in (
+                    (f"/console/specials/{special}/dashboard", "dashboard", "[data-lm-tile]"),
+                    ("/console/report", "report", "[data-lm-report-chart]"),
+                    ("/console/catalogue", "catalogue", "body[data-lm-catalogue=ready]"),
+                    ("/console/hosts", "hosts", "body[data-lm-people=ready]"),
+                ):
+                    await host_page.goto(live.url(path))
+                    await _wait(host_page, ready)
+                    await _shoot(host_page, host_page.url, out / f"{name}.png", reload=False)
                 await browser.close()
         finally:
             await server.close()
