@@ -33,6 +33,7 @@ from livemarket.web.routes import (
     platforms,
     products,
     session,
+    simulcast,
     specials,
 )
 from livemarket.web.routes import checkout as checkout_routes
@@ -63,6 +64,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     console_catalogue.setup,
     realtime_gateway.setup,
     media.setup,
+    simulcast.setup,
     figures.setup,
     platforms.setup,
     pages.setup,

@@ -1,0 +1,110 @@
+"""The push, proven against a real RTMP ingest (nginx-rtmp) and read back with ffprobe."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from livemarket.bus.events import special_topic
+from livemarket.config import Settings, load_settings
+from livemarket.web.typedefs import BUS_KEY, SIMULCAST_KEY
+from tests.conftest import UserMaker, login
+from tests.simulcast.ingest import RtmpIngest, free_port, probe, require_tools
+from tests.streamer.peers import start_publisher
+from tests.streamer.test_media_http import _key, _special, _whip
+
+Client = TestClient[Any, Any]
+KEY = "partner-secret-key-7Q2x"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    return load_settings(
+        {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=("127.0.0.1",)
+    )
+
+
+@pytest.fixture
+async def ingest(tmp_path: Path) -> AsyncIterator[RtmpIngest]:
+    require_tools()
+    server = RtmpIngest(tmp_path / "nginx", free_port())
+    await server.start()
+    yield server
+    server.stop()
+
+
+def _summary(probed: dict[str, Any]) -> dict[str, Any]:
+    streams = {s["codec_type"]: s for s in probed["streams"]}
+    video_index = next(i for i, s in enumerate(probed["streams"]) if s["codec_type"] == "video")
+    times = [
+        float(p["pts_time"])
+        for p in probed["packets"]
+        if p["stream_index"] == video_index and "pts_time" in p
+    ]
+    return {"streams": streams, "video_times": times}
+
+
+async def _wait_state(app: web.Application, special_id: int, state: str, within: float) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            status = app[SIMULCAST_KEY].status(special_id)
+            if status and all(d["state"] == state for d in status["destinations"]):
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_a_live_special_airs_on_the_partner_ingest_and_survives_its_restart(
+    client: Client, app: web.Application, make_user: UserMaker, ingest: RtmpIngest
+) -> None:
+    """H.264 copied and AAC audio reach nginx-rtmp; killed and restarted, it reconnects."""
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    csrf = await login(client, "op1")
+    created = await client.post(
+        "/api/v1/simulcast/destinations",
+        json={"name": "Partner", "url": ingest.url(), "stream_key": KEY, "special_id": special_id},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert created.status == 201, await created.text()
+    heard: list[dict[str, Any]] = []
+    subscription = app[BUS_KEY].subscribe(
+        special_topic(special_id), lambda topic, event: heard.append(dict(event))
+    )
+    publisher = await start_publisher(
+        _whip(client, special_id, await _key(app, host.id)), codec="video/H264"
+    )
+    try:
+        await _wait_state(app, special_id, "live", within=20)
+        first = _summary(await probe(ingest.url(KEY)))
+        assert first["streams"]["video"]["codec_name"] == "h264"
+        assert (first["streams"]["video"]["width"], first["streams"]["video"]["height"]) == (
+            160,
+            120,
+        )
+        assert first["streams"]["audio"]["codec_name"] == "aac"
+        assert len(first["video_times"]) > 10
+        assert first["video_times"][-1] - first["video_times"][0] > 1.0
+
+        ingest.stop()  # the partner's ingest goes down mid-show
+        await _wait_state(app, special_id, "retrying", within=10)
+        await ingest.start()
+        await _wait_state(app, special_id, "live", within=20)
+        again = _summary(await probe(ingest.url(KEY)))
+        assert again["streams"]["video"]["codec_name"] == "h264"
+        assert len(again["video_times"]) > 10
+        status = app[SIMULCAST_KEY].status(special_id)
+        assert status is not None
+        assert status["destinations"][0]["reconnects"] >= 1
+        assert status["destinations"][0]["bitrate_bps"] > 0
+        assert any(e["type"] == "simulcast.status" for e in heard)
+        assert KEY not in str(heard)
+    finally:
+        subscription.close()
+        await publisher.close()
