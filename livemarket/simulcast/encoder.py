@@ -8,6 +8,7 @@ The audio is transcoded here, once, whatever the number of destinations.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import subprocess
@@ -85,10 +86,8 @@ class FrameEncoder:
         finally:
             if muxer is not None:
                 muxer.close()
-            try:
+            with contextlib.suppress(OSError):
                 process.stdin.close()
-            except OSError:
-                pass
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -135,7 +134,5 @@ class _NutMuxer:
         self.container.mux(packet)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, av.FFmpegError):
             self.container.close()
-        except (OSError, av.FFmpegError):
-            pass

@@ -47,6 +47,7 @@ class Pusher:
         status: DestinationStatus,
         target: str,
         preamble: Callable[[], bytes],
+        ready: asyncio.Event,
         *,
         on_change: Callable[[], None],
         clock: Callable[[], float],
@@ -56,6 +57,7 @@ class Pusher:
         self.status = status
         self._target = target
         self._preamble = preamble
+        self._ready = ready
         self._on_change = on_change
         self._clock = clock
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(max_backlog)
@@ -105,8 +107,7 @@ class Pusher:
         """One FFmpeg run; returns why it ended (redacted: never the stream key)."""
         if self.status.state != RETRYING:
             self._set(CONNECTING, None)
-        while not self._preamble():
-            await asyncio.sleep(0.1)
+        await self._ready.wait()  # the encoder's header and codec configuration came
         self._drain_queue()
         process = await asyncio.create_subprocess_exec(
             *pusher_args(self._target),

@@ -51,11 +51,13 @@ class SpecialSimulcast:
         self._on_change = on_change
         self._loop = asyncio.get_running_loop()
         self._splitter = FlvSplitter()
+        self._ready = asyncio.Event()
         self.pushers = [
             Pusher(
                 DestinationStatus(target.destination_id, target.name),
                 push_url(target.url, target.stream_key),
                 lambda: self._splitter.preamble,
+                self._ready,
                 on_change=self._changed,
                 clock=clock,
                 backoff_steps=backoff_steps,
@@ -81,6 +83,8 @@ class SpecialSimulcast:
 
     def _fan_out(self, data: bytes) -> None:
         for tag in self._splitter.feed(data):
+            if not tag.is_config:
+                self._ready.set()  # the header and codec configuration precede media
             for pusher in self.pushers:
                 pusher.offer(tag)
 

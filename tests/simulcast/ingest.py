@@ -6,7 +6,6 @@ import asyncio
 import json
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ class RtmpIngest:
 
     def __init__(self, directory: Path, port: int) -> None:
         self.directory, self.port = directory, port
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "nginx.conf").write_text(
             f"load_module {RTMP_MODULE};\n"
@@ -50,9 +49,9 @@ class RtmpIngest:
         return f"rtmp://127.0.0.1:{self.port}/live" + (f"/{key}" if key else "")
 
     async def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"),
-             "-e", str(self.directory / "error.log")],
+        self.process = await asyncio.create_subprocess_exec(
+            NGINX, "-p", str(self.directory), "-c", str(self.directory / "nginx.conf"),
+            "-e", str(self.directory / "error.log"),
         )  # fmt: skip
         async with asyncio.timeout(10):
             while True:
@@ -64,10 +63,10 @@ class RtmpIngest:
                 writer.close()
                 return
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self.process is not None:
             self.process.kill()
-            self.process.wait()
+            await self.process.wait()
             self.process = None
 
 

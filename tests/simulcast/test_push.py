@@ -36,7 +36,7 @@ async def ingest(tmp_path: Path) -> AsyncIterator[RtmpIngest]:
     server = RtmpIngest(tmp_path / "nginx", free_port())
     await server.start()
     yield server
-    server.stop()
+    await server.stop()
 
 
 def _summary(probed: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +92,7 @@ async def test_a_live_special_airs_on_the_partner_ingest_and_survives_its_restar
         assert len(first["video_times"]) > 10
         assert first["video_times"][-1] - first["video_times"][0] > 1.0
 
-        ingest.stop()  # the partner's ingest goes down mid-show
+        await ingest.stop()  # the partner's ingest goes down mid-show
         await _wait_state(app, special_id, "retrying", within=10)
         await ingest.start()
         await _wait_state(app, special_id, "live", within=20)
