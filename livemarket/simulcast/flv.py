@@ -38,11 +38,9 @@ class Tag:
 
     @property
     def is_keyframe(self) -> bool:
-        return (
-            self.kind == VIDEO
-            and len(self.raw) > TAG_HEADER_BYTES
-            and (self.raw[TAG_HEADER_BYTES] >> 4 == 1)
-        )
+        """A key picture (not the AVC sequence header, which carries the key flag too)."""
+        body = self.raw[TAG_HEADER_BYTES:]
+        return self.kind == VIDEO and len(body) > 1 and body[0] >> 4 == 1 and body[1] == 1
 
 
 class FlvSplitter:
