@@ -18,6 +18,7 @@ from tests.conftest import UserMaker, login
 from tests.simulcast.ingest import RtmpIngest, free_port, probe, require_tools
 from tests.streamer.peers import start_publisher
 from tests.streamer.test_media_http import _key, _special, _whip
+from tests.web.test_checkout_api import as_user
 
 Client = TestClient[Any, Any]
 KEY = "partner-secret-key-7Q2x"
@@ -107,4 +108,112 @@ async def test_a_live_special_airs_on_the_partner_ingest_and_survives_its_restar
         assert KEY not in str(heard)
     finally:
         subscription.close()
+        await publisher.close()
+
+
+async def _destination(client: Client, csrf: str, special_id: int, name: str, url: str) -> int:
+    body = {"name": name, "url": url, "stream_key": KEY, "special_id": special_id}
+    created = await client.post(
+        "/api/v1/simulcast/destinations", json=body, headers={"X-CSRF-Token": csrf}
+    )
+    assert created.status == 201, await created.text()
+    return int((await created.json())["id"])
+
+
+async def test_a_dead_destination_never_holds_back_the_others(
+    client: Client, app: web.Application, make_user: UserMaker, ingest: RtmpIngest
+) -> None:
+    """One ingest refuses connections: it retries with a reason; the other stays live."""
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    csrf = await login(client, "op1")
+    dead_url = f"rtmp://127.0.0.1:{free_port()}/live"
+    dead = await _destination(client, csrf, special_id, "Dead", dead_url)
+    good = await _destination(client, csrf, special_id, "Good", ingest.url())
+    publisher = await start_publisher(
+        _whip(client, special_id, await _key(app, host.id)), codec="video/H264"
+    )
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                status = app[SIMULCAST_KEY].status(special_id)
+                states = {d["id"]: d for d in status["destinations"]} if status else {}
+                if states and states[good]["state"] == "live" and states[dead]["reconnects"]:
+                    break
+                await asyncio.sleep(0.1)
+        assert states[dead]["state"] in ("retrying", "connecting")
+        assert states[dead]["reason"]
+        assert KEY not in states[dead]["reason"]
+        seen = _summary(await probe(ingest.url(KEY)))
+        assert len(seen["video_times"]) > 10
+
+        # the host sees it; /metrics counts it per special and destination
+        await as_user(client, "host1")
+        answer = await client.get(f"/api/v1/specials/{special_id}/simulcast")
+        shown = {d["name"]: d for d in (await answer.json())["destinations"]}
+        assert shown["Good"]["state"] == "live"
+        assert shown["Good"]["uptime_s"] > 0
+        metrics = await (await client.get("/metrics")).text()
+        assert (
+            f'livemarket_simulcast_live{{destination_id="{good}",special_id="{special_id}"}} 1.0'
+            in metrics
+        )
+        assert (
+            f'livemarket_simulcast_live{{destination_id="{dead}",special_id="{special_id}"}} 0.0'
+            in metrics
+        )
+    finally:
+        await publisher.close()
+
+
+async def test_the_push_outlives_a_host_reconnect_and_stops_when_the_special_ends(
+    client: Client, app: web.Application, make_user: UserMaker, ingest: RtmpIngest
+) -> None:
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    await _destination(client, csrf=await login(client, "op1"), special_id=special_id,
+                       name="Partner", url=ingest.url())  # fmt: skip
+    key = await _key(app, host.id)
+    publisher = await start_publisher(_whip(client, special_id, key), codec="video/H264")
+    try:
+        await _wait_state(app, special_id, "live", within=20)
+        whip = _whip(client, special_id, key)
+        replacement = await start_publisher(whip, codec="video/H264")  # a page reload
+        await publisher.close()
+        publisher = replacement
+        after = _summary(await probe(ingest.url(KEY), seconds=3))
+        assert len(after["video_times"]) > 20
+        status = app[SIMULCAST_KEY].status(special_id)
+        assert status is not None
+        assert status["destinations"][0]["state"] == "live"
+        assert status["destinations"][0]["reconnects"] == 0
+
+        ended = await client.delete(whip.location)
+        assert ended.status == 200
+        async with asyncio.timeout(10):
+            while app[SIMULCAST_KEY].status(special_id) is not None:
+                await asyncio.sleep(0.1)
+    finally:
+        await publisher.close()
+
+
+async def test_a_vp8_publisher_is_reported_not_pushed(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """Video is copied, never re-encoded: a VP8 host gets a clear failed state."""
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    await _destination(client, await login(client, "op1"), special_id, "P", "rtmp://x.example/live")
+    publisher = await start_publisher(
+        _whip(client, special_id, await _key(app, host.id)), codec="video/VP8"
+    )
+    try:
+        await _wait_state(app, special_id, "failed", within=10)
+        status = app[SIMULCAST_KEY].status(special_id)
+        assert status is not None
+        assert status["destinations"][0]["reason"].startswith("needs H.264")
+    finally:
         await publisher.close()
