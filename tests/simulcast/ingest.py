@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -16,11 +17,19 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def require_tools() -> None:
-    """Skip (with the reason) where the ingest stand-in or FFmpeg is not installed."""
+    """Skip (with the reason) where the ingest stand-in or FFmpeg is not installed.
+
+    CI sets ``LIVEMARKET_TEST_RTMP=1``: there a missing tool fails the test instead.
+    """
+    reason = None
     if not Path(NGINX).exists() or not RTMP_MODULE.exists():
-        pytest.skip("nginx with libnginx-mod-rtmp is not installed (apt: nginx libnginx-mod-rtmp)")
-    if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
-        pytest.skip("ffmpeg/ffprobe are not installed (apt: ffmpeg)")
+        reason = "nginx with libnginx-mod-rtmp is not installed (apt: nginx libnginx-mod-rtmp)"
+    elif not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
+        reason = "ffmpeg/ffprobe are not installed (apt: ffmpeg)"
+    if reason is not None:
+        if os.environ.get("LIVEMARKET_TEST_RTMP"):
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def free_port() -> int:
