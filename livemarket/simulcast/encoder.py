@@ -26,10 +26,11 @@ _Item = tuple[str, bytes, int, bool]
 
 ENCODER_ARGS = [
     "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-    "-fflags", "+genpts", "-probesize", "65536", "-analyzeduration", "1000000",
+    "-fflags", "+genpts+nobuffer", "-probesize", "65536", "-analyzeduration", "200000",
     "-f", "nut", "-i", "pipe:0",
     "-map", "0:v:0", "-map", "0:a:0?",
     "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+    "-max_interleave_delta", "300000", "-flush_packets", "1",
     "-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1",
 ]  # fmt: skip
 
@@ -106,7 +107,10 @@ class _NutMuxer:
     """PyAV muxing already-encoded frames into NUT on a pipe (worker thread only)."""
 
     def __init__(self, pipe: IO[bytes]) -> None:
-        self.container: Any = av.open(pipe, "w", format="nut")
+        # Small buffer, flushed per packet: the next process sees each frame at once.
+        self.container: Any = av.open(
+            pipe, "w", format="nut", buffer_size=4096, container_options={"flush_packets": "1"}
+        )
         video: Any = self.container.add_stream("h264")
         video.time_base = Fraction(1, _RATES["video"])
         video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"  # SPS has the real size

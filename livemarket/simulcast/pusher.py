@@ -35,7 +35,7 @@ def pusher_args(target: str) -> list[str]:
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
         "-f", "flv", "-i", "pipe:0", "-c", "copy",
         "-progress", "pipe:1", "-stats_period", "1",
-        "-f", "flv", "-flvflags", "no_duration_filesize", target,
+        "-flush_packets", "1", "-f", "flv", "-flvflags", "no_duration_filesize", target,
     ]  # fmt: skip
 
 
@@ -134,7 +134,10 @@ class Pusher:
         stderr = b"" if errors.cancelled() or errors.exception() else errors.result()
         lines = stderr.decode(errors="replace").strip().splitlines()
         reason = lines[-1] if lines else f"ffmpeg exited with status {process.returncode}"
-        reason = redact(reason, [self._target.rsplit("/", 1)[-1]])
+        # Shown to the room and logged: never the target (its last part is the stream key).
+        reason = redact(
+            reason.replace(self._target, "the ingest"), [self._target.rsplit("/", 1)[-1]]
+        )
         logger.info("simulcast destination %s: %s", self.status.destination_id, reason)
         return reason
 
