@@ -217,3 +217,29 @@ async def test_a_vp8_publisher_is_reported_not_pushed(
         assert status["destinations"][0]["reason"].startswith("needs H.264")
     finally:
         await publisher.close()
+
+
+async def test_a_test_card_says_whether_the_destination_takes_it(
+    client: Client, app: web.Application, make_user: UserMaker, ingest: RtmpIngest
+) -> None:
+    """5 seconds of test card: through to a working ingest; a refusing one says why."""
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    csrf = await login(client, "op1")
+    good = await _destination(client, csrf, special_id, "Good", ingest.url())
+    dead = await _destination(
+        client, csrf, special_id, "Dead", f"rtmp://127.0.0.1:{free_port()}/live"
+    )
+    headers = {"X-CSRF-Token": csrf}
+    url = "/api/v1/simulcast/destinations/{}/test"
+    went, refused = await asyncio.gather(
+        client.post(url.format(good), headers=headers),
+        client.post(url.format(dead), headers=headers),
+    )
+    assert (await went.json())["ok"] is True
+    answer = await refused.json()
+    assert answer["ok"] is False
+    assert answer["reason"]
+    assert KEY not in answer["reason"]
+    assert (await client.post(url.format(9999), headers=headers)).status == 404

@@ -22,6 +22,8 @@ from livemarket.scheduler.queries import get_special
 from livemarket.simulcast import service
 from livemarket.simulcast.keys import StreamKeyBox
 from livemarket.simulcast.manager import SimulcastManager
+from livemarket.simulcast.rules import push_url
+from livemarket.simulcast.testcard import send_test_card
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
@@ -41,6 +43,8 @@ logger = logging.getLogger(__name__)
 routes = ApiRoutes()
 TAGS = ("simulcast",)
 BOX_KEY = web.AppKey("simulcast_box", StreamKeyBox)
+#: Destinations with a test card on its way (one at a time each).
+TESTING_KEY: web.AppKey[set[int]] = web.AppKey("simulcast_testing")
 
 
 class DestinationBody(BaseModel):
@@ -128,6 +132,29 @@ async def delete_destination(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post(
+    "/api/v1/simulcast/destinations/{destination_id}/test",
+    access=Access.OPERATOR,
+    tags=TAGS,
+    errors=(404, 409),
+    summary="Send 5 seconds of a test card to the destination; says whether it went through",
+)
+async def test_destination(request: web.Request) -> web.Response:
+    destination_id = path_int(request, "destination_id")
+    async with request.app[SESSIONS_KEY]() as db:
+        destination = await service.get_destination(db, destination_id)
+        target = push_url(destination.url, request.app[BOX_KEY].open(destination.key_cipher))
+    testing = request.app[TESTING_KEY]
+    if destination_id in testing:
+        raise ApiError(409, "test_running", "A test card is already on its way there.")
+    testing.add(destination_id)
+    try:
+        reason = await send_test_card(target)
+    finally:
+        testing.discard(destination_id)
+    return json_response({"id": destination_id, "ok": reason is None, "reason": reason})
+
+
 @routes.get(
     "/api/v1/specials/{special_id}/simulcast",
     access=Access.HOST,
@@ -204,6 +231,7 @@ async def _simulcast_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """Destination routes and the simulcast manager (after the relays: it closes first)."""
     app[BOX_KEY] = StreamKeyBox(app[SECRET_KEY])
+    app[TESTING_KEY] = set()
     app.cleanup_ctx.append(_simulcast_ctx)
     if METRICS_KEY in app:
         app[METRICS_KEY].register(SimulcastCollector(app))
