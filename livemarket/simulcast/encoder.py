@@ -39,12 +39,19 @@ class FrameEncoder:
     """One special's encoder process; ``on_flv`` gets its output bytes (reader thread)."""
 
     def __init__(
-        self, special_id: int, on_flv: Callable[[bytes], None], *, max_backlog: int = 600
+        self,
+        special_id: int,
+        on_flv: Callable[[bytes], None],
+        *,
+        on_exit: Callable[[FrameEncoder], None] = lambda _: None,
+        max_backlog: int = 600,
     ) -> None:
         self.special_id = special_id
         self.dropped = 0
         self.error: str | None = None
         self._on_flv = on_flv
+        self._on_exit = on_exit
+        self.closing = False
         self._queue: queue.Queue[_Item | None] = queue.Queue(max_backlog)
         self._started = False
         self._thread = threading.Thread(target=self._run, name=f"simulcast-{special_id}")
@@ -63,6 +70,7 @@ class FrameEncoder:
 
     def close(self) -> None:
         """Finish (blocking: call through ``asyncio.to_thread``)."""
+        self.closing = True
         self._queue.put(None)
         self._thread.join()
 
@@ -101,6 +109,7 @@ class FrameEncoder:
         while chunk := stdout.read1(65536):  # type: ignore[attr-defined]
             self._on_flv(chunk)
         stdout.close()
+        self._on_exit(self)  # FFmpeg's output ended: closed by us, or it died
 
 
 class _NutMuxer:

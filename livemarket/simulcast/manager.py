@@ -30,6 +30,8 @@ class RelayLike(Protocol):
 
     def codec(self, kind: str) -> Any: ...
 
+    def request_keyframe(self) -> None: ...
+
 
 class SimulcastManager:
     """Owns every running special simulcast; ``close`` stops them all."""
@@ -82,6 +84,7 @@ class SimulcastManager:
                 targets,
                 video_codec=relay.codec("video").mime_type,
                 on_change=self._changed,
+                request_keyframe=relay.request_keyframe,
                 backoff_steps=self._backoff,
             )
             self._running[special_id] = running

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from livemarket.simulcast.flv import Tag
+from livemarket.simulcast.flv import VIDEO, Tag
 from livemarket.simulcast.rules import redact
 from livemarket.simulcast.status import (
     CONNECTING,
@@ -50,6 +50,7 @@ class Pusher:
         ready: asyncio.Event,
         *,
         on_change: Callable[[], None],
+        request_keyframe: Callable[[], None] = lambda: None,
         clock: Callable[[], float],
         max_backlog: int = 900,
         backoff_steps: tuple[float, ...] | None = None,
@@ -62,8 +63,10 @@ class Pusher:
         self._clock = clock
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(max_backlog)
         self._waiting_keyframe = True
+        self._request_keyframe = request_keyframe
         self._backoff = backoff_steps
         self._process: asyncio.subprocess.Process | None = None
+        self._failed: str | None = None
 
     def offer(self, tag: Tag) -> None:
         """Queue a tag for this destination; a full queue drops until the next keyframe."""
@@ -71,6 +74,9 @@ class Pusher:
             return  # part of the preamble every (re)start sends first
         if self._waiting_keyframe:
             if not tag.is_keyframe:
+                if tag.kind == VIDEO:
+                    # Browsers send keyframes on request only: ask (the relay throttles).
+                    self._request_keyframe()
                 return
             self._waiting_keyframe = False
         try:
@@ -86,6 +92,8 @@ class Pusher:
             while True:
                 started = self._clock()
                 reason = await self._push_once()
+                if self._failed is not None:
+                    return
                 if self._clock() - started > STABLE_S:
                     attempt = 0
                 attempt += 1
@@ -94,7 +102,8 @@ class Pusher:
                 delay = backoff(attempt, self._backoff) if self._backoff else backoff(attempt)
                 await asyncio.sleep(delay)
         finally:
-            self._set(STOPPED, None)
+            if self._failed is None:
+                self._set(STOPPED, None)
 
     def _set(self, state: str, reason: str | None) -> None:
         self.status.state, self.status.reason = state, reason
@@ -173,6 +182,13 @@ class Pusher:
             self.status.bytes_sent += max(0, size - last_size)
             last_size, last_at = size, now
 
+    def restart(self) -> None:
+        """End the current push (its input starts over); ``run`` reconnects it."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+
     def fail(self, reason: str) -> None:
-        """Give up on this destination for the session (e.g. the publisher sends VP8)."""
+        """Give up on this destination for the session (VP8 publisher, encoder gone)."""
+        self._failed = reason
+        self.restart()
         self._set(FAILED, reason)

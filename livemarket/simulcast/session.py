@@ -20,6 +20,9 @@ from livemarket.simulcast.rules import push_url
 from livemarket.simulcast.status import DestinationStatus
 from livemarket.tasks import cancel_and_wait
 
+#: An encoder that keeps dying (input it cannot read) is not restarted forever.
+MAX_ENCODER_RESTARTS = 5
+
 NEEDS_H264 = "needs H.264: the publisher sends {codec}; simulcast copies video as it comes"
 
 
@@ -43,6 +46,7 @@ class SpecialSimulcast:
         *,
         video_codec: str,
         on_change: Callable[[SpecialSimulcast], None],
+        request_keyframe: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         backoff_steps: tuple[float, ...] | None = None,
     ) -> None:
@@ -59,24 +63,56 @@ class SpecialSimulcast:
                 lambda: self._splitter.preamble,
                 self._ready,
                 on_change=self._changed,
+                request_keyframe=request_keyframe,
                 clock=clock,
                 backoff_steps=backoff_steps,
             )
             for target in targets
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._encoder: FrameEncoder | None = None
+        self.encoder_restarts = 0
         if video_codec.lower() != "video/h264":
             for pusher in self.pushers:
                 pusher.fail(NEEDS_H264.format(codec=video_codec))
             return
-        self._encoder = FrameEncoder(special_id, self._flv_from_thread)
+        self._encoder = self._new_encoder()
         self._tasks = [self._loop.create_task(pusher.run()) for pusher in self.pushers]
 
     def push(self, kind: str, data: bytes, pts: int, keyframe: bool) -> None:
         """The relay's frame sink (loop thread, never blocks)."""
         if self._encoder is not None:
             self._encoder.push(kind, data, pts, keyframe)
+
+    def _new_encoder(self) -> FrameEncoder:
+        return FrameEncoder(
+            self.special_id,
+            self._flv_from_thread,
+            on_exit=self._encoder_exited,
+        )
+
+    def _encoder_exited(self, ended: FrameEncoder) -> None:
+        self._loop.call_soon_threadsafe(self._encoder_ended, ended)  # from its reader thread
+
+    def _encoder_ended(self, ended: FrameEncoder) -> None:
+        """The encoder died mid-show: start another; pushers restart on its new stream."""
+        if ended.closing or ended is not self._encoder:
+            return
+        closer = self._loop.create_task(asyncio.to_thread(ended.close))
+        self._closing.add(closer)
+        closer.add_done_callback(self._closing.discard)
+        self.encoder_restarts += 1
+        if self.encoder_restarts > MAX_ENCODER_RESTARTS:
+            self._encoder = None
+            for pusher in self.pushers:
+                pusher.fail(f"the encoder stopped: {ended.error or 'FFmpeg exited'}")
+            return
+        self._splitter = FlvSplitter()
+        self._ready.clear()
+        self._encoder = self._new_encoder()
+        for pusher in self.pushers:
+            pusher.restart()
 
     def _flv_from_thread(self, data: bytes) -> None:
         self._loop.call_soon_threadsafe(self._fan_out, data)
@@ -96,12 +132,15 @@ class SpecialSimulcast:
         return {
             "special_id": self.special_id,
             "frames_dropped": self._encoder.dropped if self._encoder else 0,
+            "encoder_restarts": self.encoder_restarts,
             "destinations": [pusher.status.as_dict(now) for pusher in self.pushers],
         }
 
     async def stop(self) -> None:
         """Stop pushing: pushers first (their FFmpeg killed), then the encoder."""
         await cancel_and_wait(self._tasks)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
             await asyncio.to_thread(encoder.close)

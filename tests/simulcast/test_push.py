@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from livemarket.bus.events import special_topic
 from livemarket.config import Settings, load_settings
-from livemarket.web.typedefs import BUS_KEY, SIMULCAST_KEY
+from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SIMULCAST_KEY
 from tests.conftest import UserMaker, login
 from tests.simulcast.ingest import RtmpIngest, free_port, probe, require_tools
 from tests.streamer.peers import start_publisher
@@ -95,8 +96,12 @@ async def test_a_live_special_airs_on_the_partner_ingest_and_survives_its_restar
 
         await ingest.stop()  # the partner's ingest goes down mid-show
         await _wait_state(app, special_id, "retrying", within=10)
+        asked = app[RELAYS_KEY].get(special_id).figures()["keyframe_requests"]
         await ingest.start()
         await _wait_state(app, special_id, "live", within=20)
+        # the restarted push starts on a keyframe, asked of the publisher (browsers only
+        # send one when asked)
+        assert app[RELAYS_KEY].get(special_id).figures()["keyframe_requests"] > asked
         again = _summary(await probe(ingest.url(KEY)))
         assert again["streams"]["video"]["codec_name"] == "h264"
         assert len(again["video_times"]) > 10
@@ -243,3 +248,35 @@ async def test_a_test_card_says_whether_the_destination_takes_it(
     assert answer["reason"]
     assert KEY not in answer["reason"]
     assert (await client.post(url.format(9999), headers=headers)).status == 404
+
+
+async def test_a_dead_encoder_is_replaced_and_the_destination_comes_back(
+    client: Client, app: web.Application, make_user: UserMaker, ingest: RtmpIngest
+) -> None:
+    host = await make_user("host", "host1")
+    await make_user("operator", "op1")
+    special_id = await _special(app, host.id)
+    await _destination(client, await login(client, "op1"), special_id, "P", ingest.url())
+    publisher = await start_publisher(
+        _whip(client, special_id, await _key(app, host.id)), codec="video/H264"
+    )
+    try:
+        await _wait_state(app, special_id, "live", within=20)
+        (encoder,) = [
+            child
+            for child in psutil.Process().children()
+            if "nut" in child.cmdline() and "ffmpeg" in child.cmdline()[0]
+        ]
+        encoder.kill()
+        async with asyncio.timeout(20):
+            while True:
+                status = app[SIMULCAST_KEY].status(special_id)
+                assert status is not None
+                if status["encoder_restarts"] == 1 and status["destinations"][0]["state"] == "live":
+                    break
+                await asyncio.sleep(0.1)
+        again = _summary(await probe(ingest.url(KEY)))
+        assert again["streams"]["audio"]["codec_name"] == "aac"
+        assert len(again["video_times"]) > 10
+    finally:
+        await publisher.close()
