@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,9 +14,11 @@ from livemarket.web.routes.simulcast import BOX_KEY
 from livemarket.web.typedefs import SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD
-from tests.simulcast.ingest import RtmpIngest, free_port, require_tools
+from tests.simulcast.ingest import RtmpIngest, ingest
 from tests.streamer.peers import start_publisher
 from tests.web.realtime.conftest import add_special
+
+__all__ = ["ingest"]  # the nginx-rtmp fixture
 
 
 @pytest.fixture
@@ -25,15 +26,6 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
     return load_settings(
         {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=("127.0.0.1",)
     )
-
-
-@pytest.fixture
-async def ingest(tmp_path: Path) -> AsyncIterator[RtmpIngest]:
-    require_tools()
-    server = RtmpIngest(tmp_path / "nginx", free_port())
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_the_studio_lists_each_destination_and_its_state_as_it_changes(

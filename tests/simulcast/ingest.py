@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,13 @@ async def probe(url: str, seconds: float = 2.0) -> dict[str, Any]:
     assert process.returncode == 0, err.decode(errors="replace")
     result: dict[str, Any] = json.loads(out)
     return result
+
+
+@pytest.fixture
+async def ingest(tmp_path: Path) -> AsyncIterator[RtmpIngest]:
+    """A running nginx-rtmp on a free loopback port (skips when not installed)."""
+    require_tools()
+    server = RtmpIngest(tmp_path / "nginx", free_port())
+    await server.start()
+    yield server
+    await server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,12 @@ from livemarket.bus.events import special_topic
 from livemarket.config import Settings, load_settings
 from livemarket.web.typedefs import BUS_KEY, RELAYS_KEY, SIMULCAST_KEY
 from tests.conftest import UserMaker, login
-from tests.simulcast.ingest import RtmpIngest, free_port, probe, require_tools
+from tests.simulcast.ingest import RtmpIngest, free_port, ingest, probe
 from tests.streamer.peers import start_publisher
 from tests.streamer.test_media_http import _key, _special, _whip
 from tests.web.test_checkout_api import as_user
+
+__all__ = ["ingest"]  # the nginx-rtmp fixture
 
 Client = TestClient[Any, Any]
 KEY = "partner-secret-key-7Q2x"
@@ -30,15 +31,6 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
     return load_settings(
         {}, data_dir=tmp_path, database_url=sqlite_url, ice_host_addresses=("127.0.0.1",)
     )
-
-
-@pytest.fixture
-async def ingest(tmp_path: Path) -> AsyncIterator[RtmpIngest]:
-    require_tools()
-    server = RtmpIngest(tmp_path / "nginx", free_port())
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def _summary(probed: dict[str, Any]) -> dict[str, Any]:

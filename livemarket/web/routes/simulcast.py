@@ -24,10 +24,12 @@ from livemarket.simulcast.keys import StreamKeyBox
 from livemarket.simulcast.manager import SimulcastManager
 from livemarket.simulcast.rules import push_url
 from livemarket.simulcast.testcard import send_test_card
+from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, body_of, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
+from livemarket.web.routes.console_catalogue import operator_only
 from livemarket.web.typedefs import (
     BUS_KEY,
     METRICS_KEY,
@@ -228,6 +230,16 @@ async def _simulcast_ctx(app: web.Application) -> AsyncIterator[None]:
     await manager.close()
 
 
+async def console_page(request: web.Request) -> web.Response:
+    """``/console/simulcast``: operators add, test, enable and remove destinations."""
+    refused = await operator_only(request)
+    if refused is not None:
+        return refused
+    return await templating.render(
+        request, "console_simulcast.html", {"scripts": ["js/simulcast_console.js"]}
+    )
+
+
 def setup(app: web.Application) -> None:
     """Destination routes and the simulcast manager (after the relays: it closes first)."""
     app[BOX_KEY] = StreamKeyBox(app[SECRET_KEY])
@@ -236,3 +248,4 @@ def setup(app: web.Application) -> None:
     if METRICS_KEY in app:
         app[METRICS_KEY].register(SimulcastCollector(app))
     routes.install(app)
+    app.router.add_get("/console/simulcast", console_page)
