@@ -104,14 +104,16 @@ def read_back(url: str, origin: list[float], delays: list[float], stop: threadin
         container.close()
 
 
-def cpu_seconds(process: psutil.Process, leave_out: int | None) -> float:
-    """CPU time of this process and its FFmpeg children (not the nginx stand-in)."""
-    total = sum(process.cpu_times()[:2])
+def cpu_seconds(process: psutil.Process, leave_out: int | None) -> dict[str, float]:
+    """CPU time of this process, its encoder FFmpeg and its pushers (not the nginx stand-in)."""
+    parts = {"python": sum(process.cpu_times()[:2]), "encoder": 0.0, "pushers": 0.0}
     for child in process.children(recursive=True):
-        if child.pid != leave_out:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += sum(child.cpu_times()[:2])
-    return total
+        if child.pid == leave_out:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            part = "encoder" if "nut" in child.cmdline() else "pushers"
+            parts[part] += sum(child.cpu_times()[:2])
+    return parts
 
 
 async def run_step(
@@ -142,7 +144,7 @@ async def run_step(
     reader: threading.Thread | None = None
     span = frames[-1][0]
     start = time.monotonic()
-    sampled: tuple[float, float] | None = None
+    sampled: tuple[float, dict[str, float]] | None = None
     loops = 0
     try:
         while True:
@@ -164,11 +166,14 @@ async def run_step(
                     encoder_delays.clear()
                     sampled = (time.monotonic(), cpu_seconds(me, nginx))
                 if sampled is not None and time.monotonic() - sampled[0] > duration:
-                    cpu = (cpu_seconds(me, nginx) - sampled[1]) / (time.monotonic() - sampled[0])
+                    now_cpu, span_s = cpu_seconds(me, nginx), time.monotonic() - sampled[0]
+                    parts = {k: (now_cpu[k] - sampled[1][k]) / span_s for k in now_cpu}
+                    cpu = sum(parts.values())
                     states = [p.status.state for p in running.pushers]
                     return {
                         "destinations": destinations,
                         "cpu_cores": round(cpu, 3),
+                        "cpu_cores_by_part": {k: round(v, 3) for k, v in parts.items()},
                         "delay_ms_p50": round(statistics.median(delays) * 1000) if delays else None,
                         "delay_ms_p95": round(sorted(delays)[int(len(delays) * 0.95)] * 1000)
                         if delays
