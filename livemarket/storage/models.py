@@ -11,6 +11,7 @@ from livemarket.scheduler.models import (
     SpecialProduct,
     SpecialReminder,
 )
+from livemarket.simulcast.models import SimulcastDestination
 from livemarket.storage.base import Base
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "PlannedDeal",
     "Platform",
     "Product",
+    "SimulcastDestination",
     "Special",
     "SpecialProduct",
     "SpecialMinute",

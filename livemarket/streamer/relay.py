@@ -182,6 +182,8 @@ class Relay:
         self._deadlines: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recordings: list[dict[str, Any]] = []
+        #: Extra consumers of every encoded frame (simulcast); ``push`` must never block.
+        self.sinks: list[Any] = []
 
     # -- publisher ---------------------------------------------------------------
 
@@ -453,6 +455,8 @@ class Relay:
                 wants_keyframe = True
         if publisher.recorder is not None:
             publisher.recorder.push(kind, data, timestamp, keyframe)
+        for sink in self.sinks:
+            sink.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
             self.request_keyframe()
 

@@ -36,6 +36,7 @@ from livemarket.web.routes import (
     platforms,
     products,
     session,
+    simulcast,
     specials,
 )
 from livemarket.web.routes import checkout as checkout_routes
@@ -73,6 +74,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     console_catalogue.setup,
     realtime_gateway.setup,
     media.setup,
+    simulcast.setup,
     figures.setup,
     platforms.setup,
     people.setup,

@@ -78,3 +78,12 @@ RELAYS_KEY = web.AppKey("relays", RelayRegistry)
 from livemarket.streamer.directory import RelayDirectory  # noqa: E402
 
 DIRECTORY_KEY: web.AppKey[RelayDirectory] = web.AppKey("relay_directory")
+
+#: Listeners of every relay state change (special id, state), called on the loop; the
+#: simulcast manager starts and stops pushes from here.
+STREAM_LISTENERS_KEY: web.AppKey[list[Callable[[int, str], None]]] = web.AppKey("stream_listeners")
+
+# Simulcast (livemarket/web/routes/simulcast.py owns it in a cleanup_ctx).
+from livemarket.simulcast.manager import SimulcastManager  # noqa: E402
+
+SIMULCAST_KEY = web.AppKey("simulcast", SimulcastManager)

@@ -54,6 +54,7 @@ from livemarket.web.typedefs import (
     RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
+    STREAM_LISTENERS_KEY,
     TASKS_KEY,
 )
 
@@ -387,6 +388,8 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
     def announce(special_id: int, state: str) -> None:
         event = {"type": "stream.status", "special_id": special_id, "state": state}
         spawn(app[BUS_KEY].publish(special_topic(special_id), event))
+        for listener in app[STREAM_LISTENERS_KEY]:
+            listener(special_id, state)
         if state == RECONNECTING:
             # The host may come back on any instance: free the special for it. (An
             # ended publisher is released by ``whip_end`` itself, before it answers.)
@@ -411,6 +414,7 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Routes for WHIP/WHEP and the stream status; the relay registry's owner."""
+    app[STREAM_LISTENERS_KEY] = []
     app.cleanup_ctx.append(_relays_ctx)
     if METRICS_KEY in app:
         app[METRICS_KEY].register(RelayCollector(app))

@@ -41,6 +41,7 @@ WATCH_SCRIPTS = ("js/realtime.js", "js/player.js", "js/shop.js", "js/chat.js")
 STUDIO_SCRIPTS = (
     "js/realtime.js",
     "js/studio_broadcast.js",
+    "js/studio_simulcast.js",
     "js/studio_deals.js",
     "js/chat.js",
     "js/studio.js",
