@@ -24,8 +24,10 @@ from pydantic import (
 )
 
 ENV_PREFIX = "LIVEMARKET_"
-#: Names under the prefix that are not settings themselves.
-ENV_META = {"CONFIG", "TEST_POSTGRES_URL", "TEST_REDIS_URL", "TEST_BROWSER"}
+#: Names under the prefix that are not settings themselves: the config file's path, and
+#: ``LIVEMARKET_TEST_*``, which the test suite reads (servers it starts inherit them).
+ENV_META = {"CONFIG"}
+ENV_META_PREFIX = "TEST_"
 
 
 #: Stand-ins in ``instance_url`` for a worker's number and its own port (several workers).
@@ -202,7 +204,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX):
             continue
         key = name[len(ENV_PREFIX) :]
-        if key in ENV_META:
+        if key in ENV_META or key.startswith(ENV_META_PREFIX):
             continue
         field = key.lower()
         if field not in Settings.model_fields:

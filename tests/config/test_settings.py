@@ -38,6 +38,15 @@ def test_environment_variables_are_read_and_typed() -> None:
     assert settings.secure_cookies is True
 
 
+def test_the_test_suites_own_variables_are_not_settings() -> None:
+    """``LIVEMARKET_TEST_*`` belong to the test suite (servers it starts inherit them);
+    a misspelt setting next to them is still refused."""
+    environ = {"LIVEMARKET_TEST_PYTHON2": "/usr/bin/python2.7", "LIVEMARKET_TEST_RTMP": "1"}
+    assert load_settings(environ).port == 8080
+    with pytest.raises(SettingsError, match="LIVEMARKET_TESTS"):
+        load_settings({**environ, "LIVEMARKET_TESTS": "1"})
+
+
 def test_unknown_environment_setting_is_named() -> None:
     """A misspelt variable stops start-up with its name instead of being ignored."""
     with pytest.raises(SettingsError, match="LIVEMARKET_DATABSE_URL"):
