@@ -115,7 +115,9 @@ async def test_dashboard_and_report_pages(client: TestClient[Any, Any], shop: Sh
     await as_user(client, "host")
     response = await client.get(page)
     assert response.status == 200
-    assert "chart.umd.min.js" in await response.text()
+    html = await response.text()
+    assert "chart.umd.min.js" in html
+    assert 'id="lm-simulcast"' in html  # the partner platforms' push, live, for operators too
     assert (await client.get("/console/report", allow_redirects=False)).status == 302
     await as_user(client, "op")
     assert (await client.get("/console/report")).status == 200

@@ -131,7 +131,12 @@ async def dashboard_page(request: web.Request) -> web.Response:
         {
             "special_id": special_id,
             "title": title,
-            "scripts": ["vendor/chart.umd.min.js", "js/realtime.js", "js/dashboard.js"],
+            "scripts": [
+                "vendor/chart.umd.min.js",
+                "js/realtime.js",
+                "js/dashboard.js",
+                "js/studio_simulcast.js",  # where the special also airs, live
+            ],
             "bootstrap": {"special_id": special_id},
         },
     )
