@@ -8,6 +8,7 @@ showed the product) and be counted in that special's sales.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,18 +59,40 @@ def check_attribution(
 
 
 class SaleWindows:
-    """Special id → (its sale window, until when it may be used)."""
+    """Special id → (its sale window, until when it may be used), read once per window.
+
+    Orders arrive hundreds at a time: when a window runs out, the first order reads the
+    special again and every order arriving meanwhile waits for that one read (one
+    query per special per window, not one per order, which queued every order of a
+    flash sale behind the database).
+    """
 
     def __init__(self, window: timedelta = WINDOW, max_specials: int = 10_000) -> None:
         self._window = window
         self._max = max_specials
         self._known: dict[int, tuple[SaleWindow, datetime]] = {}
+        self._loading: dict[int, asyncio.Future[SaleWindow]] = {}
 
     async def get(self, engine: AsyncEngine, special_id: int, now: datetime) -> SaleWindow:
         """The special's window; ``special_not_found`` when there is no such special."""
         known = self._known.get(special_id)
         if known is not None and known[1] > now:
             return known[0]
+        loading = self._loading.get(special_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(engine, special_id, now))
+            self._loading[special_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(special_id, done))
+        # Shielded: one caller giving up (a client hanging up) must not cancel the read
+        # the others wait for.
+        return await asyncio.shield(loading)
+
+    def _loaded(self, special_id: int, done: asyncio.Future[SaleWindow]) -> None:
+        self._loading.pop(special_id, None)
+        if not done.cancelled():
+            done.exception()  # seen here, even if every waiter has gone
+
+    async def _load(self, engine: AsyncEngine, special_id: int, now: datetime) -> SaleWindow:
         async with engine.connect() as conn:
             row = (
                 await conn.execute(

@@ -3,7 +3,9 @@ a deal on tomorrow's special, a deal outliving its special, an order naming an e
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +155,37 @@ async def test_order_cannot_be_credited_to_an_ended_special(
     assert await _count(seed, orders) == 0
     placed = await _order(ctx, "credit-live", product_id, seed.special_id)
     assert placed.order["special_id"] == seed.special_id
+
+
+async def test_a_crowd_of_orders_reads_a_special_once_per_window(tmp_path: Path) -> None:
+    """Hundreds of orders arriving when the window runs out wait for one read of the
+    special, not one each (that queued a flash sale behind the database)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from livemarket.checkout.attribution import SaleWindows
+    from livemarket.storage.engine import create_engine
+    from livemarket.storage.migrate import upgrade_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'windows.sqlite3'}"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    try:
+        seed = await seed_special(engine)
+        reads = 0
+
+        def count(*_args: object) -> None:
+            nonlocal reads
+            reads += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        windows = SaleWindows()
+        now = datetime.now(UTC)
+        found = await asyncio.gather(
+            *(windows.get(engine, seed.special_id, now) for _ in range(300))
+        )
+        assert {w.slot.status for w in found} == {"live"}
+        assert reads == 2  # the slot and the line-up, once
+    finally:
+        await engine.dispose()
