@@ -12,6 +12,9 @@
  *   LM.localName(product)     its name in the page's language (name_en in English)
  *   LM.icon(name)             an inline SVG icon (<svg class="icon">), decorative
  *   LM.announce(text)         read out by screen readers (polite live region)
+ *   LM.clearFieldErrors(form), LM.showFieldError(form, field, text)
+ *                             a refusal beside its field ([data-error-for], aria-invalid;
+ *                             "_form" for the whole form)
  *   LM.onReady(fn)            run after the DOM is parsed
  *   LM.setLanguage(lang)      switch ko/en (cookie) and reload
  * Never put user text into innerHTML: use textContent.
@@ -174,6 +177,29 @@
 
   LM.formatDateTime = function (iso) {
     return LM.formatDate(iso) + " " + LM.formatTime(iso);
+  };
+
+  LM.clearFieldErrors = function (form) {
+    form.querySelectorAll("[data-error-for]").forEach(function (node) {
+      node.hidden = true;
+      node.textContent = "";
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+    });
+  };
+
+  LM.showFieldError = function (form, field, text) {
+    var node =
+      form.querySelector('[data-error-for="' + field + '"]') ||
+      form.querySelector('[data-error-for="_form"]');
+    node.textContent = text;
+    node.hidden = false;
+    var input = form.elements[field];
+    if (input && input.setAttribute) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
   };
 
   LM.announce = function (text) {

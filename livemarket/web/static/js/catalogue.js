@@ -48,35 +48,14 @@
     node.hidden = !text;
   }
 
-  function clearErrors(form) {
-    form.querySelectorAll("[data-error-for]").forEach(function (node) {
-      node.hidden = true;
-      node.textContent = "";
-    });
-    form.querySelectorAll("[aria-invalid]").forEach(function (node) {
-      node.removeAttribute("aria-invalid");
-    });
-  }
-
-  function showError(form, field, text) {
-    var node = form.querySelector('[data-error-for="' + field + '"]') || form.querySelector('[data-error-for="_form"]');
-    node.textContent = text;
-    node.hidden = false;
-    var input = form.elements[field];
-    if (input && input.setAttribute) {
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-    }
-  }
-
   function refusal(form, error) {
     var field = error.details && error.details.field ? String(error.details.field).split(".")[0] : "";
     if (CODE_HELP[error.code]) {
-      showError(form, field || "_form", CODE_HELP[error.code]);
+      LM.showFieldError(form, field || "_form", CODE_HELP[error.code]);
     } else if (field && FIELD_HELP[field]) {
-      showError(form, field, FIELD_HELP[field]);
+      LM.showFieldError(form, field, FIELD_HELP[field]);
     } else {
-      showError(form, "_form", error.message);
+      LM.showFieldError(form, "_form", error.message);
     }
   }
 
@@ -85,7 +64,7 @@
     for (var i = 0; i < names.length; i++) {
       var input = form.elements[names[i]];
       if (input && input.willValidate && !input.checkValidity()) {
-        showError(form, names[i], FIELD_HELP[names[i]]);
+        LM.showFieldError(form, names[i], FIELD_HELP[names[i]]);
         return false;
       }
     }
@@ -159,7 +138,7 @@
   function openProduct(product) {
     editing = product || null;
     var form = $("#lm-product-form");
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     form.reset();
     ["name", "name_en", "maker", "price", "stock", "category", "description"].forEach(function (name) {
       if (product) form.elements[name].value = product[name];
@@ -201,7 +180,7 @@
   function saveProduct(event) {
     event.preventDefault();
     var form = $("#lm-product-form");
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     if (!checkFields(form, ["name", "name_en", "maker", "price", "stock"])) return;
     var body = productBody(form);
     var request = editing
@@ -231,7 +210,7 @@
 
   function toggleArchive() {
     var form = $("#lm-product-form");
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     LM.api("/api/v1/products/" + editing.id, {
       method: "PATCH",
       body: { archived: !editing.archived },
@@ -285,7 +264,7 @@
   function openPlatform(platform) {
     editingPlatform = platform || null;
     var form = $("#lm-platform-form");
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     form.reset();
     ["slug", "name", "name_ko", "url"].forEach(function (name) {
       if (platform) form.elements[name].value = platform[name] || "";
@@ -297,7 +276,7 @@
   function savePlatform(event) {
     event.preventDefault();
     var form = $("#lm-platform-form");
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     if (!checkFields(form, ["slug", "name", "name_ko", "url"])) return;
     var body = {};
     ["slug", "name", "name_ko", "url"].forEach(function (name) {

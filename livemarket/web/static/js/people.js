@@ -27,27 +27,6 @@
     node.hidden = !text;
   }
 
-  function clearErrors(form) {
-    form.querySelectorAll("[data-error-for]").forEach(function (node) {
-      node.hidden = true;
-      node.textContent = "";
-    });
-    form.querySelectorAll("[aria-invalid]").forEach(function (node) {
-      node.removeAttribute("aria-invalid");
-    });
-  }
-
-  function showError(form, field, text) {
-    var node = form.querySelector('[data-error-for="' + field + '"]') || form.querySelector('[data-error-for="_form"]');
-    node.textContent = text;
-    node.hidden = false;
-    var input = form.elements[field];
-    if (input && input.setAttribute) {
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-    }
-  }
-
   function showSecret(title, help, value) {
     var dialog = $("#lm-secret-dialog");
     $("[data-secret-title]", dialog).textContent = title;
@@ -119,12 +98,12 @@
   $("#lm-person-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var form = event.target;
-    clearErrors(form);
+    LM.clearFieldErrors(form);
     var names = ["username", "display_name"];
     for (var i = 0; i < names.length; i++) {
       var input = form.elements[names[i]];
       if (!input.checkValidity() || !input.value.trim()) {
-        showError(form, names[i], FIELD_HELP[names[i]]);
+        LM.showFieldError(form, names[i], FIELD_HELP[names[i]]);
         return;
       }
     }
@@ -138,9 +117,9 @@
       function (error) {
         var known = CODE_HELP[error.code];
         var field = error.details && error.details.field ? String(error.details.field) : "";
-        if (known) showError(form, known[1], known[0]);
-        else if (FIELD_HELP[field]) showError(form, field, FIELD_HELP[field]);
-        else showError(form, "_form", error.message);
+        if (known) LM.showFieldError(form, known[1], known[0]);
+        else if (FIELD_HELP[field]) LM.showFieldError(form, field, FIELD_HELP[field]);
+        else LM.showFieldError(form, "_form", error.message);
       }
     );
   });
