@@ -73,6 +73,16 @@ def deal_window(
     return now, ends_at
 
 
+def planned_duration_s(ends_at: datetime, now: datetime) -> int | None:
+    """How long a planned deal started at ``now`` runs: to its planned end, at most the
+    longest deal; ``None`` when under ``MIN_DURATION_S`` is left (the calendar caught up
+    after the planned window was (almost) over, so no deal starts)."""
+    left = int((ends_at - now.astimezone(UTC)).total_seconds())
+    if left < MIN_DURATION_S:
+        return None
+    return min(left, MAX_DURATION_S)
+
+
 @dataclass(frozen=True)
 class DealTerms:
     """A deal as asked for, validated, before it has an id."""

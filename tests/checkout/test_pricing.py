@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -12,6 +12,7 @@ from livemarket.checkout.pricing import (
     check_buyer_limit,
     deal_price,
     plan_deal,
+    planned_duration_s,
     unit_price,
 )
 from livemarket.errors import DomainError, ErrorKind
@@ -166,3 +167,26 @@ def test_started_event_carries_the_contract_fields() -> None:
     assert event["ends_at"] == "2026-12-20T11:05:00.000+00:00"
     assert (event["price"], event["original_price"], event["discount_pct"]) == (9_030, 12_900, 30)
     assert event["remaining"] == 6
+
+
+def test_a_planned_deal_started_late_ends_at_its_planned_end() -> None:
+    """A planned deal the calendar starts late keeps its planned end: it runs what is left."""
+    assert planned_duration_s(NOW + timedelta(minutes=3), NOW) == 180
+    assert planned_duration_s(NOW + timedelta(seconds=10), NOW) == 10
+
+
+def test_a_planned_deal_is_capped_at_the_longest_deal() -> None:
+    """A planned window longer than a deal may last gives the longest deal (4 h)."""
+    assert planned_duration_s(NOW + timedelta(hours=6), NOW) == 4 * 3600
+
+
+def test_a_planned_window_almost_over_starts_no_deal() -> None:
+    """Under 10 s left, or already past, there is no deal to start."""
+    assert planned_duration_s(NOW + timedelta(seconds=9), NOW) is None
+    assert planned_duration_s(NOW - timedelta(minutes=1), NOW) is None
+
+
+def test_the_planned_window_is_measured_in_utc_whatever_the_clock_zone() -> None:
+    """A clock answering in another zone measures the same instant."""
+    seoul = timezone(timedelta(hours=9))
+    assert planned_duration_s(NOW + timedelta(minutes=3), NOW.astimezone(seoul)) == 180

@@ -48,6 +48,7 @@ from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.scheduler.pins import pin_product
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
@@ -331,7 +332,7 @@ async def _handle(
                 "not_moderator", "Only the special's host or an operator may do this."
             )
         elif frame.type == "pin":
-            await realtime.pin_product(info, frame.product_id)
+            await pin_product(realtime.sessions, realtime.bus, info.special_id, frame.product_id)
         else:
             await _moderate(realtime, info, who, frame)
     except DomainError as error:

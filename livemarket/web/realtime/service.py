@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.roles import Principal, can_run_special
@@ -29,7 +28,8 @@ from livemarket.chat.service import ChatService, public
 from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
 from livemarket.scheduler.events import viewer_topic
-from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.scheduler.models import Special
+from livemarket.scheduler.pins import pinned_view
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.realtime.fanout import Connection, Hub, error_event
 from livemarket.web.realtime.frames import encode
@@ -79,15 +79,6 @@ class RoomInfo:
     deals_loading: asyncio.Task[list[dict[str, Any]]] | None = field(default=None, repr=False)
 
 
-def _product_view(product: Product) -> dict[str, Any]:
-    return {
-        "id": product.id,
-        "name": product.name,
-        "price": product.price,
-        "category": product.category,
-    }
-
-
 class RealtimeService:
     """Rooms open on this instance, fed from the bus; owned by the app's cleanup context."""
 
@@ -130,7 +121,7 @@ class RealtimeService:
                 pinned = None
                 if special.pinned_product_id is not None:
                     product = await db.get(Product, special.pinned_product_id)
-                    pinned = _product_view(product) if product is not None else None
+                    pinned = pinned_view(product) if product is not None else None
             info = self.rooms.get(special_id)  # another viewer may have opened it meanwhile
             if info is None:
                 info = RoomInfo(special_id, special.host_id, special.status, pinned)
@@ -329,41 +320,6 @@ class RealtimeService:
                 )
 
     # -- actions ----------------------------------------------------------------
-    async def pin_product(self, info: RoomInfo, product_id: int | None) -> None:
-        """Pin a product of the special's line-up over the video (``None`` unpins)."""
-        view = None
-        async with self.sessions.begin() as db:
-            if product_id is not None:
-                product = await db.get(Product, product_id)
-                if product is None:
-                    raise NotFound("product_not_found", "No such product.")
-                lineup = set(
-                    await db.scalars(
-                        select(SpecialProduct.product_id).where(
-                            SpecialProduct.special_id == info.special_id
-                        )
-                    )
-                )
-                if lineup and product_id not in lineup:
-                    raise DomainError(
-                        "product_not_in_special", "That product is not in this special's line-up."
-                    )
-                view = _product_view(product)
-            await db.execute(
-                update(Special)
-                .where(Special.id == info.special_id)
-                .values(pinned_product_id=product_id)
-            )
-        await self.bus.publish(
-            special_topic(info.special_id),
-            {
-                "type": "product.pinned",
-                "special_id": info.special_id,
-                "product_id": product_id,
-                "product": view,
-            },
-        )
-
     def like(self, info: RoomInfo, viewer: Viewer) -> None:
         self.tally.add(info.special_id, viewer.key)
 
