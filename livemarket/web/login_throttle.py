@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -54,6 +55,10 @@ class LoginThrottle(Protocol):
 
     async def succeeded(self, attempt: Attempt) -> None:
         """``attempt`` was a success: its account starts afresh, the address gets it back."""
+
+
+#: The app's login budget (built by the composition root, ``web/services/accounts.py``).
+LOGIN_THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 
 
 class LocalLoginThrottle:

@@ -43,38 +43,41 @@ CSP_KEY = web.AppKey("content_security_policy", str)
 #: Page origins allowed to open the realtime socket and to call WHIP/WHEP cross-origin.
 CORS_KEY = web.AppKey("cors_policy", CorsPolicy)
 
-# Realtime gateway (livemarket/web/realtime): the service owning rooms, chat and counters,
-# and the provider of a special's active deals for the ``hello`` snapshot, which checkout
-# registers (``app[ACTIVE_DEALS_KEY] = provider``); without one, ``hello`` lists no deals.
+# The services below are built by the composition root, ``livemarket/web/services``, which
+# documents their order; route modules only read them.
+
+# Realtime (livemarket/web/realtime): the service owning rooms, chat and counters, and the
+# provider of a special's active deals for the ``hello`` snapshot, which the root registers
+# from checkout (``app[ACTIVE_DEALS_KEY] = provider``); without one, ``hello`` lists no deals.
 from livemarket.web.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
 
 REALTIME_KEY = web.AppKey("realtime", RealtimeService)
 ACTIVE_DEALS_KEY: web.AppKey[ActiveDeals] = web.AppKey("active_deals")
 
-# The broadcast calendar (livemarket/web/routes/calendar.py owns both in a cleanup_ctx).
+# The broadcast calendar: its write service and the runner of its timed jobs.
 from livemarket.scheduler.runner import DealStarter, Runner  # noqa: E402
 from livemarket.scheduler.service import CalendarService  # noqa: E402
 
 CALENDAR_KEY = web.AppKey("calendar_service", CalendarService)
 RUNNER_KEY = web.AppKey("calendar_runner", Runner)
-#: Set by the checkout part (in its setup, before the calendar starts) so the runner can
-#: start planned flash deals; without it planned deals are logged, not started.
+#: Registered by the root from checkout before anything starts, so the runner can start
+#: planned flash deals; without it planned deals are logged, not started.
 DEAL_STARTER_KEY: web.AppKey[DealStarter] = web.AppKey("deal_starter")
 
-# Checkout (livemarket/web/routes/checkout.py owns it in a cleanup_ctx): database, stock
-# ledger, bus, clock and payment provider that every checkout service takes.
+# Checkout: database, stock ledger, bus, clock and payment provider that every checkout
+# service takes.
 from livemarket.checkout.context import CheckoutContext  # noqa: E402
 
 CHECKOUT_KEY = web.AppKey("checkout", CheckoutContext)
 
-# Streamer (livemarket/web/routes/media.py owns it in a cleanup_ctx): the live relays of
-# this server, one per special; ``registry.figures()`` feeds the studio and metrics.
+# Streamer: the live relays of this server, one per special; ``registry.figures()`` feeds
+# the studio and metrics.
 from livemarket.streamer.registry import RelayRegistry  # noqa: E402
 
 RELAYS_KEY = web.AppKey("relays", RelayRegistry)
 
-# Which instance holds each special's relay (livemarket/streamer/directory.py; owned by the
-# same cleanup_ctx): a Redis directory in scale-out mode, "always here" when embedded.
+# Which instance holds each special's relay (livemarket/streamer/directory.py): a Redis
+# directory in scale-out mode, "always here" when embedded.
 from livemarket.streamer.directory import RelayDirectory  # noqa: E402
 
 DIRECTORY_KEY: web.AppKey[RelayDirectory] = web.AppKey("relay_directory")
@@ -83,7 +86,10 @@ DIRECTORY_KEY: web.AppKey[RelayDirectory] = web.AppKey("relay_directory")
 #: simulcast manager starts and stops pushes from here.
 STREAM_LISTENERS_KEY: web.AppKey[list[Callable[[int, str], None]]] = web.AppKey("stream_listeners")
 
-# Simulcast (livemarket/web/routes/simulcast.py owns it in a cleanup_ctx).
+# Simulcast: the manager pushing live specials to other platforms, and the box that seals
+# the destinations' stream keys (with the app's secret key).
+from livemarket.simulcast.keys import StreamKeyBox  # noqa: E402
 from livemarket.simulcast.manager import SimulcastManager  # noqa: E402
 
 SIMULCAST_KEY = web.AppKey("simulcast", SimulcastManager)
+SIMULCAST_BOX_KEY = web.AppKey("simulcast_box", StreamKeyBox)

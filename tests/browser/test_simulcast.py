@@ -10,8 +10,7 @@ import pytest
 from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.config import Settings, load_settings
 from livemarket.simulcast.service import create_destination
-from livemarket.web.routes.simulcast import BOX_KEY
-from livemarket.web.typedefs import SESSIONS_KEY
+from livemarket.web.typedefs import SESSIONS_KEY, SIMULCAST_BOX_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD
 from tests.simulcast.ingest import RtmpIngest, ingest
@@ -41,7 +40,7 @@ async def test_the_studio_lists_each_destination_and_its_state_as_it_changes(
     special_id = await add_special(sessions, host.id)
     async with sessions() as db:
         await create_destination(
-            db, app[BOX_KEY], name="Grip", url=ingest.url(), stream_key="grip-key-1234",
+            db, app[SIMULCAST_BOX_KEY], name="Grip", url=ingest.url(), stream_key="grip-key-1234",
             special_id=special_id,
         )  # fmt: skip
         key = await stream_key_of(db, host.id)

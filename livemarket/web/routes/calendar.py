@@ -9,7 +9,6 @@ calendar into timed jobs is started and stopped here, in a ``cleanup_ctx``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,12 +17,10 @@ from pydantic import Field
 
 from livemarket.accounts.roles import Access, Role
 from livemarket.accounts.throttle import SlidingWindow
-from livemarket.scheduler.calendar import CalendarRules, PlannedDealDraft, SpecialDraft
-from livemarket.scheduler.driver import APSchedulerDriver
+from livemarket.scheduler.calendar import PlannedDealDraft, SpecialDraft
 from livemarket.scheduler.ics import MEDIA_TYPE, CalendarEntry, build_calendar
 from livemarket.scheduler.models import Special
 from livemarket.scheduler.queries import get_special, list_specials
-from livemarket.scheduler.runner import Runner
 from livemarket.scheduler.service import Actor, CalendarService
 from livemarket.web.api import (
     ApiRoutes,
@@ -39,11 +36,7 @@ from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
 from livemarket.web.throttling import refuse_if_throttled
 from livemarket.web.typedefs import (
-    BUS_KEY,
     CALENDAR_KEY,
-    CLOCK_KEY,
-    DEAL_STARTER_KEY,
-    RUNNER_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
 )
@@ -56,8 +49,6 @@ SEASON_LIMIT = 1000
 #: Every event's ``UID`` domain: fixed, so a calendar sees the same event whatever host
 #: name the file was fetched by (and no request can choose it).
 UID_DOMAIN = "livemarket"
-#: How often the runner re-reads the whole calendar, for changes made behind the bus's back.
-RESYNC_SECONDS = 300.0
 _BIG = 10**9  # keeps integers inside the database's INTEGER range
 
 
@@ -339,37 +330,6 @@ async def special_ics(request: web.Request) -> web.Response:
     return _ics_response(request, [special], f"special-{special_id}.ics", special.title)
 
 
-async def _calendar_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Own the calendar service and its runner: start after storage and bus, stop before."""
-    settings = app[SETTINGS_KEY]
-
-    def clock() -> datetime:
-        return app[CLOCK_KEY]()
-
-    app[CALENDAR_KEY] = CalendarService(
-        app[SESSIONS_KEY],
-        app[BUS_KEY],
-        clock,
-        CalendarRules.from_settings(settings),
-        go_live_early_minutes=settings.go_live_early_minutes,
-    )
-    runner = Runner(
-        app[SESSIONS_KEY],
-        app[BUS_KEY],
-        clock,
-        APSchedulerDriver(),
-        deal_starter=app.get(DEAL_STARTER_KEY),
-        resync_every=RESYNC_SECONDS,
-    )
-    app[RUNNER_KEY] = runner
-    await runner.start()
-    try:
-        yield
-    finally:
-        await runner.stop()
-
-
 def setup(app: web.Application) -> None:
     app[REMINDER_THROTTLE_KEY] = SlidingWindow(max_events=30, window_s=60.0, max_keys=50_000)
     routes.install(app)
-    app.cleanup_ctx.append(_calendar_ctx)

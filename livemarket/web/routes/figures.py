@@ -7,8 +7,6 @@ them with Chart.js and keep the dashboard live from the special's realtime socke
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Literal
 from urllib.parse import quote
 
@@ -18,21 +16,17 @@ from pydantic import BaseModel, ConfigDict
 from livemarket.accounts.roles import Access, Role, can_run_special
 from livemarket.errors import NotFound
 from livemarket.figures import store
-from livemarket.figures.recorder import FiguresRecorder
 from livemarket.figures.report import to_csv
-from livemarket.tasks import cancel_and_wait
 from livemarket.web import templating
 from livemarket.web.api import ApiRoutes, parse_query, path_int
 from livemarket.web.auth import principal
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import path_id
 from livemarket.web.responses import json_response
-from livemarket.web.typedefs import CLOCK_KEY, ENGINE_KEY, REALTIME_KEY, SETTINGS_KEY
+from livemarket.web.typedefs import CLOCK_KEY, ENGINE_KEY, SETTINGS_KEY
 
 routes = ApiRoutes()
 TAGS = ("figures",)
-
-_RECORDER_KEY = web.AppKey("figures_recorder", FiguresRecorder)
 
 
 class ReportQuery(BaseModel):
@@ -165,24 +159,8 @@ async def report_page(request: web.Request) -> web.Response:
 # --- the sampler -----------------------------------------------------------------------
 
 
-async def _recorder_ctx(app: web.Application) -> AsyncIterator[None]:
-    realtime = app[REALTIME_KEY]
-
-    async def sample(ids: list[int]) -> dict[int, tuple[int, int]]:
-        viewers = await realtime.presence.totals(ids)
-        return {sid: (viewers.get(sid, 0), await realtime.likes.total(sid)) for sid in ids}
-
-    recorder = FiguresRecorder(app[ENGINE_KEY], sample, app[CLOCK_KEY])
-    app[_RECORDER_KEY] = recorder
-    task = asyncio.create_task(recorder.run(), name="figures-recorder")
-    yield
-    await cancel_and_wait([task])
-    await recorder.close()
-
-
 def setup(app: web.Application) -> None:
-    """Routes and pages; the sampler runs after the realtime service it reads exists."""
+    """Routes and pages (the sampler is a service: ``web/services/figures.py``)."""
     routes.install(app)
     app.router.add_get("/console/specials/{special_id}/dashboard", dashboard_page)
     app.router.add_get("/console/report", report_page)
-    app.cleanup_ctx.append(_recorder_ctx)

@@ -18,10 +18,8 @@ origins (:class:`CorsPolicy`), and ``OPTIONS`` answers preflights (RFC 9725 §4.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -29,14 +27,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from livemarket.accounts.roles import Access, can_run_special
 from livemarket.accounts.service import user_by_stream_key
-from livemarket.bus.events import special_topic
 from livemarket.errors import DomainError
 from livemarket.scheduler.queries import get_special
-from livemarket.streamer.directory import LocalDirectory, RedisDirectory, RelayDirectory
-from livemarket.streamer.registry import RelayRegistry
-from livemarket.streamer.relay import RECONNECTING
 from livemarket.streamer.rules import check_publish_window, check_publisher
-from livemarket.tasks import TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import ApiRoutes, path_int
 from livemarket.web.auth import csrf_exempt, principal
 from livemarket.web.client_address import client_address
@@ -45,17 +38,13 @@ from livemarket.web.errors import ApiError
 from livemarket.web.hosts import request_origin
 from livemarket.web.responses import json_response
 from livemarket.web.typedefs import (
-    BUS_KEY,
     CLOCK_KEY,
     CORS_KEY,
     DIRECTORY_KEY,
     METRICS_KEY,
-    REDIS_KEY,
     RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
-    STREAM_LISTENERS_KEY,
-    TASKS_KEY,
 )
 
 logger = logging.getLogger(__name__)
@@ -335,87 +324,8 @@ class RelayCollector:
         yield failures
 
 
-def _directory(app: web.Application) -> RelayDirectory:
-    settings = app[SETTINGS_KEY]
-    if REDIS_KEY in app:
-        return RedisDirectory(
-            app[REDIS_KEY],
-            settings.redis_prefix,
-            ttl_s=settings.relay_claim_ttl_s,
-            lease_s=settings.relay_owner_lease_s,
-        )
-    return LocalDirectory()
-
-
-async def _move_strays(registry: RelayRegistry, directory: RelayDirectory) -> None:
-    """Hang up local viewers of a special whose relay another instance now holds.
-
-    Their players reconnect and follow the 307 to the owner (see the directory).
-    """
-    for special_id in list(registry.figures()):
-        relay = registry.find(special_id)
-        if relay is None or not relay.viewer_count or directory.holds(special_id):
-            continue
-        if await directory.owner(special_id) is None:
-            continue
-        for session_id in relay.viewer_sessions:
-            with contextlib.suppress(DomainError):
-                await relay.end_viewer(session_id)
-
-
-async def _heartbeat(
-    registry: RelayRegistry, directory: RelayDirectory, health: TaskHealth
-) -> None:
-    """Refresh this instance's claims; Redis down raises and the supervisor retries, and a
-    retry refreshes at once (the claims' liveness must not wait a beat more)."""
-    while True:
-        await directory.refresh()
-        await _move_strays(registry, directory)
-        health.ok()
-        await asyncio.sleep(directory.refresh_interval_s)
-
-
-async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
-    tasks: set[asyncio.Task[None]] = set()
-    directory = _directory(app)
-    app[DIRECTORY_KEY] = directory
-
-    def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    def announce(special_id: int, state: str) -> None:
-        event = {"type": "stream.status", "special_id": special_id, "state": state}
-        spawn(app[BUS_KEY].publish(special_topic(special_id), event))
-        for listener in app[STREAM_LISTENERS_KEY]:
-            listener(special_id, state)
-        if state == RECONNECTING:
-            # The host may come back on any instance: free the special for it. (An
-            # ended publisher is released by ``whip_end`` itself, before it answers.)
-            spawn(directory.release(special_id))
-
-    registry = RelayRegistry.from_settings(app[SETTINGS_KEY], on_state=announce)
-    app[RELAYS_KEY] = registry
-    heartbeat = supervise(
-        "relay-heartbeat",
-        lambda health: _heartbeat(registry, directory, health),
-        board=app[TASKS_KEY],
-        base_s=0.1,
-        cap_s=directory.refresh_interval_s,  # never slower than the beat the claims expect
-    )
-    yield
-    await cancel_and_wait([heartbeat])
-    await registry.close()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
-    await directory.close()
-
-
 def setup(app: web.Application) -> None:
-    """Routes for WHIP/WHEP and the stream status; the relay registry's owner."""
-    app[STREAM_LISTENERS_KEY] = []
-    app.cleanup_ctx.append(_relays_ctx)
+    """Routes for WHIP/WHEP and the stream status (the relays: ``web/services/streaming.py``)."""
     if METRICS_KEY in app:
         app[METRICS_KEY].register(RelayCollector(app))
     app.on_response_prepare.append(_cors_hook(app[CORS_KEY]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +13,6 @@ from livemarket.accounts import service as accounts
 from livemarket.accounts.models import User
 from livemarket.accounts.nicknames import validate_nickname
 from livemarket.accounts.roles import Access
-from livemarket.web import revocation
 from livemarket.web.api import ApiRoutes, body_of
 from livemarket.web.auth import (
     csrf_token_of,
@@ -24,18 +22,12 @@ from livemarket.web.auth import (
 )
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import Body, Line
-from livemarket.web.login_throttle import (
-    LocalLoginThrottle,
-    LoginThrottle,
-    RedisLoginThrottle,
-    attempt_for,
-)
+from livemarket.web.login_throttle import LOGIN_THROTTLE_KEY, attempt_for
 from livemarket.web.responses import json_response
-from livemarket.web.revocation import GENERATIONS_KEY, SessionGenerations
-from livemarket.web.typedefs import BUS_KEY, REDIS_KEY, SESSIONS_KEY, SETTINGS_KEY
+from livemarket.web.revocation import GENERATIONS_KEY
+from livemarket.web.typedefs import SESSIONS_KEY
 
 routes = ApiRoutes()
-THROTTLE_KEY: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 
 
 class LoginBody(Body):
@@ -89,7 +81,7 @@ async def get_session_info(request: web.Request) -> web.Response:
 )
 async def login(request: web.Request) -> web.Response:
     body = body_of(request, LoginBody)
-    throttle = request.app[THROTTLE_KEY]
+    throttle = request.app[LOGIN_THROTTLE_KEY]
     attempt = attempt_for(body.username, request.remote)
     wait = await throttle.take(attempt)  # counted before the check: parallel guesses too
     if wait > 0:
@@ -175,22 +167,5 @@ async def renew_stream_key(request: web.Request) -> web.Response:
     return json_response({"stream_key": key})
 
 
-async def _accounts_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The login budget (in Redis when there is one: every instance shares it) and the
-    session generations (after storage and bus, which they use)."""
-    client = app.get(REDIS_KEY)
-    if client is None:
-        app[THROTTLE_KEY] = LocalLoginThrottle()
-    else:
-        app[THROTTLE_KEY] = RedisLoginThrottle(client, app[SETTINGS_KEY].redis_prefix)
-    generations = SessionGenerations(app[SESSIONS_KEY], app[BUS_KEY], ttl_s=revocation.TTL_S)
-    app[GENERATIONS_KEY] = generations
-    try:
-        yield
-    finally:
-        generations.close()
-
-
 def setup(app: web.Application) -> None:
     routes.install(app)
-    app.cleanup_ctx.append(_accounts_ctx)

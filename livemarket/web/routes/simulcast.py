@@ -9,19 +9,15 @@ the special's realtime topic as ``simulcast.status`` frames and to ``/metrics``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict, Field
 
 from livemarket.accounts.roles import Access, can_run_special
-from livemarket.bus.events import special_topic
 from livemarket.scheduler.queries import get_special
 from livemarket.simulcast import service
-from livemarket.simulcast.keys import StreamKeyBox
-from livemarket.simulcast.manager import SimulcastManager
 from livemarket.simulcast.rules import push_url
 from livemarket.simulcast.testcard import send_test_card
 from livemarket.web import templating
@@ -31,20 +27,16 @@ from livemarket.web.errors import ApiError
 from livemarket.web.responses import json_response
 from livemarket.web.routes.console_catalogue import operator_only
 from livemarket.web.typedefs import (
-    BUS_KEY,
     METRICS_KEY,
-    RELAYS_KEY,
-    SECRET_KEY,
     SESSIONS_KEY,
+    SIMULCAST_BOX_KEY,
     SIMULCAST_KEY,
-    STREAM_LISTENERS_KEY,
 )
 
 logger = logging.getLogger(__name__)
 
 routes = ApiRoutes()
 TAGS = ("simulcast",)
-BOX_KEY = web.AppKey("simulcast_box", StreamKeyBox)
 #: Destinations with a test card on its way (one at a time each).
 TESTING_KEY: web.AppKey[set[int]] = web.AppKey("simulcast_testing")
 
@@ -97,7 +89,7 @@ async def create_destination(request: web.Request) -> web.Response:
     body = body_of(request, DestinationBody)
     async with request.app[SESSIONS_KEY]() as db:
         destination = await service.create_destination(
-            db, request.app[BOX_KEY], **body.model_dump()
+            db, request.app[SIMULCAST_BOX_KEY], **body.model_dump()
         )
     return json_response(service.destination_to_dict(destination), status=201)
 
@@ -115,7 +107,10 @@ async def patch_destination(request: web.Request) -> web.Response:
     body = body_of(request, DestinationPatch)
     async with request.app[SESSIONS_KEY]() as db:
         destination = await service.update_destination(
-            db, request.app[BOX_KEY], destination_id, **body.model_dump(exclude_unset=True)
+            db,
+            request.app[SIMULCAST_BOX_KEY],
+            destination_id,
+            **body.model_dump(exclude_unset=True),
         )
     return json_response(service.destination_to_dict(destination))
 
@@ -145,7 +140,9 @@ async def test_destination(request: web.Request) -> web.Response:
     destination_id = path_int(request, "destination_id")
     async with request.app[SESSIONS_KEY]() as db:
         destination = await service.get_destination(db, destination_id)
-        target = push_url(destination.url, request.app[BOX_KEY].open(destination.key_cipher))
+        target = push_url(
+            destination.url, request.app[SIMULCAST_BOX_KEY].open(destination.key_cipher)
+        )
     testing = request.app[TESTING_KEY]
     if destination_id in testing:
         raise ApiError(409, "test_running", "A test card is already on its way there.")
@@ -209,27 +206,6 @@ class SimulcastCollector:
         yield from (live, bitrate, reconnects, sent)
 
 
-async def _simulcast_ctx(app: web.Application) -> AsyncIterator[None]:
-    async def announce(special_id: int, status: dict[str, Any]) -> None:
-        try:
-            event = {"type": "simulcast.status", **status}
-            await app[BUS_KEY].publish(special_topic(special_id), event)
-        except Exception:  # the bus down for a moment: the next change tells again
-            logger.exception("simulcast status of special %s not announced", special_id)
-
-    manager = SimulcastManager(
-        app[SESSIONS_KEY],
-        app[BOX_KEY],
-        find_relay=lambda special_id: app[RELAYS_KEY].find(special_id),
-        announce=announce,
-    )
-    app[SIMULCAST_KEY] = manager
-    app[STREAM_LISTENERS_KEY].append(manager.on_stream_state)
-    yield
-    app[STREAM_LISTENERS_KEY].remove(manager.on_stream_state)
-    await manager.close()
-
-
 async def console_page(request: web.Request) -> web.Response:
     """``/console/simulcast``: operators add, test, enable and remove destinations."""
     refused = await operator_only(request)
@@ -241,10 +217,8 @@ async def console_page(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Destination routes and the simulcast manager (after the relays: it closes first)."""
-    app[BOX_KEY] = StreamKeyBox(app[SECRET_KEY])
+    """Destination routes and the console page (the manager: ``web/services/streaming.py``)."""
     app[TESTING_KEY] = set()
-    app.cleanup_ctx.append(_simulcast_ctx)
     if METRICS_KEY in app:
         app[METRICS_KEY].register(SimulcastCollector(app))
     routes.install(app)
