@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 
 async def checkout(app: web.Application) -> AsyncIterator[None]:
+    """The stock ledger (Redis in scale-out, else SQL), the stock pusher and the sweeper."""
     settings = app[SETTINGS_KEY]
     ledger: StockLedger
     if settings.redis_url and REDIS_KEY in app:

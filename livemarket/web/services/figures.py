@@ -15,6 +15,7 @@ _RECORDER_KEY = web.AppKey("figures_recorder", FiguresRecorder)
 
 
 async def recorder(app: web.Application) -> AsyncIterator[None]:
+    """The sampler of live specials' viewers and likes (it reads realtime's counters)."""
     realtime = app[REALTIME_KEY]
 
     async def sample(ids: list[int]) -> dict[int, tuple[int, int]]:

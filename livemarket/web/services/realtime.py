@@ -18,9 +18,10 @@ from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCoun
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.tasks import cancel_and_wait, supervise
+from livemarket.web.realtime import gateway
 from livemarket.web.realtime.admission import SocketSeats
 from livemarket.web.realtime.fanout import Hub
-from livemarket.web.realtime.gateway import SEND_WORKERS, SOCKETS_KEY, Sockets
+from livemarket.web.realtime.gateway import SOCKETS_KEY, Sockets
 from livemarket.web.realtime.sender import ParallelSender
 from livemarket.web.realtime.service import RealtimeService
 from livemarket.web.typedefs import (
@@ -47,6 +48,7 @@ def _counters(app: web.Application) -> tuple[Presence, LikeCounter]:
 
 
 async def realtime(app: web.Application) -> AsyncIterator[None]:
+    """Chat (its writer and id lease), presence and likes, the rooms, and the sockets."""
     sessions = app[SESSIONS_KEY]
     board = app[TASKS_KEY]
     writer = ChatWriter(sessions, board=board)
@@ -67,9 +69,10 @@ async def realtime(app: web.Application) -> AsyncIterator[None]:
     )
     presence, likes = _counters(app)
     configured = app[SETTINGS_KEY].fanout_send_threads
-    workers = SEND_WORKERS if configured is None else configured
+    # Read at start-up, not import: the fan-out bench sets ``gateway.SEND_WORKERS``.
+    workers = gateway.SEND_WORKERS if configured is None else configured
     sender = ParallelSender(max(workers, 0))
-    realtime = RealtimeService(
+    service = RealtimeService(
         hub=Hub(asyncio.get_running_loop(), sender=sender if workers >= 0 else None),
         chat=chat,
         presence=presence,
@@ -78,15 +81,15 @@ async def realtime(app: web.Application) -> AsyncIterator[None]:
         sessions=sessions,
         clock=app[CLOCK_KEY],
     )
-    app[REALTIME_KEY] = realtime
-    sockets = app[SOCKETS_KEY] = Sockets(realtime, SocketSeats.from_settings(app[SETTINGS_KEY]))
+    app[REALTIME_KEY] = service
+    sockets = app[SOCKETS_KEY] = Sockets(service, SocketSeats.from_settings(app[SETTINGS_KEY]))
     sender.start()
     writer.start()
     lease_task = None if lease is None else supervise("chat-id-lease", lease.run, board=board)
-    realtime.start(board)
+    service.start(board)
     sockets.start(board)
     yield
-    await realtime.close()
+    await service.close()
     await sockets.close()
     sender.close()
     await writer.close()

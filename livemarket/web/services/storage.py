@@ -28,6 +28,7 @@ REDIS_BACKOFF = ExponentialBackoff(cap=0.2, base=0.02)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
+    """The database engine and its session factory."""
     engine = engine_for(app[SETTINGS_KEY])
     app[ENGINE_KEY] = engine
     app[SESSIONS_KEY] = session_factory(engine)
@@ -36,6 +37,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def redis_and_bus(app: web.Application) -> AsyncIterator[None]:
+    """The shared Redis client and the Redis bus in scale-out; the in-process bus embedded."""
     settings = app[SETTINGS_KEY]
     bus: EventBus
     if settings.redis_url:

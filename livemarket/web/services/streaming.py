@@ -81,6 +81,7 @@ async def _heartbeat(
 
 
 async def relays(app: web.Application) -> AsyncIterator[None]:
+    """The relay directory and registry, and the heartbeat keeping this instance's claims."""
     tasks: set[asyncio.Task[None]] = set()
     directory = _directory(app)
     app[DIRECTORY_KEY] = directory
@@ -118,6 +119,8 @@ async def relays(app: web.Application) -> AsyncIterator[None]:
 
 
 async def simulcast(app: web.Application) -> AsyncIterator[None]:
+    """The simulcast manager, listening to the relays (it stops before them)."""
+
     async def announce(special_id: int, status: dict[str, Any]) -> None:
         try:
             event = {"type": "simulcast.status", **status}
