@@ -26,7 +26,7 @@ from livemarket.config import Settings
 
 @dataclass
 class CheckoutContext:
-    """Built once by the web layer (``routes/checkout.py``) and passed to every service call."""
+    """Built once by the web layer (``web/services/checkout.py``), passed to every service call."""
 
     engine: AsyncEngine
     ledger: StockLedger

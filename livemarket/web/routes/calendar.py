@@ -2,8 +2,8 @@
 
 Thin handlers: parse (pydantic), call :class:`CalendarService`, return the
 contract shape. Role checks come from the ``ApiRoutes`` declarations; domain
-errors become HTTP errors in the error middleware. The runner that turns the
-calendar into timed jobs is started and stopped here, in a ``cleanup_ctx``.
+errors become HTTP errors in the error middleware. The calendar service and the
+runner that turns the calendar into timed jobs are built in ``web/services/calendar.py``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 Bearer <stream key>``; ``POST /whep/{special_id}`` takes a viewer's recvonly
 offer. Both answer ``201 Created`` with the SDP answer and a ``Location`` whose
 ``DELETE`` ends the session (its URL is an unguessable capability). Errors use
-the contract's JSON shape. The relays are owned by a ``cleanup_ctx`` and closed
-on shutdown; their state changes go to the special's realtime topic as
+the contract's JSON shape. The relays are built in ``web/services/streaming.py``
+and closed on shutdown; their state changes go to the special's realtime topic as
 ``stream.status`` frames.
 
 Scale-out: the instance holding a special's publisher claims it in the relay

@@ -1,8 +1,8 @@
 """Simulcast over HTTP: operators manage RTMP(S) destinations; hosts see their status.
 
 Stream keys go in and never come out (only their last four characters). The
-manager that pushes each live special is owned by a ``cleanup_ctx`` and hears
-the relays' state through ``STREAM_LISTENERS_KEY``; its status changes go to
+manager that pushes each live special is built in ``web/services/streaming.py`` and
+hears the relays' state through ``STREAM_LISTENERS_KEY``; its status changes go to
 the special's realtime topic as ``simulcast.status`` frames and to ``/metrics``.
 """
 
