@@ -1,6 +1,6 @@
 """Flash deals over HTTP: start and end one, list a special's deals, its line-up.
 
-Deal writes need the special's host or an operator (``may_run``); the rules and
+Deal writes need the special's host or an operator (``_may_run``); the rules and
 the deal's window are the checkout domain's (``checkout/deals.py``, ``pricing.py``).
 """
 
@@ -35,7 +35,7 @@ class DealBody(Body):
     per_buyer_limit: int = Field(5, ge=1, le=MAX_PER_BUYER)
 
 
-async def may_run(request: web.Request, special_id: int) -> Principal:
+async def _may_run(request: web.Request, special_id: int) -> Principal:
     """The special's host or an operator; 403 for anyone else, 404 for no such special."""
     who = await principal(request)
     async with request.app[ENGINE_KEY].connect() as conn:
@@ -59,7 +59,7 @@ def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
 
 
 # Deal routes need a host or operator (a viewer gets 403 from the declaration) and are
-# checked per special in ``may_run`` (another special's host gets 403 too).
+# checked per special in ``_may_run`` (another special's host gets 403 too).
 @routes.post(
     "/api/v1/specials/{special_id}/deals",
     access=Access.HOST,
@@ -71,7 +71,7 @@ def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
 )
 async def start_deal(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
-    who = await may_run(request, special_id)
+    who = await _may_run(request, special_id)
     body = body_of(request, DealBody)
     deal = await deals.start_deal(
         checkout_of(request),
@@ -96,7 +96,7 @@ async def start_deal(request: web.Request) -> web.Response:
 async def end_deal(request: web.Request) -> web.Response:
     special_id = path_int(request, "special_id")
     deal_id = path_int(request, "deal_id")
-    await may_run(request, special_id)
+    await _may_run(request, special_id)
     deal = await deals.end_deal(checkout_of(request), deal_id, "ended", special_id=special_id)
     return json_response(deal_view(deal, checkout_of(request).clock()))
 
