@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from livemarket.bus.events import special_topic
+from livemarket.checkout.backend import Transaction
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.pricing import Deal, SpecialSlot, plan_deal
 from livemarket.checkout.tables import deals, products, special_products, specials
@@ -87,7 +88,8 @@ async def start_deal(
     ``product_not_in_special``, ``deal_already_active`` (one open deal per product).
     """
     now = ctx.clock()
-    async with ctx.writing() as conn:
+    async with ctx.backend.writing() as tx:
+        conn = tx.conn
         slot = await _special_slot(conn, special_id)
         price = (
             await conn.execute(
@@ -100,12 +102,12 @@ async def start_deal(
         ).scalar()
         if price is None:
             raise DomainError("product_not_in_special", "the product is not in this special")
-        await _end_due(ctx, conn, now, product_id=product_id)
+        await _end_due(ctx, tx, now, product_id=product_id)
         terms = plan_deal(
             special_id=special_id,
             product_id=product_id,
             original_price=int(price),
-            stock=await ctx.ledger.stock(conn, product_id),
+            stock=await ctx.backend.stock(conn, product_id),
             discount_pct=discount_pct,
             duration_s=duration_s,
             quantity=quantity,
@@ -141,8 +143,7 @@ async def start_deal(
                 "deal_already_active", "this product already has a deal running"
             ) from exc
         deal = deal_from_row(row)
-        await ctx.ledger.open_deal(conn, deal.id, deal.quantity, deal.ends_at)
-    ctx.prices_changed([product_id])
+        await ctx.backend.open_deal(tx, deal)
     await ctx.bus.publish(special_topic(special_id), deal.started_event())
     return deal
 
@@ -152,13 +153,13 @@ async def end_deal(
 ) -> Deal:
     """End a deal now; idempotent (an ended deal is returned as it is, nothing is pushed)."""
     now = ctx.clock()
-    async with ctx.writing() as conn:
+    async with ctx.backend.writing() as tx:
         condition = [deals.c.id == deal_id]
         if special_id is not None:
             condition.append(deals.c.special_id == special_id)
-        ended = await _close(ctx, conn, and_(*condition, deals.c.ended_at.is_(None)), now, reason)
+        ended = await _close(ctx, tx, and_(*condition, deals.c.ended_at.is_(None)), now, reason)
         if not ended:
-            row = (await conn.execute(select(deals).where(*condition))).one_or_none()
+            row = (await tx.conn.execute(select(deals).where(*condition))).one_or_none()
             if row is None:
                 raise NotFound("deal_not_found", f"No deal {deal_id} in this special.")
             return deal_from_row(row)
@@ -168,35 +169,33 @@ async def end_deal(
 
 async def end_due_deals(ctx: CheckoutContext) -> list[Deal]:
     """End every deal past its ``ends_at`` (the sweeper calls this about every second)."""
-    async with ctx.writing() as conn:
-        ended = await _end_due(ctx, conn, ctx.clock())
+    async with ctx.backend.writing() as tx:
+        ended = await _end_due(ctx, tx, ctx.clock())
     await _announce_ended(ctx, ended)
     return ended
 
 
 async def _end_due(
-    ctx: CheckoutContext, conn: AsyncConnection, now: datetime, product_id: int | None = None
+    ctx: CheckoutContext, tx: Transaction, now: datetime, product_id: int | None = None
 ) -> list[Deal]:
     condition = and_(deals.c.ended_at.is_(None), deals.c.ends_at <= now)
     if product_id is not None:
         condition = and_(condition, deals.c.product_id == product_id)
-    return await _close(ctx, conn, condition, now, "expired")
+    return await _close(ctx, tx, condition, now, "expired")
 
 
 async def _close(
-    ctx: CheckoutContext, conn: AsyncConnection, condition: Any, now: datetime, reason: str
+    ctx: CheckoutContext, tx: Transaction, condition: Any, now: datetime, reason: str
 ) -> list[Deal]:
     rows = (
-        await conn.execute(
+        await tx.conn.execute(
             update(deals)
             .where(condition)
             .values(ended_at=now, ended_reason=reason)
             .returning(*deals.c)
         )
     ).all()
-    for row in rows:
-        await ctx.ledger.close_deal(conn, row.id)
-    ctx.prices_changed(row.product_id for row in rows)
+    await ctx.backend.close_deals(tx, rows)
     return [deal_from_row(row) for row in rows]
 
 

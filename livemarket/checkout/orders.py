@@ -1,57 +1,44 @@
 """Orders: reserve stock at the server's price, idempotently; pay, fulfil, cancel, expire.
 
-The hot path (:func:`place_order`) prices the lines with :mod:`pricing` (pure),
-takes the stock and writes the order, on one of three paths: on a SQLite file all
-of it runs in batches on the writer thread (:mod:`sqlite_writer`); on PostgreSQL
-with the Redis ledger prices come from a short-lived cache (:mod:`price_cache`),
-the Lua script takes the stock and the order is group-committed (:mod:`pg_writer`);
-otherwise prebuilt Core statements run in one transaction. With the Redis ledger
-the stock is taken in Redis first and given back if the order cannot be written
-(without the database: it may be what failed), and the database's own counters
-move in the order's statement, so the database always holds the durable truth.
+The rules only: :func:`place_order` checks the request, prices the lines with
+:mod:`pricing` (pure) and decides what to write; how the stock is taken and the
+order written, and every cache making that cheap, belong to the backend chosen at
+start (:mod:`backend`: embedded SQLite, PostgreSQL + Redis, or one transaction).
 
 Refusals are cheap: a product refused for stock a moment ago is refused again
-from :mod:`soldout` without asking the ledger, and the idempotency lookup every
-refusal needs (a retried key gets its order back) is batched (:mod:`keys`), which
-also makes two concurrent requests with one key answer with the same order.
+from the backend's sold-out memo without asking the ledger, and the idempotency
+lookup every refusal needs (a retried key gets its order back) is batched
+(:mod:`keys`), which also makes two concurrent requests with one key answer with
+the same order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from livemarket.checkout.attribution import check_attribution
+from livemarket.checkout.backend import OrderRequest
 from livemarket.checkout.buyer import Buyer
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import deal_from_row, end_deal
-from livemarket.checkout.ledger import CountersMissing, Hold, Remaining, deal_sold_out, sold_out
-from livemarket.checkout.ledger_sql import SqlLedger, take_counts
+from livemarket.checkout.ledger import Hold, Remaining, deal_sold_out, sold_out
 from livemarket.checkout.payment import PaymentRequest
-from livemarket.checkout.pg_writer import OrderWrite
 from livemarket.checkout.pricing import iso_utc, unit_price
-from livemarket.checkout.sqlite_writer import ORDER_COLUMNS, Earlier, WritePlan
+from livemarket.checkout.soldout import SoldOutCheck
+from livemarket.checkout.sqlite_writer import Earlier, WritePlan
 from livemarket.checkout.states import CANCELLED, EXPIRED, PAID, RESERVED, check_transition
-from livemarket.checkout.tables import deals, order_lines, orders, products, specials
+from livemarket.checkout.tables import deals, order_lines, orders
 from livemarket.errors import Conflict, DomainError, NotFound
-from livemarket.storage.base import UTCDateTime
-
-#: The database's counters, moved in the order's transaction when the ledger lives
-#: elsewhere (Redis), so a lost Redis is rebuilt from figures that match the orders.
-_DATABASE_COUNTERS = SqlLedger()
 
 MAX_LINES = 20
-log = logging.getLogger(__name__)
 MAX_QUANTITY = 20
 _KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
 
@@ -113,7 +100,7 @@ class PlacedOrder:
 
 
 def _price_lines(
-    rows: Sequence[Row[Any]], items: list[OrderItem], now: datetime
+    rows: Sequence[Row[Any]], items: Sequence[OrderItem], now: datetime
 ) -> list[PricedLine]:
     found = {row.product_id: row for row in rows}
     lines = []
@@ -153,89 +140,6 @@ def _refuse_if_short(rows: Sequence[Any], lines: Sequence[PricedLine]) -> None:
             raise sold_out(line.product_id)
 
 
-# Built once: constructing a statement costs more than running it on the hot path.
-_PRICES = (
-    select(
-        products.c.id.label("product_id"),
-        products.c.price.label("list_price"),
-        products.c.stock.label("stock"),
-        deals,
-        specials.c.status.label("special_status"),
-    )
-    .select_from(
-        products.outerjoin(
-            deals, and_(deals.c.product_id == products.c.id, deals.c.ended_at.is_(None))
-        ).outerjoin(specials, specials.c.id == deals.c.special_id)
-    )
-    .where(products.c.id.in_(bindparam("ids", expanding=True)))
-)
-
-# PostgreSQL: the order and all its lines in one round trip (a data-modifying CTE).
-_PG_INSERT = text(
-    "WITH new_order AS (INSERT INTO orders ("
-    + ", ".join(ORDER_COLUMNS)
-    + ") VALUES ("
-    + ", ".join(f":{name}" for name in ORDER_COLUMNS)
-    + ") RETURNING id) "
-    "INSERT INTO order_lines (order_id, product_id, quantity, unit_price, list_price, deal_id) "
-    "SELECT new_order.id, l.product_id, l.quantity, l.unit_price, l.list_price, l.deal_id "
-    "FROM new_order, unnest(CAST(:product_ids AS integer[]), CAST(:quantities AS integer[]), "
-    "CAST(:unit_prices AS integer[]), CAST(:list_prices AS integer[]), "
-    "CAST(:deal_ids AS integer[])) AS l(product_id, quantity, unit_price, list_price, deal_id) "
-    "RETURNING order_id"
-).bindparams(
-    bindparam("hold_expires_at", type_=UTCDateTime()),
-    bindparam("created_at", type_=UTCDateTime()),
-)
-
-
-async def _insert_order(
-    conn: AsyncConnection, draft: dict[str, Any], lines: Sequence[PricedLine]
-) -> int:
-    """Write the order and its lines (one round trip on PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        written = await conn.execute(
-            _PG_INSERT,
-            {
-                **draft,
-                "product_ids": [line.product_id for line in lines],
-                "quantities": [line.quantity for line in lines],
-                "unit_prices": [line.unit_price for line in lines],
-                "list_prices": [line.list_price for line in lines],
-                "deal_ids": [line.deal_id for line in lines],
-            },
-        )
-        first = written.scalars().first()
-        if first is None:  # an order has at least one line, so a row always comes back
-            raise RuntimeError("order insert returned no line")
-        return int(first)
-    order_id = (
-        await conn.execute(insert(orders).values(**draft).returning(orders.c.id))
-    ).scalar_one()
-    await conn.execute(
-        insert(order_lines),
-        [
-            {
-                "order_id": order_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "list_price": line.list_price,
-                "deal_id": line.deal_id,
-            }
-            for line in lines
-        ],
-    )
-    return int(order_id)
-
-
-async def _existing(conn: AsyncConnection, key: str) -> int | None:
-    found = (
-        await conn.execute(select(orders.c.id).where(orders.c.idempotency_key == key))
-    ).scalar()
-    return None if found is None else int(found)
-
-
 async def place_order(
     ctx: CheckoutContext,
     *,
@@ -256,34 +160,27 @@ async def place_order(
     merged = merge_items(items)
     if payment_method not in ctx.payments.methods:
         raise DomainError("payment_method_invalid", f"pay by {', '.join(ctx.payments.methods)}")
-    request = _Request(
+    request = OrderRequest(
         f"{buyer_key}:{idempotency_key}", buyer_key, merged, buyer, special_id, payment_method
     )
+    backend = ctx.backend
     # A twin with the same key waits here, then finds the order its twin wrote.
-    async with ctx.keys.hold(request.key):
+    async with backend.keys.hold(request.key):
         now = ctx.clock()
-        since = ctx.sold_out.generation
-        short = ctx.sold_out.refusal(merged, now)
-        fresh = short is None  # a refusal from the ledger, not from the memo
+        sold_out_check = backend.check_sold_out(merged, now)
         try:
             if special_id is not None:  # credited to a special: it must be selling these
-                window = await ctx.sale_windows.get(ctx.engine, special_id, now)
+                window = await backend.sale_window(special_id, now)
                 check_attribution(
                     window, (i.product_id for i in merged), now, ctx.settings.go_live_early_minutes
                 )
-            if short is None:
-                placed = await _place(ctx, request, now)
-                if placed.created:  # stock was there: a probe's product sells again
-                    ctx.keys.stored(request.key)
-                    ctx.sold_out.sold(item.product_id for item in merged)
-                return placed
-            raise sold_out(short)  # known sold out a moment ago: no ledger call
+            if sold_out_check.known_short is None:
+                return await _reserve_and_record(ctx, request, now, sold_out_check)
+            raise sold_out(sold_out_check.known_short)  # sold out a moment ago: no ledger call
         except DomainError as exc:
             if exc.code not in _REFUSALS and exc.code not in _ATTRIBUTION_REFUSALS:
                 raise
-            if fresh:  # the memo's window runs from the ledger's word, never extended
-                _remember(ctx, exc, merged, now, since)
-            earlier = await ctx.keys.find(request.key)
+            earlier = await backend.keys.find(request.key)
             if earlier is None:
                 raise
         # A retry of an accepted order that is now refused for stock: the same order.
@@ -296,40 +193,18 @@ _REFUSALS = frozenset({"sold_out", "deal_sold_out", "deal_ended", "deal_limit_re
 _ATTRIBUTION_REFUSALS = frozenset({"special_not_selling"})
 
 
-@dataclass(frozen=True)
-class _Request:
-    key: str
-    buyer_key: str
-    items: list[OrderItem]
-    buyer: Buyer
-    special_id: int | None
-    payment_method: str
-
-
-def _remember(
-    ctx: CheckoutContext, exc: DomainError, items: list[OrderItem], now: datetime, since: int
-) -> None:
-    """Note a sell-out for the fast refusal path; an ended deal's prices are read again."""
-    product_id = exc.details.get("product_id")
-    if exc.code == "deal_ended" and isinstance(product_id, int):
-        ctx.prices_changed([product_id])
-    if exc.code != "sold_out" or not isinstance(product_id, int):
-        return
-    quantity = next((i.quantity for i in items if i.product_id == product_id), None)
-    if quantity is not None:
-        ctx.sold_out.note(product_id, quantity, now, since)
-
-
-async def _place(ctx: CheckoutContext, req: _Request, now: datetime) -> PlacedOrder:
-    """Price, reserve and write on the backend's path; refusals raise (``DomainError``)."""
-    product_ids = [item.product_id for item in req.items]
+async def _reserve_and_record(
+    ctx: CheckoutContext, req: OrderRequest, now: datetime, sold_out_check: SoldOutCheck
+) -> PlacedOrder:
+    """Price the lines (the rules) and let the backend take the stock and write the order;
+    refusals raise (``DomainError``)."""
     lines: list[PricedLine] = []
     draft: dict[str, Any] = {}
 
     def plan(rows: Sequence[Any]) -> WritePlan:
         nonlocal lines, draft
         lines = _price_lines(rows, req.items, now)
-        if ctx.ledger.transactional:
+        if ctx.backend.counters_in_database:
             _refuse_if_short(rows, lines)  # a sold-out item costs no write
         sid = req.special_id or next(
             (ln.deal_special_id for ln in lines if ln.deal_special_id), None
@@ -337,134 +212,19 @@ async def _place(ctx: CheckoutContext, req: _Request, now: datetime) -> PlacedOr
         draft = _draft(ctx, req, sid, lines, now)
         return WritePlan([ln.hold() for ln in lines], draft, [ln.row() for ln in lines])
 
-    if ctx.order_writer is not None and ctx.ledger.transactional:
-        # SQLite: read, plan, take and write in one transaction on the writer thread.
-        try:  # the writer takes the writers' lock for each batch
-            outcome = await ctx.order_writer.order(product_ids, req.key, req.buyer_key, now, plan)
-        except IntegrityError as exc:
-            raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
-        if isinstance(outcome, Earlier):
-            return PlacedOrder(await _same_request(ctx, outcome.order_id, req.items), False)
-        remaining, order_id = outcome.remaining, outcome.order_id
-    elif ctx.batch_writer is not None:
-        # PostgreSQL + Redis: cached prices, the Lua reservation, then a group-committed write.
-        written = plan(await _prices(ctx, product_ids, now))
-        try:
-            remaining = await ctx.ledger.reserve(None, req.buyer_key, written.holds, now)
-        except CountersMissing:  # first use of a product or deal: load it from the tables
-            remaining = await _reserve_loading(ctx, req.buyer_key, written.holds, now)
-        stored = await _batch_write(ctx, req, written, remaining[0].epoch)
-        if isinstance(stored, Earlier):
-            return PlacedOrder(await _same_request(ctx, stored.order_id, req.items), False)
-        order_id = stored
-    else:
-        # One connection for the read and the write, and no second one while it is held.
-        async with ctx.engine.connect() as conn:
-            rows = (await conn.execute(_PRICES, {"ids": product_ids})).all()
-            try:
-                written = plan(rows)
-                remaining, order_id = await _write(ctx, conn, req.buyer_key, now, written, lines)
-            except IntegrityError as exc:
-                await conn.rollback()  # PostgreSQL aborted the transaction
-                earlier = await _existing(conn, req.key)
-                await conn.rollback()
-                if earlier is None:
-                    raise NotFound("special_not_found", f"No special {req.special_id}.") from exc
-                return PlacedOrder(await _same_request(ctx, earlier, req.items), False)
-            except DomainError:
-                await conn.rollback()
-                raise
-    await _after_reservation(ctx, draft["special_id"], lines, remaining)
+    outcome = await ctx.backend.place(req, now, plan, sold_out_check)
+    if isinstance(outcome, Earlier):
+        return PlacedOrder(await _same_request(ctx, outcome.order_id, req.items), False)
+    await _after_reservation(ctx, draft["special_id"], lines, outcome.remaining)
     payment = ctx.payments.instructions(
-        PaymentRequest(order_id, draft["total"], req.payment_method)
+        PaymentRequest(outcome.order_id, draft["total"], req.payment_method)
     )
-    return PlacedOrder(_new_order_view(order_id, draft, lines, payment), created=True)
-
-
-async def _reserve_loading(
-    ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold], now: datetime
-) -> list[Remaining]:
-    """Reserve when Redis lacks a counter: one loader at a time (after a Redis restart a
-    crowd would otherwise take a database connection each); the others find it loaded."""
-    async with ctx.loading_counters:
-        try:
-            return await ctx.ledger.reserve(None, buyer_key, holds, now)
-        except CountersMissing:
-            async with ctx.engine.connect() as conn:
-                return await ctx.ledger.reserve(conn, buyer_key, holds, now)
-
-
-async def _prices(ctx: CheckoutContext, product_ids: list[int], now: datetime) -> Sequence[Any]:
-    """The price rows, from the short-lived cache when it has them all (one read per miss)."""
-    rows = ctx.prices.get(product_ids, now)
-    if rows is not None:
-        return rows
-    wanted = tuple(product_ids)
-    loading = ctx.prices.loading.get(wanted)
-    if loading is not None:  # someone is reading these already: share the answer
-        return await asyncio.shield(loading)
-    loading = ctx.prices.loading[wanted] = asyncio.get_running_loop().create_future()
-    since = ctx.prices.generation
-    try:
-        async with ctx.engine.connect() as conn:
-            rows = list((await conn.execute(_PRICES, {"ids": product_ids})).all())
-        ctx.prices.put(rows, now, since)
-        loading.set_result(rows)
-    except Exception as exc:
-        loading.set_exception(exc)
-        loading.exception()  # retrieved: nobody else may be waiting
-        raise
-    except BaseException:
-        loading.cancel()
-        raise
-    finally:
-        del ctx.prices.loading[wanted]
-    return rows
-
-
-async def _batch_write(
-    ctx: CheckoutContext, req: _Request, plan: WritePlan, epoch: str | None
-) -> int | Earlier:
-    """Write through the group-commit writer; the Redis units go back unless it was written."""
-    assert ctx.batch_writer is not None
-    future = ctx.batch_writer.submit(OrderWrite(plan.order, plan.lines))
-    try:
-        outcome: int | Earlier = await asyncio.shield(future)
-    except asyncio.CancelledError:
-        # The batch decides anyway: wait for its answer so written units are not given back.
-        await asyncio.wait([future])
-        if (
-            future.cancelled()
-            or future.exception() is not None
-            or not isinstance(future.result(), int)
-        ):
-            await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
-        raise
-    except Exception as exc:
-        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
-        if isinstance(exc, IntegrityError):
-            raise _refusal_of(exc, req, plan.holds) from exc
-        raise
-    if isinstance(outcome, Earlier):  # a retry: this request's units go back
-        await asyncio.shield(_give_back(ctx, req.buyer_key, plan.holds, epoch))
-    return outcome
-
-
-def _refusal_of(exc: IntegrityError, req: _Request, holds: Sequence[Hold]) -> DomainError:
-    """What the database refused: a unit it does not have (its counters' CHECKs: Redis
-    let more go than the orders allow, as after a lost Redis), else the special."""
-    text = str(exc.orig)
-    if "ck_flash_deals_sold" in text:
-        hold = next((h for h in holds if h.deal_id is not None), holds[0])
-        return deal_sold_out(hold.product_id, hold.deal_id or 0)
-    if "ck_products_stock" in text:
-        return sold_out(holds[0].product_id)
-    return NotFound("special_not_found", f"No special {req.special_id}.")
+    return PlacedOrder(_new_order_view(outcome.order_id, draft, lines, payment), created=True)
 
 
 def _draft(
     ctx: CheckoutContext,
-    req: _Request,
+    req: OrderRequest,
     special_id: int | None,
     lines: Sequence[PricedLine],
     now: datetime,
@@ -483,33 +243,6 @@ def _draft(
         "hold_expires_at": now + timedelta(minutes=ctx.settings.order_hold_minutes),
         "created_at": now,
     }
-
-
-async def _write(
-    ctx: CheckoutContext,
-    conn: AsyncConnection,
-    buyer_key: str,
-    now: datetime,
-    plan: WritePlan,
-    lines: Sequence[PricedLine],
-) -> tuple[list[Remaining], int]:
-    """Take the stock and insert the order, all or nothing (the Core-statement path)."""
-    if not conn.in_transaction():
-        await conn.begin()
-    # A refusal leaves the rollback to the caller (it looks the key up first).
-    remaining = await ctx.ledger.reserve(conn, buyer_key, plan.holds, now)
-    try:
-        if not ctx.ledger.transactional:  # the database's counters move with the order
-            await take_counts(conn, plan.holds)
-        order_id = await _insert_order(conn, plan.order, lines)
-        await conn.commit()
-    except BaseException:
-        await conn.rollback()
-        if not ctx.ledger.transactional:  # Redis took the units already: give them back
-            epoch = remaining[0].epoch if remaining else None
-            await asyncio.shield(_give_back(ctx, buyer_key, plan.holds, epoch))
-        raise
-    return remaining, order_id
 
 
 def _line_view(line: Any) -> dict[str, Any]:
@@ -548,30 +281,16 @@ def _new_order_view(
 
 
 async def _same_request(
-    ctx: CheckoutContext, order_id: int, items: list[OrderItem]
+    ctx: CheckoutContext, order_id: int, items: Sequence[OrderItem]
 ) -> dict[str, Any]:
     """The earlier order of a retried key; a different request under the same key is refused."""
     view = await get_order(ctx, order_id)
     earlier = [OrderItem(line["product_id"], line["quantity"]) for line in view["lines"]]
-    if sorted(earlier, key=lambda i: i.product_id) != items:
+    if sorted(earlier, key=lambda i: i.product_id) != list(items):
         raise Conflict(
             "idempotency_key_reused", "this Idempotency-Key was used for a different order"
         )
     return view
-
-
-async def _give_back(
-    ctx: CheckoutContext, buyer_key: str, holds: Sequence[Hold], epoch: str | None = None
-) -> list[Remaining]:
-    """Units back into a ledger outside the database, without the database (it may be
-    what failed); a failure here leaves drift the ledger's reconciliation repairs."""
-    try:
-        left = await ctx.ledger.release(None, buyer_key, holds, epoch=epoch)
-    except Exception:
-        log.warning("could not give %d line(s) back to the stock ledger", len(holds), exc_info=True)
-        return []
-    ctx.stock_returned(hold.product_id for hold in holds)
-    return left
 
 
 async def _after_reservation(
@@ -660,8 +379,6 @@ async def change_status(
     ``paid`` asks the payment provider to confirm; ``cancelled`` gives the stock back.
     """
     now = ctx.clock()
-    released: list[Remaining] = []
-    holds: list[Hold] = []
     async with ctx.engine.connect() as conn:
         row = (await conn.execute(select(orders).where(orders.c.id == order_id))).one_or_none()
     if row is None:
@@ -672,10 +389,10 @@ async def change_status(
     if target == PAID:  # the provider may do network I/O: never under the writers' lock
         request = PaymentRequest(row.id, row.total, row.payment_method)
         values.update(paid_at=now, payment_ref=await ctx.payments.confirm(request, reference))
-    async with ctx.writing() as conn:
+    async with ctx.backend.writing() as tx:
         # Conditional on the status read above: of two racing moves, one wins.
         changed = (
-            await conn.execute(
+            await tx.conn.execute(
                 update(orders)
                 .where(orders.c.id == order_id, orders.c.status == row.status)
                 .values(**values)
@@ -684,23 +401,9 @@ async def change_status(
         if not changed:
             raise Conflict("order_changed", "the order changed meanwhile; reload it")
         if target in (CANCELLED, EXPIRED):
-            holds = (await _holds_of(conn, [order_id]))[order_id]
-            released = await _database_release(ctx, conn, row.buyer_key, holds)
-    if holds and not ctx.ledger.transactional:
-        released = await _give_back(ctx, row.buyer_key, holds)
-    ctx.stock_returned(hold.product_id for hold in holds)
-    ctx.pusher.note(row.special_id, released)
+            holds = (await _holds_of(tx.conn, [order_id]))[order_id]
+            await ctx.backend.release(tx, row.buyer_key, holds, row.special_id)
     return await get_order(ctx, order_id)
-
-
-async def _database_release(
-    ctx: CheckoutContext, conn: AsyncConnection, buyer_key: str, holds: Sequence[Hold]
-) -> list[Remaining]:
-    """Give units back in the database's counters, in ``conn``'s transaction (with a
-    ledger outside the database, its counters follow after the commit)."""
-    if ctx.ledger.transactional:
-        return await ctx.ledger.release(conn, buyer_key, holds)
-    return await _DATABASE_COUNTERS.release(conn, buyer_key, holds)
 
 
 async def _holds_of(conn: AsyncConnection, order_ids: list[int]) -> dict[int, list[Hold]]:
@@ -731,10 +434,9 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
         .limit(batch)
         .scalar_subquery()
     )
-    released: list[tuple[int | None, list[Remaining]]] = []
-    async with ctx.writing() as conn:
+    async with ctx.backend.writing() as tx:
         rows = (
-            await conn.execute(
+            await tx.conn.execute(
                 update(orders)
                 .where(orders.c.id.in_(due), orders.c.status == RESERVED)
                 .values(status=EXPIRED)
@@ -743,15 +445,7 @@ async def expire_due_holds(ctx: CheckoutContext, batch: int = 500) -> int:
         ).all()
         if not rows:
             return 0
-        holds = await _holds_of(conn, [row.id for row in rows])
+        holds = await _holds_of(tx.conn, [row.id for row in rows])
         for row in rows:
-            left = await _database_release(ctx, conn, row.buyer_key, holds[row.id])
-            released.append((row.special_id, left))
-    if not ctx.ledger.transactional:
-        released = [
-            (row.special_id, await _give_back(ctx, row.buyer_key, holds[row.id])) for row in rows
-        ]
-    ctx.stock_returned(hold.product_id for found in holds.values() for hold in found)
-    for special_id, left in released:
-        ctx.pusher.note(special_id, left)
+            await ctx.backend.release(tx, row.buyer_key, holds[row.id], row.special_id)
     return len(rows)

@@ -43,9 +43,9 @@ class PriceCache:
             found.append(entry[0])
         return found
 
-    def put(self, rows: Iterable[Any], now: datetime, since: int) -> None:
-        """Keep rows read at ``generation`` ``since`` (dropped if a change came meanwhile)."""
-        if since != self.generation:
+    def put(self, rows: Iterable[Any], now: datetime, read_at: int) -> None:
+        """Keep rows read at generation ``read_at`` (dropped if a change came meanwhile)."""
+        if read_at != self.generation:
             return
         until = now + self._window
         for row in rows:

@@ -24,6 +24,7 @@ ledger call old, and a probe that sells (stock came back) clears the product.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -42,7 +43,17 @@ class Item(Protocol):
     def quantity(self) -> int: ...
 
 
-class _Short:
+@dataclass(frozen=True)
+class SoldOutCheck:
+    """What the memo said as an order came in."""
+
+    #: A product known short of the order's quantity (refuse it at once), or ``None``.
+    known_short: int | None
+    #: The memo's generation then: a refusal asked after stock came back is not noted.
+    generation: int
+
+
+class _Shortage:
     """Fewer than ``quantity`` units at the last ledger answer, which stands ``until``."""
 
     __slots__ = ("probing_until", "quantity", "until")
@@ -59,24 +70,28 @@ class SoldOutMemo:
 
     def __init__(self, window: timedelta = WINDOW) -> None:
         self._window = window
-        self._short: dict[int, _Short] = {}
+        self._shortages: dict[int, _Shortage] = {}
         #: Bumped by every :meth:`forget`; a refusal seen before a bump is not noted.
         self.generation = 0
 
-    def note(self, product_id: int, quantity: int, now: datetime, since: int) -> None:
-        """The ledger refused ``quantity`` of the product (asked at ``generation`` ``since``).
+    def check(self, items: Iterable[Item], now: datetime) -> SoldOutCheck:
+        """:meth:`refusal`, with the generation to pass to :meth:`note` afterwards."""
+        return SoldOutCheck(self.refusal(items, now), self.generation)
+
+    def note(self, product_id: int, quantity: int, now: datetime, asked_at: int) -> None:
+        """The ledger refused ``quantity`` of the product (asked at generation ``asked_at``).
 
         Stock returned while the ledger was being asked makes the refusal stale: then
         nothing is noted.
         """
-        if since != self.generation:
+        if asked_at != self.generation:
             return
-        if len(self._short) >= _MAX_ENTRIES:
-            self._short = {p: v for p, v in self._short.items() if v.until > now}
-        known = self._short.get(product_id)
+        if len(self._shortages) >= _MAX_ENTRIES:
+            self._shortages = {p: v for p, v in self._shortages.items() if v.until > now}
+        known = self._shortages.get(product_id)
         if known is not None and known.until > now:
             quantity = min(quantity, known.quantity)
-        self._short[product_id] = _Short(quantity, now + self._window)
+        self._shortages[product_id] = _Shortage(quantity, now + self._window)
 
     def refusal(self, items: Iterable[Item], now: datetime) -> int | None:
         """The first item's product known to be short of its quantity, or ``None``.
@@ -84,9 +99,9 @@ class SoldOutMemo:
         ``None`` for an item whose window has passed makes the caller that product's
         probe: until its answer is noted (or the probe times out) the others are refused.
         """
-        probed: list[_Short] = []
+        probed: list[_Shortage] = []
         for item in items:
-            known = self._short.get(item.product_id)
+            known = self._shortages.get(item.product_id)
             if known is None or item.quantity < known.quantity:
                 continue
             if known.until > now:
@@ -101,10 +116,10 @@ class SoldOutMemo:
     def sold(self, product_ids: Iterable[int]) -> None:
         """The ledger just sold these: what was noted of them no longer holds."""
         for product_id in product_ids:
-            self._short.pop(product_id, None)
+            self._shortages.pop(product_id, None)
 
     def forget(self, product_ids: Iterable[int]) -> None:
         """Stock came back: ask the ledger again."""
         self.generation += 1
         for product_id in product_ids:
-            self._short.pop(product_id, None)
+            self._shortages.pop(product_id, None)

@@ -17,9 +17,6 @@ from livemarket.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two reconciliations of the stock ledger with the database.
-RECONCILE_EVERY_S = 2.0
-
 
 async def sweep_once(ctx: CheckoutContext) -> None:
     """One pass; each step runs even if an earlier one failed."""
@@ -40,15 +37,8 @@ async def _holds(ctx: CheckoutContext) -> None:
 
 async def _reconcile(ctx: CheckoutContext) -> None:
     """Repair drift between a ledger outside the database and the database's counters
-    (at start, then every ``RECONCILE_EVERY_S``; reads only, unless something is off)."""
-    if ctx.ledger.transactional:
-        return  # the database holds the counters
-    now = asyncio.get_running_loop().time()
-    if now < ctx.next_reconcile:
-        return
-    ctx.next_reconcile = now + RECONCILE_EVERY_S
-    async with ctx.engine.connect() as conn:
-        await ctx.ledger.reconcile(conn)
+    (the backend keeps the pace)."""
+    await ctx.backend.reconcile()
 
 
 async def run_sweeper(ctx: CheckoutContext, interval: float = 0.5) -> None:

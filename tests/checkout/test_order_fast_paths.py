@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livemarket.bus.memory import InProcessBus
+from livemarket.checkout.backend_embedded import EmbeddedBackend
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.deals import end_deal
 from livemarket.checkout.ledger_sql import SqlLedger
@@ -36,7 +37,7 @@ async def test_sold_out_product_sells_again_after_a_hold_expires(
     product_id = await seed.product(stock=1)
     await order(ctx, "memo-buy-1", (product_id, 1))
     assert await refused(ctx, "memo-try-1", product_id) == "sold_out"
-    assert ctx.sold_out.refusal([OrderItem(product_id, 1)], clock()) == product_id
+    assert ctx.backend.check_sold_out([OrderItem(product_id, 1)], clock()).known_short == product_id
     assert await refused(ctx, "memo-try-2", product_id) == "sold_out"  # from the memo
     clock.advance(minutes=10)
     assert await expire_due_holds(ctx) == 1
@@ -133,7 +134,7 @@ async def embedded(
 ) -> AsyncIterator[tuple[CheckoutContext, Seed]]:
     """The embedded mode's checkout: a SQLite file, its writer thread and the SQL ledger."""
     ctx = _embedded_ctx(sqlite_engine, clock, tmp_path)
-    assert ctx.order_writer is not None
+    assert isinstance(ctx.backend, EmbeddedBackend)
     yield ctx, await seed_special(sqlite_engine)
     await ctx.close()
 

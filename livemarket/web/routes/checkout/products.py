@@ -1,7 +1,7 @@
 """Products over HTTP: the catalog (read by anyone), its writes and pictures (operators).
 
-Stock is set through the checkout's ledger, so a change reaches the live stock
-counts; prices go through the price cache (``prices_changed``).
+Product edits and stock go through the checkout's backend, which keeps its own
+caches (prices, sold-out memo) right and pushes the new stock counts.
 """
 
 from __future__ import annotations
@@ -131,14 +131,11 @@ async def patch_product(request: web.Request) -> web.Response:
     stock = changes.pop("stock", None)
     ctx = checkout_of(request)
     async with request.app[SESSIONS_KEY]() as db:
-        product = await catalog.update_product(
+        product = await ctx.backend.update_product(
             db, product_id, expected_version=version, from_header=from_header, **changes
         )
-    ctx.prices_changed([product_id])
     if stock is not None:
-        async with ctx.engine.begin() as conn:
-            await ctx.ledger.set_stock(conn, product_id, stock)
-        ctx.stock_returned([product_id])
+        await ctx.backend.set_stock(product_id, stock)
         product.stock = stock
     return versioned_response(catalog.product_to_dict(product))
 
