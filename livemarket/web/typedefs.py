@@ -43,10 +43,11 @@ CSP_KEY = web.AppKey("content_security_policy", str)
 #: Page origins allowed to open the realtime socket and to call WHIP/WHEP cross-origin.
 CORS_KEY = web.AppKey("cors_policy", CorsPolicy)
 
-# Realtime gateway (livemarket/web/realtime): the service owning rooms, chat and counters,
-# and the provider of a special's active deals for the ``hello`` snapshot, which checkout
-# registers (``app[ACTIVE_DEALS_KEY] = provider``); without one, ``hello`` lists no deals.
-from livemarket.web.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
+# Realtime (livemarket/realtime; its aiohttp gateway in web/realtime): the service owning
+# rooms, chat and counters, and the provider of a special's active deals for the ``hello``
+# snapshot, which checkout registers (``app[ACTIVE_DEALS_KEY] = provider``); without one,
+# ``hello`` lists no deals.
+from livemarket.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
 
 REALTIME_KEY = web.AppKey("realtime", RealtimeService)
 ACTIVE_DEALS_KEY: web.AppKey[ActiveDeals] = web.AppKey("active_deals")

@@ -48,20 +48,20 @@ from livemarket.chat.rules import Author
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.realtime import protocol
+from livemarket.realtime.admission import SocketSeats
+from livemarket.realtime.fanout import Connection, Hub
+from livemarket.realtime.frames import OP_PING, Opcode, encode, frame
+from livemarket.realtime.reader import FrameReader
+from livemarket.realtime.sender import ParallelSender
+from livemarket.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
+from livemarket.realtime.wire import WireSocket
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
-from livemarket.web.realtime import protocol
-from livemarket.web.realtime.admission import SocketSeats
-from livemarket.web.realtime.fanout import Connection, Hub
-from livemarket.web.realtime.frames import OP_PING, Opcode, encode, frame
-from livemarket.web.realtime.reader import FrameReader
-from livemarket.web.realtime.sender import ParallelSender
-from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
-from livemarket.web.realtime.wire import WireSocket
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     BUS_KEY,

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from livemarket.bus.events import special_topic
-from livemarket.web.realtime import protocol
+from livemarket.realtime import protocol
 from livemarket.web.typedefs import ACTIVE_DEALS_KEY, BUS_KEY
 from tests.web.realtime.conftest import Peer, RawSocket
 

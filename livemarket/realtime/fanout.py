@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from livemarket.web.realtime.frames import batch, close_frame, encode, text_frame
+from livemarket.realtime.frames import batch, close_frame, encode, text_frame
 
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024

@@ -28,11 +28,11 @@ from livemarket.chat.presence import LikeCounter, Presence
 from livemarket.chat.service import ChatService, public
 from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
+from livemarket.realtime.fanout import Connection, Hub, error_event
+from livemarket.realtime.frames import encode
 from livemarket.scheduler.events import viewer_topic
 from livemarket.scheduler.models import Special, SpecialProduct
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
-from livemarket.web.realtime.fanout import Connection, Hub, error_event
-from livemarket.web.realtime.frames import encode
 
 log = logging.getLogger(__name__)
 
