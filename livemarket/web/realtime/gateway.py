@@ -41,6 +41,7 @@ from aiohttp import web
 from websockets.utils import accept_key
 
 from livemarket.accounts.roles import Principal
+from livemarket.bus import catalogue
 from livemarket.chat.ids import IdSource, LeasedIds, MessageIds
 from livemarket.chat.nodes import NodeLease
 from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCounter, Presence
@@ -311,11 +312,11 @@ async def _handle(
     try:
         frame = protocol.parse(raw)
         if frame.type == "ping":
-            reply = {
-                "type": "pong",
-                "t": frame.client_time,
-                "server_time": realtime.clock().timestamp() * 1000,
-            }
+            reply = catalogue.Pong(
+                type=catalogue.PONG,
+                t=frame.client_time,
+                server_time=realtime.clock().timestamp() * 1000,
+            )
             realtime.hub.room(info.special_id).send_to(connection, encode(reply))
             return
         if not who.viewer_key:

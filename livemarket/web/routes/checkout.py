@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from livemarket.accounts.roles import Access, Principal, Role, can_run_special
+from livemarket.bus import catalogue
 from livemarket.checkout import catalog, deals, images, orders, qr, sales
 from livemarket.checkout.buyer import validate_buyer
 from livemarket.checkout.context import CheckoutContext
@@ -148,7 +149,7 @@ async def _may_run(request: web.Request, special_id: int) -> Principal:
 
 
 def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
-    view = deal.started_event()
+    view: dict[str, Any] = dict(deal.started_event())
     view.pop("type")
     view.update(
         id=deal.id,
@@ -647,7 +648,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/media/product-images/{name}", product_image_file)
     app.cleanup_ctx.append(_checkout_ctx)
 
-    async def active(special_id: int) -> list[dict[str, Any]]:
+    async def active(special_id: int) -> list[catalogue.DealStarted]:
         return await deals.active_deals(app[CHECKOUT_KEY], special_id)
 
     async def start_planned(start: DealStart) -> int | None:

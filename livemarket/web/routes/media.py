@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from livemarket.accounts.roles import Access, can_run_special
 from livemarket.accounts.service import user_by_stream_key
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
 from livemarket.errors import DomainError
 from livemarket.scheduler.queries import get_special
@@ -386,7 +387,9 @@ async def _relays_ctx(app: web.Application) -> AsyncIterator[None]:
         task.add_done_callback(tasks.discard)
 
     def announce(special_id: int, state: str) -> None:
-        event = {"type": "stream.status", "special_id": special_id, "state": state}
+        event = catalogue.StreamStatus(
+            type=catalogue.STREAM_STATUS, special_id=special_id, state=state
+        )
         spawn(app[BUS_KEY].publish(special_topic(special_id), event))
         for listener in app[STREAM_LISTENERS_KEY]:
             listener(special_id, state)

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from pydantic import BaseModel, ConfigDict, Field
 
 from livemarket.accounts.roles import Access, can_run_special
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
 from livemarket.scheduler.queries import get_special
 from livemarket.simulcast import service
@@ -212,7 +213,7 @@ class SimulcastCollector:
 async def _simulcast_ctx(app: web.Application) -> AsyncIterator[None]:
     async def announce(special_id: int, status: dict[str, Any]) -> None:
         try:
-            event = {"type": "simulcast.status", **status}
+            event = {"type": catalogue.SIMULCAST_STATUS, **status}
             await app[BUS_KEY].publish(special_topic(special_id), event)
         except Exception:  # the bus down for a moment: the next change tells again
             logger.exception("simulcast status of special %s not announced", special_id)
