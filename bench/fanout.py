@@ -54,9 +54,9 @@ def serve_livemarket(port: int, data_dir: str, send_workers: int | None = None) 
 
     from livemarket.bus.events import special_topic
     from livemarket.config import load_settings
+    from livemarket.realtime.fanout import Room
     from livemarket.storage.migrate import upgrade
     from livemarket.web.app import create_app
-    from livemarket.web.realtime.fanout import Room
     from livemarket.web.typedefs import BUS_KEY, REALTIME_KEY, SESSIONS_KEY
 
     flush_times: list[float] = []

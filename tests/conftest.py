@@ -28,6 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts import passwords
 from livemarket.accounts.service import create_user
+from livemarket.bus import catalogue
+from livemarket.bus.events import Event
+from livemarket.bus.memory import InProcessBus
+from livemarket.bus.redis import RedisBus
 from livemarket.config import Settings, load_settings
 from livemarket.storage.engine import create_engine, session_factory
 from livemarket.storage.migrate import upgrade
@@ -255,6 +259,39 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test hashes passwords cheaply (production's 0.2 s per hash adds up)."""
     monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
     monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_HASHER.hash("livemarket-no-such-user"))
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def catalogued_events(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every event any test publishes is in the catalogue, with its payload's shape (#14).
+
+    Checked in both buses' ``publish`` and reported when the test ends, since some
+    publishers turn any exception into a log line or a ``chat_unavailable``. Tests of
+    the bus's own mechanics publish toy events; they say so with ``toy_events``.
+    """
+    if request.node.get_closest_marker("toy_events"):
+        yield
+        return
+    problems: list[str] = []
+    for bus in (InProcessBus, RedisBus):
+        original = bus.publish
+
+        async def publish(self: Any, topic: str, event: Event, _original: Any = original) -> None:
+            try:
+                catalogue.validate(event)
+            except ValueError as exc:
+                problems.append(f"{topic}: {exc}")
+                raise
+            await _original(self, topic, event)
+
+        monkeypatch.setattr(bus, "publish", publish)
+    yield
+    assert not problems, "events outside the catalogue were published"
 
 
 UserMaker = Callable[..., Awaitable[Any]]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.models import User
+from livemarket.checkout.pricing import Deal
 from livemarket.scheduler.models import Special
 from livemarket.storage.base import utcnow
 
@@ -25,6 +26,25 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+def a_deal(special_id: int, deal_id: int, *, product_id: int = 3, sold: int = 0) -> Deal:
+    """A half-price deal on ``product_id`` of 20 units, running for the next hour; its
+    ``started_event()`` and ``ended_event()`` are the events checkout publishes."""
+    now = utcnow()
+    return Deal(
+        id=deal_id,
+        special_id=special_id,
+        product_id=product_id,
+        discount_pct=50,
+        original_price=10000,
+        price=5000,
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+        quantity=20,
+        sold=sold,
+        per_buyer_limit=2,
+    )
 
 
 async def add_special(

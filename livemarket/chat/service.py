@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import EventBus, special_topic
 from livemarket.chat import store
 from livemarket.chat.history import HISTORY_SIZE, RecentMessages
@@ -168,7 +169,7 @@ class ChatService:
         return self._room(special_id).rules.is_banned(author_key)
 
     # -- posting --------------------------------------------------------------
-    async def post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
+    async def post(self, special_id: int, author: Author, text: str) -> catalogue.Chat:
         """Check, persist (queued) and publish a message; raises DomainError with the reason."""
         try:
             event = await self._post(special_id, author, text)
@@ -178,7 +179,7 @@ class ChatService:
         self.accepted += 1
         return event
 
-    async def _post(self, special_id: int, author: Author, text: str) -> dict[str, Any]:
+    async def _post(self, special_id: int, author: Author, text: str) -> catalogue.Chat:
         room = self._room(special_id)
         if self._pacer is None:
             cleaned = room.rules.check(author, text, self._monotonic())
@@ -189,17 +190,17 @@ class ChatService:
         if not self._writer.has_room():
             raise unavailable()
         created_at = self._clock()
-        event = {
-            "type": "chat",
-            "id": self._ids.next(),
-            "special_id": special_id,
-            "nickname": author.nickname,
-            "role": author.role,
-            "text": cleaned,
-            "pinned": False,
-            "created_at": created_at.isoformat(),
-            "_author": author.key,
-        }
+        event = catalogue.Chat(
+            type=catalogue.CHAT,
+            id=self._ids.next(),
+            special_id=special_id,
+            nickname=author.nickname,
+            role=author.role,
+            text=cleaned,
+            pinned=False,
+            created_at=created_at.isoformat(),
+            _author=author.key,
+        )
         try:
             await self._publish(special_id, event)
         except DomainError:
@@ -248,7 +249,10 @@ class ChatService:
         if not self._writer.has_room():
             raise unavailable()
         await self._publish(
-            special_id, {"type": "chat.deleted", "special_id": special_id, "id": message_id}
+            special_id,
+            catalogue.ChatDeleted(
+                type=catalogue.CHAT_DELETED, special_id=special_id, id=message_id
+            ),
         )
         self._writer.delete(message_id)
 
@@ -270,12 +274,12 @@ class ChatService:
         )
         await self._bus.publish(
             special_topic(special_id),
-            {
-                "type": "chat.banned",
-                "special_id": special_id,
-                "nickname": message["nickname"],
-                "_author": author_key,
-            },
+            catalogue.ChatBanned(
+                type=catalogue.CHAT_BANNED,
+                special_id=special_id,
+                nickname=message["nickname"],
+                _author=author_key,
+            ),
         )
         return author_key
 
@@ -286,7 +290,9 @@ class ChatService:
         await store.save_room_settings(self._sessions, special_id, slow_mode_s=seconds)
         await self._bus.publish(
             special_topic(special_id),
-            {"type": "chat.mode", "special_id": special_id, "slow_mode_s": seconds},
+            catalogue.ChatMode(
+                type=catalogue.CHAT_MODE, special_id=special_id, slow_mode_s=seconds
+            ),
         )
 
     async def pin(self, special_id: int, message_id: int, by: Author) -> None:
@@ -297,7 +303,7 @@ class ChatService:
         await self._publish(
             special_id,
             {
-                "type": "chat.pinned",
+                "type": catalogue.CHAT_PINNED,
                 "special_id": special_id,
                 "message": {**public(message), "pinned": True},
             },
@@ -315,20 +321,20 @@ class ChatService:
         if room is None:
             return True
         kind = event.get("type")
-        if kind == "chat":
+        if kind == catalogue.CHAT:
             if room.recent.find(event["id"]) is not None:
                 return False
             room.recent.add(event)
             self._echoed(int(event["id"]))
-        elif kind == "chat.deleted":
+        elif kind == catalogue.CHAT_DELETED:
             room.recent.remove(int(event["id"]))
             if room.pinned is not None and room.pinned.get("id") == event["id"]:
                 room.pinned = None
-        elif kind == "chat.banned":
+        elif kind == catalogue.CHAT_BANNED:
             room.rules.ban(str(event["_author"]))
-        elif kind == "chat.mode":
+        elif kind == catalogue.CHAT_MODE:
             room.rules.set_slow_mode(int(event["slow_mode_s"]))
-        elif kind == "chat.pinned":
+        elif kind == catalogue.CHAT_PINNED:
             room.pinned = event["message"]
         return True
 

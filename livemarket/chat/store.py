@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livemarket.bus import catalogue
 from livemarket.chat.models import ChatBan, ChatMessage, ChatRoom
 from livemarket.storage.base import utcnow
 from livemarket.tasks import TaskBoard, TaskHealth, backoff_s, cancel_and_wait, supervise
@@ -30,29 +31,29 @@ log = logging.getLogger(__name__)
 CLOSE_WITHIN_S = 5.0
 
 
-def message_event(row: ChatMessage) -> dict[str, Any]:
+def message_event(row: ChatMessage) -> catalogue.Chat:
     """A stored message as the ``chat`` frame (plus the internal ``_author``)."""
-    return {
-        "type": "chat",
-        "id": row.id,
-        "special_id": row.special_id,
-        "nickname": row.nickname,
-        "role": row.role,
-        "text": row.text,
-        "pinned": row.pinned,
-        "created_at": row.created_at.isoformat(),
-        "_author": row.author_key,
-    }
+    return catalogue.Chat(
+        type=catalogue.CHAT,
+        id=row.id,
+        special_id=row.special_id,
+        nickname=row.nickname,
+        role=row.role,
+        text=row.text,
+        pinned=row.pinned,
+        created_at=row.created_at.isoformat(),
+        _author=row.author_key,
+    )
 
 
 @dataclass
 class RoomState:
     """What a room needs from the database when it opens on an instance."""
 
-    recent: list[dict[str, Any]] = field(default_factory=list)
+    recent: list[catalogue.Chat] = field(default_factory=list)
     banned: set[str] = field(default_factory=set)
     slow_mode_s: int = 0
-    pinned_message: dict[str, Any] | None = None
+    pinned_message: catalogue.Chat | None = None
 
 
 async def load_room(
@@ -87,7 +88,7 @@ async def load_room(
 
 async def find_message(
     sessions: async_sessionmaker[AsyncSession], special_id: int, message_id: int
-) -> dict[str, Any] | None:
+) -> catalogue.Chat | None:
     async with sessions() as db:
         row = await db.get(ChatMessage, message_id)
     if row is None or row.special_id != special_id:

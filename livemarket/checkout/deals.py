@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
 from livemarket.checkout.backend import Transaction
 from livemarket.checkout.context import CheckoutContext
@@ -206,7 +207,7 @@ async def _announce_ended(ctx: CheckoutContext, ended: list[Deal]) -> None:
         )
 
 
-async def active_deals(ctx: CheckoutContext, special_id: int) -> list[dict[str, Any]]:
+async def active_deals(ctx: CheckoutContext, special_id: int) -> list[catalogue.DealStarted]:
     """``deal.started``-shaped frames of the special's open deals (the realtime hello snapshot)."""
     now = ctx.clock()
     async with ctx.engine.connect() as conn:

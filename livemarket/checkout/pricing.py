@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from livemarket.bus import catalogue
 from livemarket.errors import Conflict, DomainError
 
 MIN_DURATION_S = 10
@@ -178,33 +179,33 @@ class Deal:
     def with_remaining(self, remaining: int) -> Deal:
         return replace(self, sold=self.quantity - remaining)
 
-    def started_event(self) -> dict[str, object]:
+    def started_event(self) -> catalogue.DealStarted:
         """The contract's ``deal.started`` frame."""
-        return {
-            "type": "deal.started",
-            "deal_id": self.id,
-            "special_id": self.special_id,
-            "product_id": self.product_id,
-            "price": self.price,
-            "original_price": self.original_price,
-            "discount_pct": self.discount_pct,
-            "starts_at": iso_utc(self.starts_at),
-            "ends_at": iso_utc(self.ends_at),
-            "remaining": self.remaining,
-            "quantity": self.quantity,
-            "per_buyer_limit": self.per_buyer_limit,
-        }
+        return catalogue.DealStarted(
+            type=catalogue.DEAL_STARTED,
+            deal_id=self.id,
+            special_id=self.special_id,
+            product_id=self.product_id,
+            price=self.price,
+            original_price=self.original_price,
+            discount_pct=self.discount_pct,
+            starts_at=iso_utc(self.starts_at),
+            ends_at=iso_utc(self.ends_at),
+            remaining=self.remaining,
+            quantity=self.quantity,
+            per_buyer_limit=self.per_buyer_limit,
+        )
 
-    def ended_event(self, reason: str) -> dict[str, object]:
+    def ended_event(self, reason: str) -> catalogue.DealEnded:
         """The ``deal.ended`` frame (reason: ``ended`` early, ``expired``, ``sold_out``)."""
-        return {
-            "type": "deal.ended",
-            "deal_id": self.id,
-            "special_id": self.special_id,
-            "product_id": self.product_id,
-            "reason": reason,
-            "sold": self.sold,
-        }
+        return catalogue.DealEnded(
+            type=catalogue.DEAL_ENDED,
+            deal_id=self.id,
+            special_id=self.special_id,
+            product_id=self.product_id,
+            reason=reason,
+            sold=self.sold,
+        )
 
 
 def iso_utc(moment: datetime) -> str:

@@ -11,22 +11,23 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import EventBus, special_topic
 from livemarket.checkout.ledger import Remaining
 
 log = logging.getLogger(__name__)
 
 
-def stock_event(item: Remaining) -> dict[str, object]:
+def stock_event(item: Remaining) -> catalogue.Stock:
     """The ``stock`` frame: ``remaining`` is the deal's units while a deal sells, else stock."""
     remaining = item.stock if item.deal_remaining is None else item.deal_remaining
-    return {
-        "type": "stock",
-        "product_id": item.product_id,
-        "remaining": max(remaining, 0),
-        "stock": max(item.stock, 0),
-        "deal_id": item.deal_id,
-    }
+    return catalogue.Stock(
+        type=catalogue.STOCK,
+        product_id=item.product_id,
+        remaining=max(remaining, 0),
+        stock=max(item.stock, 0),
+        deal_id=item.deal_id,
+    )
 
 
 class StockPusher:
@@ -35,7 +36,7 @@ class StockPusher:
     def __init__(self, bus: EventBus, interval: float = 0.25) -> None:
         self._bus = bus
         self._interval = interval
-        self._pending: dict[tuple[int, int], dict[str, object]] = {}
+        self._pending: dict[tuple[int, int], catalogue.Stock] = {}
         self._wake = asyncio.Event()
 
     def note(self, special_id: int | None, items: Iterable[Remaining]) -> None:

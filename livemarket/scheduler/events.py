@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
+
+from livemarket.bus import catalogue
 
 
 class _SpecialLike(Protocol):
@@ -34,48 +36,50 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def status_event(special: _SpecialLike) -> dict[str, Any]:
+def status_event(special: _SpecialLike) -> catalogue.SpecialStatus:
     """``special.status``: where the special stands now, with its (possibly moved) times."""
-    return {
-        "type": "special.status",
-        "special_id": special.id,
-        "status": special.status,
-        "starts_at": special.starts_at.isoformat(),
-        "ends_at": special.ends_at.isoformat(),
-        "went_live_at": _iso(special.went_live_at),
-        "ended_at": _iso(special.ended_at),
-        "version": special.version,
-    }
+    return catalogue.SpecialStatus(
+        type=catalogue.SPECIAL_STATUS,
+        special_id=special.id,
+        status=special.status,
+        starts_at=special.starts_at.isoformat(),
+        ends_at=special.ends_at.isoformat(),
+        went_live_at=_iso(special.went_live_at),
+        ended_at=_iso(special.ended_at),
+        version=special.version,
+    )
 
 
-def calendar_changed(special_id: int, action: str) -> dict[str, Any]:
+def calendar_changed(special_id: int, action: str) -> catalogue.CalendarChanged:
     """``calendar.changed``: ``action`` is created, updated, cancelled, deleted or status."""
-    return {"type": "calendar.changed", "special_id": special_id, "action": action}
+    return catalogue.CalendarChanged(
+        type=catalogue.CALENDAR_CHANGED, special_id=special_id, action=action
+    )
 
 
-def reminder_event(special: _SpecialLike, url: str) -> dict[str, Any]:
+def reminder_event(special: _SpecialLike, url: str) -> catalogue.Reminder:
     """``reminder``: the special starts soon; ``url`` is its watch page (path)."""
-    return {
-        "type": "reminder",
-        "special_id": special.id,
-        "title": special.title,
-        "starts_at": special.starts_at.isoformat(),
-        "url": url,
-    }
+    return catalogue.Reminder(
+        type=catalogue.REMINDER,
+        special_id=special.id,
+        title=special.title,
+        starts_at=special.starts_at.isoformat(),
+        url=url,
+    )
 
 
 def planned_deal_refused(
     special_id: int, planned_deal_id: int, product_id: int, code: str, message: str
-) -> dict[str, Any]:
+) -> catalogue.PlannedDealRefused:
     """``planned_deal.refused``: a planned deal was due but refused (``code`` says why).
 
     For the studio: the host (or the operator there) sees why it did not start.
     """
-    return {
-        "type": "planned_deal.refused",
-        "special_id": special_id,
-        "planned_deal_id": planned_deal_id,
-        "product_id": product_id,
-        "code": code,
-        "message": message,
-    }
+    return catalogue.PlannedDealRefused(
+        type=catalogue.PLANNED_DEAL_REFUSED,
+        special_id=special_id,
+        planned_deal_id=planned_deal_id,
+        product_id=product_id,
+        code=code,
+        message=message,
+    )

@@ -7,25 +7,21 @@ Who may pin is the caller's check (the realtime gateway's moderators).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import EventBus, special_topic
 from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
 from livemarket.scheduler.models import Special, SpecialProduct
 
 
-def pinned_view(product: Product) -> dict[str, Any]:
+def pinned_view(product: Product) -> catalogue.ProductView:
     """The pinned product as viewers see it (snapshot and ``product.pinned`` alike)."""
-    return {
-        "id": product.id,
-        "name": product.name,
-        "price": product.price,
-        "category": product.category,
-    }
+    return catalogue.ProductView(
+        id=product.id, name=product.name, price=product.price, category=product.category
+    )
 
 
 async def pin_product(
@@ -57,12 +53,7 @@ async def pin_product(
         await db.execute(
             update(Special).where(Special.id == special_id).values(pinned_product_id=product_id)
         )
-    await bus.publish(
-        special_topic(special_id),
-        {
-            "type": "product.pinned",
-            "special_id": special_id,
-            "product_id": product_id,
-            "product": view,
-        },
+    event = catalogue.ProductPinned(
+        type=catalogue.PRODUCT_PINNED, special_id=special_id, product_id=product_id, product=view
     )
+    await bus.publish(special_topic(special_id), event)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import CALENDAR_TOPIC, Event, EventBus, Subscription, special_topic
 from livemarket.errors import DomainError
 from livemarket.scheduler import transitions
@@ -153,7 +154,7 @@ class Runner:
     def _on_calendar(self, _topic: str, event: Event) -> None:
         # Status changes do not move any job (and every job re-checks the row),
         # so only edits, cancels and deletes trigger a re-plan.
-        if event.get("type") != "calendar.changed" or event.get("action") == "status":
+        if event.get("type") != catalogue.CALENDAR_CHANGED or event.get("action") == "status":
             return
         special_id = event.get("special_id")
         if isinstance(special_id, int):

@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts import service as accounts
+from livemarket.bus import catalogue
 from livemarket.bus.events import Event, EventBus, Subscription
 
 #: How long a user's generation is trusted without asking the database.
@@ -69,7 +70,10 @@ class SessionGenerations:
     async def announce(self, user_id: int) -> None:
         """Tell every instance that ``user_id``'s generation changed."""
         self._known.pop(user_id, None)
-        await self._bus.publish(ACCOUNTS_TOPIC, {"type": "sessions.revoked", "user_id": user_id})
+        await self._bus.publish(
+            ACCOUNTS_TOPIC,
+            catalogue.SessionsRevoked(type=catalogue.SESSIONS_REVOKED, user_id=user_id),
+        )
 
     def _on_event(self, _topic: str, event: Event) -> None:
         user_id = event.get("user_id")

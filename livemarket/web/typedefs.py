@@ -46,10 +46,11 @@ CORS_KEY = web.AppKey("cors_policy", CorsPolicy)
 # The services below are built by the composition root, ``livemarket/web/services``, which
 # documents their order; route modules only read them.
 
-# Realtime (livemarket/web/realtime): the service owning rooms, chat and counters, and the
-# provider of a special's active deals for the ``hello`` snapshot, which the root registers
-# from checkout (``app[ACTIVE_DEALS_KEY] = provider``); without one, ``hello`` lists no deals.
-from livemarket.web.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
+# Realtime (livemarket/realtime; its aiohttp gateway in web/realtime): the service owning
+# rooms, chat and counters, and the provider of a special's active deals for the ``hello``
+# snapshot, which the root registers from checkout (``app[ACTIVE_DEALS_KEY] = provider``);
+# without one, ``hello`` lists no deals.
+from livemarket.realtime.service import ActiveDeals, RealtimeService  # noqa: E402
 
 REALTIME_KEY = web.AppKey("realtime", RealtimeService)
 ACTIVE_DEALS_KEY: web.AppKey[ActiveDeals] = web.AppKey("active_deals")

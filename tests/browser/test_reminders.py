@@ -25,6 +25,7 @@ async def test_reminder_frame_shows_a_link_to_the_upcoming_special(
         "type": "reminder",
         "special_id": 999,
         "title": "<b>Kimchi</b> night",
+        "starts_at": "2026-12-18T12:00:00+00:00",
         "url": "/specials/999",
     }
     toast = page.locator("[data-lm-reminder='999']")

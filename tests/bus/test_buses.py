@@ -13,6 +13,9 @@ from livemarket.bus.events import EventBus, special_topic
 from livemarket.bus.memory import InProcessBus
 from livemarket.bus.redis import RedisBus
 
+#: These tests are about delivery, not payloads: toy events.
+pytestmark = pytest.mark.toy_events
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:

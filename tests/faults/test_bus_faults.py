@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livemarket.bus.redis import RedisBus
 from livemarket.tasks import TaskBoard
 from tests.faults.harness import RedisServer
+
+#: Delivery through a restart, not payloads: toy events numbered ``n``.
+pytestmark = pytest.mark.toy_events
 
 
 async def test_events_published_while_a_reader_reconnects_all_arrive_in_order(

@@ -1,1 +1,1 @@
-"""The realtime gateway: one WebSocket per viewer and special, fed from the event bus."""
+"""The realtime gateway's aiohttp side: the upgrade handler (domain: ``livemarket.realtime``)."""

@@ -40,8 +40,16 @@ from aiohttp import web
 from websockets.utils import accept_key
 
 from livemarket.accounts.roles import Principal
+from livemarket.bus import catalogue
 from livemarket.chat.rules import Author
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.realtime import protocol
+from livemarket.realtime.admission import SocketSeats
+from livemarket.realtime.fanout import Connection
+from livemarket.realtime.frames import OP_PING, Opcode, encode, frame
+from livemarket.realtime.reader import FrameReader
+from livemarket.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
+from livemarket.realtime.wire import WireSocket
 from livemarket.scheduler.pins import pin_product
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
 from livemarket.web.api import path_int
@@ -49,13 +57,6 @@ from livemarket.web.auth import principal
 from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
-from livemarket.web.realtime import protocol
-from livemarket.web.realtime.admission import SocketSeats
-from livemarket.web.realtime.fanout import Connection
-from livemarket.web.realtime.frames import OP_PING, Opcode, encode, frame
-from livemarket.web.realtime.reader import FrameReader
-from livemarket.web.realtime.service import RealtimeService, RoomInfo, Viewer, no_deals
-from livemarket.web.realtime.wire import WireSocket
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
     CORS_KEY,
@@ -299,11 +300,11 @@ async def _handle(
     try:
         frame = protocol.parse(raw)
         if frame.type == "ping":
-            reply = {
-                "type": "pong",
-                "t": frame.client_time,
-                "server_time": realtime.clock().timestamp() * 1000,
-            }
+            reply = catalogue.Pong(
+                type=catalogue.PONG,
+                t=frame.client_time,
+                server_time=realtime.clock().timestamp() * 1000,
+            )
             realtime.hub.room(info.special_id).send_to(connection, encode(reply))
             return
         if not who.viewer_key:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from livemarket.bus import catalogue
 from livemarket.checkout import deals
 from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.ledger import StockLedger
@@ -74,7 +74,7 @@ def provide(app: web.Application) -> None:
     """Register checkout's providers before anything starts; they reach the checkout
     services when called (after start-up), so no service waits on another's order."""
 
-    async def active(special_id: int) -> list[dict[str, Any]]:
+    async def active(special_id: int) -> list[catalogue.DealStarted]:
         return await deals.active_deals(app[CHECKOUT_KEY], special_id)
 
     async def start_planned(start: DealStart) -> int | None:

@@ -17,13 +17,13 @@ from livemarket.chat.nodes import NodeLease
 from livemarket.chat.presence import InProcessLikes, InProcessPresence, LikeCounter, Presence
 from livemarket.chat.service import ChatService, Pacer
 from livemarket.chat.store import ChatWriter
+from livemarket.realtime.admission import SocketSeats
+from livemarket.realtime.fanout import Hub
+from livemarket.realtime.sender import ParallelSender
+from livemarket.realtime.service import RealtimeService
 from livemarket.tasks import cancel_and_wait, supervise
 from livemarket.web.realtime import gateway
-from livemarket.web.realtime.admission import SocketSeats
-from livemarket.web.realtime.fanout import Hub
 from livemarket.web.realtime.gateway import SOCKETS_KEY, Sockets
-from livemarket.web.realtime.sender import ParallelSender
-from livemarket.web.realtime.service import RealtimeService
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,

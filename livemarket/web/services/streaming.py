@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
 from livemarket.errors import DomainError
 from livemarket.simulcast.keys import StreamKeyBox
@@ -92,7 +93,9 @@ async def relays(app: web.Application) -> AsyncIterator[None]:
         task.add_done_callback(tasks.discard)
 
     def announce(special_id: int, state: str) -> None:
-        event = {"type": "stream.status", "special_id": special_id, "state": state}
+        event = catalogue.StreamStatus(
+            type=catalogue.STREAM_STATUS, special_id=special_id, state=state
+        )
         spawn(app[BUS_KEY].publish(special_topic(special_id), event))
         for listener in app[STREAM_LISTENERS_KEY]:
             listener(special_id, state)
@@ -123,7 +126,7 @@ async def simulcast(app: web.Application) -> AsyncIterator[None]:
 
     async def announce(special_id: int, status: dict[str, Any]) -> None:
         try:
-            event = {"type": "simulcast.status", **status}
+            event = {"type": catalogue.SIMULCAST_STATUS, **status}
             await app[BUS_KEY].publish(special_topic(special_id), event)
         except Exception:  # the bus down for a moment: the next change tells again
             logger.exception("simulcast status of special %s not announced", special_id)

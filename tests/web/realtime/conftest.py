@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from livemarket.bus import catalogue
 from tests.conftest import PASSWORD, UserMaker
 from tests.fakes import add_special
 
@@ -20,7 +21,13 @@ TIMEOUT = 10.0
 
 
 class Socket:
-    """One realtime WebSocket; ``next(type)`` reads (unpacking batches) until that type."""
+    """One realtime WebSocket; ``next(type)`` reads (unpacking batches) until that type.
+
+    Every frame read is checked against the event catalogue (its type and payload),
+    except in tests marked ``toy_events``.
+    """
+
+    check = True
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
@@ -33,6 +40,8 @@ class Socket:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 raise ConnectionError(f"socket ended: {message.type} {self.ws.close_code}")
             frame = json.loads(message.data)
+            if self.check:
+                catalogue.validate_frame(frame)
             self._buffer.extend(frame["events"] if frame["type"] == "batch" else [frame])
         event = self._buffer.pop(0)
         self.seen.append(event)
@@ -60,6 +69,12 @@ class Socket:
                     aiohttp.WSMsgType.ERROR,
                 ):
                     return self.ws.close_code
+
+
+@pytest.fixture(autouse=True)
+def toy_frames(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("toy_events"):
+        monkeypatch.setattr(Socket, "check", False)
 
 
 class Peer:

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from livemarket.realtime.frames import Opcode, frame
+from livemarket.realtime.protocol import FrameBudget
+from livemarket.realtime.reader import FrameReader
+from livemarket.realtime.wire import WireSocket
 from livemarket.web.realtime import gateway
-from livemarket.web.realtime.frames import Opcode, frame
-from livemarket.web.realtime.protocol import FrameBudget
-from livemarket.web.realtime.reader import FrameReader
-from livemarket.web.realtime.wire import WireSocket
 
 SITE = os.environ.get("LIVEMARKET_TEST_AUTOBAHN", "")
 PYTHON2 = os.environ.get("LIVEMARKET_TEST_PYTHON2") or shutil.which("python2.7") or ""

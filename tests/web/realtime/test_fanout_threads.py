@@ -14,12 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from livemarket.config import Settings
+from livemarket.realtime.fanout import Connection, Room
+from livemarket.realtime.frames import close_frame
+from livemarket.realtime.sender import ParallelSender
+from livemarket.realtime.sink import TransportSink, plain_fd
 from livemarket.web.app import create_app
 from livemarket.web.realtime import gateway
-from livemarket.web.realtime.fanout import Connection, Room
-from livemarket.web.realtime.frames import close_frame
-from livemarket.web.realtime.sender import ParallelSender
-from livemarket.web.realtime.sink import TransportSink, plain_fd
 from livemarket.web.typedefs import REALTIME_KEY
 
 TIMEOUT = 10.0

@@ -13,9 +13,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
-from livemarket.web.realtime import protocol
+from livemarket.checkout.ledger import Remaining
+from livemarket.checkout.push import stock_event
+from livemarket.realtime import protocol
 from livemarket.web.typedefs import ACTIVE_DEALS_KEY, BUS_KEY
+from tests.fakes import a_deal
 from tests.web.realtime.conftest import Peer, RawSocket
 
 Peers = Callable[[], Peer]
@@ -371,23 +375,13 @@ async def test_deals_and_stock_from_other_domains_are_forwarded(
     """Events published on the special's topic reach the sockets; the snapshot lists deals."""
     _, socket = await viewer(peers, live_special)
     await socket.next("hello")
-    deal = {
-        "type": "deal.started",
-        "deal_id": 9,
-        "product_id": 3,
-        "price": 5000,
-        "original_price": 10000,
-        "discount_pct": 50,
-        "ends_at": "2026-12-18T12:00:00+00:00",
-        "remaining": 20,
-    }
+    deal = a_deal(live_special, 9).started_event()
     await app[BUS_KEY].publish(special_topic(live_special), deal)
     got = await socket.next("deal.started")
     assert {k: got[k] for k in deal} == deal
     for remaining in (19, 18, 17):
-        await app[BUS_KEY].publish(
-            special_topic(live_special), {"type": "stock", "product_id": 3, "remaining": remaining}
-        )
+        stock = Remaining(product_id=3, stock=100, deal_id=9, deal_remaining=remaining)
+        await app[BUS_KEY].publish(special_topic(live_special), stock_event(stock))
     await socket.next("stock", remaining=17)
 
 
@@ -401,8 +395,8 @@ async def test_hello_lists_active_deals_from_the_provider(
 
     app = create_app(settings)
 
-    async def deals(special_id: int) -> list[dict[str, Any]]:
-        return [{"deal_id": 1, "special_id": special_id}]
+    async def deals(special_id: int) -> list[catalogue.DealStarted]:
+        return [a_deal(special_id, 1).started_event()]
 
     app[ACTIVE_DEALS_KEY] = deals
     client = await aiohttp_client(app)
@@ -417,7 +411,7 @@ async def test_hello_lists_active_deals_from_the_provider(
         hello = await (await peer.connect(special_id)).next("hello")
     finally:
         await peer.close()
-    assert hello["deals"] == [{"deal_id": 1, "special_id": special_id}]
+    assert [(d["deal_id"], d["special_id"]) for d in hello["deals"]] == [(1, special_id)]
 
 
 async def test_shutdown_closes_sockets_with_1001(aiohttp_server: Any, settings: Any) -> None:
@@ -444,6 +438,7 @@ async def test_shutdown_closes_sockets_with_1001(aiohttp_server: Any, settings: 
         await peer.close()
 
 
+@pytest.mark.toy_events  # "note": ~9 KB events that no domain publishes
 async def test_a_client_that_stops_reading_neither_delays_others_nor_stays(
     peers: Peers, live_special: int, client: TestClient[Any, Any], app: web.Application
 ) -> None:
@@ -571,7 +566,13 @@ async def test_personal_events_reach_only_that_viewers_sockets(
     await asker_socket.next("hello")
     _, other_socket = await viewer(peers, live_special)
     await other_socket.next("hello")
-    reminder = {"type": "reminder", "special_id": live_special, "title": "곧 시작"}
+    reminder = catalogue.Reminder(
+        type=catalogue.REMINDER,
+        special_id=live_special,
+        title="곧 시작",
+        starts_at="2026-12-18T12:00:00+00:00",
+        url=f"/specials/{live_special}",
+    )
     await client.app[BUS_KEY].publish(viewer_topic(asker_key), reminder)
     assert (await asker_socket.next("reminder"))["title"] == "곧 시작"
     # The other viewer sees the next room event without any reminder before it.

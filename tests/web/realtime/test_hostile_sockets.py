@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from livemarket.web.realtime.fanout import HIGH_WATER
+from livemarket.realtime.fanout import HIGH_WATER
 from livemarket.web.realtime.gateway import ViewerSocket
 from livemarket.web.typedefs import REALTIME_KEY
 from tests.web.realtime.conftest import TIMEOUT, Peer, RawSocket

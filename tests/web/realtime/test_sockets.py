@@ -11,10 +11,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import special_topic
 from livemarket.web.realtime.gateway import HEARTBEAT_S, SOCKETS_KEY, ViewerSocket
 from livemarket.web.typedefs import ACTIVE_DEALS_KEY, BUS_KEY, REALTIME_KEY
-from tests.fakes import add_special
+from tests.fakes import a_deal, add_special
 from tests.web.realtime.conftest import TIMEOUT, Peer
 
 Peers = Callable[[], Peer]
@@ -97,10 +98,10 @@ async def test_joins_share_one_deals_query_until_a_deal_event(
     app = create_app(settings)
     calls: list[int] = []
 
-    async def deals(special_id: int) -> list[dict[str, Any]]:
+    async def deals(special_id: int) -> list[catalogue.DealStarted]:
         calls.append(special_id)
         await asyncio.sleep(0.05)
-        return [{"type": "deal.started", "deal_id": len(calls)}]
+        return [a_deal(special_id, len(calls)).started_event()]
 
     app[ACTIVE_DEALS_KEY] = deals
     client = await aiohttp_client(app)
@@ -114,11 +115,12 @@ async def test_joins_share_one_deals_query_until_a_deal_event(
         sockets = await asyncio.gather(*(peer.connect(special_id) for peer in made[:5]))
         hellos = [await socket.next("hello") for socket in sockets]
         assert calls == [special_id]
-        assert all(hello["deals"] == [{"type": "deal.started", "deal_id": 1}] for hello in hellos)
-        await app[BUS_KEY].publish(special_topic(special_id), {"type": "deal.ended", "deal_id": 1})
+        assert all([d["deal_id"] for d in hello["deals"]] == [1] for hello in hellos)
+        ended = a_deal(special_id, 1).ended_event("ended")
+        await app[BUS_KEY].publish(special_topic(special_id), ended)
         await sockets[0].next("deal.ended")
         late = await (await made[5].connect(special_id)).next("hello")
-        assert late["deals"] == [{"type": "deal.started", "deal_id": 2}]
+        assert [d["deal_id"] for d in late["deals"]] == [2]
     finally:
         for peer in made:
             await peer.close()

@@ -46,7 +46,7 @@ async def _may_run(request: web.Request, special_id: int) -> Principal:
 
 
 def deal_view(deal: Deal, now: datetime) -> dict[str, Any]:
-    view = deal.started_event()
+    view: dict[str, Any] = dict(deal.started_event())
     view.pop("type")
     view.update(
         id=deal.id,

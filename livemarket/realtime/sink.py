@@ -1,4 +1,4 @@
-"""The fan-out core's :class:`~livemarket.web.realtime.fanout.Sink` over an asyncio transport."""
+"""The fan-out core's :class:`~livemarket.realtime.fanout.Sink` over an asyncio transport."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from websockets.frames import Frame, Opcode
 
-from livemarket.web.realtime.protocol import FrameBudget
-from livemarket.web.realtime.reader import MAX_FRAGMENTS, FrameReader
+from livemarket.realtime.protocol import FrameBudget
+from livemarket.realtime.reader import MAX_FRAGMENTS, FrameReader
 from tests.web.realtime.conftest import masked_frame as client_frame
 
 TEXT, BINARY, CONT, CLOSE, PING, PONG = (
@@ -213,7 +213,7 @@ def test_an_idle_reader_holds_no_protocol_object() -> None:
 
 def test_server_frames_are_websockets_frames() -> None:
     """Our frame bytes are what websockets itself serializes for a server."""
-    from livemarket.web.realtime.frames import close_frame, text_frame
+    from livemarket.realtime.frames import close_frame, text_frame
 
     assert text_frame("주문") == Frame(Opcode.TEXT, "주문".encode()).serialize(mask=False)
     long_reason = "가" * 60  # 180 bytes: cut to whole characters within 123

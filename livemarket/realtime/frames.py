@@ -14,6 +14,8 @@ from typing import Any
 
 from websockets.frames import Close, Frame, Opcode
 
+from livemarket.bus.catalogue import BATCH
+
 OP_CONTINUATION = Opcode.CONT
 OP_TEXT = Opcode.TEXT
 OP_BINARY = Opcode.BINARY
@@ -48,4 +50,4 @@ def encode(event: Mapping[str, Any]) -> str:
 
 def batch(texts: list[str]) -> str:
     """Several encoded events as one ``batch`` frame, without re-encoding them."""
-    return '{"type":"batch","events":[' + ",".join(texts) + "]}"
+    return '{"type":"' + BATCH + '","events":[' + ",".join(texts) + "]}"

@@ -21,29 +21,30 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livemarket.accounts.roles import Principal, can_run_special
+from livemarket.bus import catalogue
 from livemarket.bus.events import EventBus, Subscription, special_topic
 from livemarket.chat.likes import LikeTally
 from livemarket.chat.presence import LikeCounter, Presence
 from livemarket.chat.service import ChatService, public
 from livemarket.checkout.models import Product
 from livemarket.errors import DomainError, NotFound
+from livemarket.realtime.fanout import Connection, Hub, error_event
+from livemarket.realtime.frames import encode
 from livemarket.scheduler.events import viewer_topic
 from livemarket.scheduler.models import Special
 from livemarket.scheduler.pins import pinned_view
 from livemarket.tasks import TaskBoard, TaskHealth, cancel_and_wait, supervise
-from livemarket.web.realtime.fanout import Connection, Hub, error_event
-from livemarket.web.realtime.frames import encode
 
 log = logging.getLogger(__name__)
 
-ActiveDeals = Callable[[int], Awaitable[list[dict[str, Any]]]]
+ActiveDeals = Callable[[int], Awaitable[list[catalogue.DealStarted]]]
 COUNTS_INTERVAL_S = 1.0
 LIKES_INTERVAL_S = 0.5
 #: How long one answer of the active-deals provider serves the viewers joining a room.
 DEALS_TTL_S = 1.0
 
 
-async def no_deals(_special_id: int) -> list[dict[str, Any]]:
+async def no_deals(_special_id: int) -> list[catalogue.DealStarted]:
     """The default provider until checkout registers one."""
     return []
 
@@ -66,17 +67,19 @@ class RoomInfo:
     special_id: int
     host_id: int
     status: str
-    pinned_product: dict[str, Any] | None
+    pinned_product: catalogue.ProductView | None
     users: int = 0
     subscription: Subscription | None = None
     viewers_sent: int = -1
     likes: int = 0
     likes_sent: int = -1
     ready: asyncio.Future[None] | None = field(default=None, repr=False)
-    deals: list[dict[str, Any]] | None = field(default=None, repr=False)
+    deals: list[catalogue.DealStarted] | None = field(default=None, repr=False)
     deals_until: float = 0.0
     deals_generation: int = 0
-    deals_loading: asyncio.Task[list[dict[str, Any]]] | None = field(default=None, repr=False)
+    deals_loading: asyncio.Task[list[catalogue.DealStarted]] | None = field(
+        default=None, repr=False
+    )
 
 
 class RealtimeService:
@@ -162,7 +165,9 @@ class RealtimeService:
         self.chat.close_room(info.special_id)
         self.hub.discard_if_empty(info.special_id)
 
-    async def active_deals(self, info: RoomInfo, provider: ActiveDeals) -> list[dict[str, Any]]:
+    async def active_deals(
+        self, info: RoomInfo, provider: ActiveDeals
+    ) -> list[catalogue.DealStarted]:
         """The room's active deals for ``hello``.
 
         Viewers join in waves (a special starts, a link is shared): one provider query
@@ -177,7 +182,9 @@ class RealtimeService:
             info.deals_loading = loop.create_task(self._load_deals(info, provider))
         return await asyncio.shield(info.deals_loading)
 
-    async def _load_deals(self, info: RoomInfo, provider: ActiveDeals) -> list[dict[str, Any]]:
+    async def _load_deals(
+        self, info: RoomInfo, provider: ActiveDeals
+    ) -> list[catalogue.DealStarted]:
         generation = info.deals_generation
         try:
             deals = await provider(info.special_id)
@@ -196,7 +203,7 @@ class RealtimeService:
         self,
         info: RoomInfo,
         connection: Connection,
-        deals: list[dict[str, Any]],
+        deals: list[catalogue.DealStarted],
         resume: tuple[str, int] | None,
     ) -> None:
         """Send the snapshot and join the room in one step, so no event falls between."""
@@ -204,7 +211,7 @@ class RealtimeService:
         viewer: Viewer = connection.info
         missed = room.missed_since(*resume) if resume is not None else None
         snapshot = {
-            "type": "hello",
+            "type": catalogue.HELLO,
             "special_id": info.special_id,
             "status": info.status,
             "pinned_product": info.pinned_product,
@@ -218,13 +225,13 @@ class RealtimeService:
             "seq": room.seq,
             "resumed": missed is not None,
             "server_time": self.clock().timestamp() * 1000,
-            "you": {
-                "nickname": viewer.principal.nickname,
-                "role": viewer.principal.role.value,
-                "can_chat": bool(viewer.key),
-                "banned": bool(viewer.key) and self.chat.is_banned(info.special_id, viewer.key),
-                "moderator": self.can_moderate(info, viewer.principal),
-            },
+            "you": catalogue.You(
+                nickname=viewer.principal.nickname,
+                role=viewer.principal.role.value,
+                can_chat=bool(viewer.key),
+                banned=bool(viewer.key) and self.chat.is_banned(info.special_id, viewer.key),
+                moderator=self.can_moderate(info, viewer.principal),
+            ),
         }
         room.add(connection)
         room.send_to(connection, encode(snapshot))
@@ -293,19 +300,19 @@ class RealtimeService:
         kind = event.get("type")
         if not self.chat.observe(special_id, event):
             return  # a chat message delivered twice
-        if kind == "stock" or (isinstance(kind, str) and kind.startswith("deal.")):
+        if kind == catalogue.STOCK or kind in catalogue.DEAL_TYPES:
             info.deals = None
             info.deals_generation += 1
-        if kind == "special.status" and isinstance(event.get("status"), str):
+        if kind == catalogue.SPECIAL_STATUS and isinstance(event.get("status"), str):
             info.status = event["status"]
-        elif kind == "product.pinned":
+        elif kind == catalogue.PRODUCT_PINNED:
             info.pinned_product = event.get("product")
-        elif kind == "likes":
+        elif kind == catalogue.LIKES:
             count = int(event.get("count", 0))
             if count <= info.likes_sent:
                 return  # an older total from another instance arrived late
             info.likes = info.likes_sent = count
-        elif kind == "chat.banned" and room is not None:
+        elif kind == catalogue.CHAT_BANNED and room is not None:
             self._close_banned(room.connections, str(event.get("_author", "")))
         if room is not None:
             room.publish(public(event))
@@ -350,7 +357,7 @@ class RealtimeService:
             del pending[special_id]
             await self.bus.publish(
                 special_topic(special_id),
-                {"type": "likes", "special_id": special_id, "count": total},
+                catalogue.Likes(type=catalogue.LIKES, special_id=special_id, count=total),
             )
 
     async def _push_viewers(self) -> None:
@@ -363,7 +370,9 @@ class RealtimeService:
             if info is None or room is None or count == info.viewers_sent:
                 continue
             info.viewers_sent = count
-            room.publish({"type": "viewers", "special_id": special_id, "count": count})
+            room.publish(
+                catalogue.Viewers(type=catalogue.VIEWERS, special_id=special_id, count=count)
+            )
 
     async def close(self, code: int = 1001) -> None:
         """Close every socket with ``code`` and stop the timers."""

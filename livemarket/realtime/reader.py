@@ -30,7 +30,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from livemarket.web.realtime.protocol import FrameBudget
+from livemarket.realtime.protocol import FrameBudget
 
 #: Frames one fragmented message may have (browsers send one frame per message).
 MAX_FRAGMENTS = 64

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from livemarket.errors import DomainError, ErrorKind
+from livemarket.realtime.admission import SocketSeats
 from livemarket.streamer.admission import RoomFull
-from livemarket.web.realtime.admission import SocketSeats
 
 
 def test_an_address_is_capped_and_released_sockets_free_it() -> None:

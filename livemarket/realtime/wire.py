@@ -13,10 +13,10 @@ import asyncio
 import time
 from typing import Any
 
-from livemarket.web.realtime.fanout import HIGH_WATER, LOW_WATER, Connection, error_event
-from livemarket.web.realtime.frames import OP_TEXT, Opcode
-from livemarket.web.realtime.reader import PONG_FIRST_BYTE, FrameReader
-from livemarket.web.realtime.sink import TransportSink
+from livemarket.realtime.fanout import HIGH_WATER, LOW_WATER, Connection, error_event
+from livemarket.realtime.frames import OP_TEXT, Opcode
+from livemarket.realtime.reader import PONG_FIRST_BYTE, FrameReader
+from livemarket.realtime.sink import TransportSink
 
 
 class WireSocket(TransportSink, asyncio.Protocol):

@@ -36,7 +36,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from livemarket.web.realtime.frames import batch, close_frame, encode, text_frame
+from livemarket.bus import catalogue
+from livemarket.realtime.frames import batch, close_frame, encode, text_frame
 
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
@@ -45,10 +46,10 @@ STALL_S = 10.0
 DRAIN_S = 0.05
 REPLAY_SIZE = 1000
 #: Events that carry a state: only the newest per key matters.
-STATE_TYPES = {"stock", "viewers", "likes"}
+STATE_TYPES = {catalogue.STOCK, catalogue.VIEWERS, catalogue.LIKES}
 #: Replayed on resume, after the fresh snapshot (which holds every state: status, deals,
 #: counts, pins); clients drop chat they already have by id.
-REPLAYED_TYPES = {"chat", "chat.deleted"}
+REPLAYED_TYPES = {catalogue.CHAT, catalogue.CHAT_DELETED}
 
 
 class Sink(Protocol):
@@ -91,7 +92,7 @@ def state_key(event: Mapping[str, Any]) -> str | None:
     kind = event.get("type")
     if kind not in STATE_TYPES:
         return None
-    if kind == "stock":
+    if kind == catalogue.STOCK:
         return f"stock:{event.get('product_id')}"
     return str(kind)
 
@@ -414,4 +415,4 @@ class Hub:
 
 def error_event(code: str, message: str, **details: Any) -> str:
     """An encoded ``error`` frame."""
-    return encode({"type": "error", "code": code, "message": message, **details})
+    return encode({"type": catalogue.ERROR, "code": code, "message": message, **details})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livemarket.errors import DomainError
-from livemarket.web.realtime import frames, protocol
+from livemarket.realtime import frames, protocol
 
 
 def code_of(raw: str) -> str:

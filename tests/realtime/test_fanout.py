@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from livemarket.web.realtime import fanout
-from livemarket.web.realtime.fanout import Connection, Room
+from livemarket.realtime import fanout
+from livemarket.realtime.fanout import Connection, Room
 
 
 class FakeTimer:

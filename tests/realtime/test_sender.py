@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from livemarket.web.realtime.sender import ParallelSender
+from livemarket.realtime.sender import ParallelSender
 
 
 @pytest.fixture
