@@ -74,7 +74,7 @@ from livemarket.streamer.negotiation import (
 from livemarket.streamer.packetizer import Packetizer
 from livemarket.streamer.recorder import Recorder
 from livemarket.streamer.rtpout import ViewerOutput
-from livemarket.streamer.timeline import Timeline
+from livemarket.streamer.timeline import Epoch, Timeline
 from livemarket.streamer.tracks import HeldTrack
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,8 @@ class Relay:
         self._on_state = on_state
         self._clock = clock
         self._codecs: dict[str, CodecChoice] = {kind: default_choice(kind) for kind in KINDS}
-        self._timelines = {"audio": Timeline(48000), "video": Timeline(90000)}
+        epoch = Epoch()  # audio and video start on one wall clock (see timeline.py)
+        self._timelines = {"audio": Timeline(48000, epoch), "video": Timeline(90000, epoch)}
         self._meters = {kind: RateMeter() for kind in KINDS}
         self._packetizers: dict[str, Packetizer] = {}
         # Gates the publisher's video as a whole after unrepaired ingest loss.

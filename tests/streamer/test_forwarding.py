@@ -5,7 +5,6 @@ from __future__ import annotations
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
 from livemarket.streamer.keyframes import KeyframeThrottle
-from livemarket.streamer.timeline import Timeline
 
 
 def test_gate_starts_at_a_keyframe() -> None:
@@ -80,18 +79,6 @@ def test_a_crowd_of_joiners_is_spaced_even_when_keyframes_come_at_once() -> None
     assert throttle.request(1.3) is True  # the gate asks again with every frame
     throttle.reset()  # a new publisher: its first request goes out at once
     assert throttle.request(1.31) is True
-
-
-def test_timeline_is_continuous_across_sources() -> None:
-    """A new source's timestamps continue after the old ones by the wall time elapsed."""
-    timeline = Timeline(90000)
-    assert timeline.map(0, 0.0) == 0
-    assert timeline.map(3000, 0.033) == 3000
-    timeline.new_source()
-    spliced = timeline.map(0, 2.033)  # a new publisher starts again at zero, 2 s later
-    assert spliced == 3000 + 180000
-    assert timeline.map(3000, 2.066) == spliced + 3000
-    assert timeline.map(0, 2.1) == spliced + 3000  # never backwards
 
 
 def test_rate_meter_windows() -> None:
