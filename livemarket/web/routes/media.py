@@ -43,8 +43,8 @@ from livemarket.web.client_address import client_address
 from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.hosts import request_origin
-from livemarket.web.routes.hls import hls_status
 from livemarket.web.responses import json_response
+from livemarket.web.routes.hls import hls_status
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
