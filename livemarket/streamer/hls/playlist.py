@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 VERSION = 9
@@ -68,7 +68,7 @@ def part_uri(run: str, msn: int, index: int) -> str:
 def _date(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    utc = moment.astimezone(UTC)
+    utc = moment.astimezone(UTC) + timedelta(microseconds=500)  # rounded to the millisecond
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+
+from livemarket.streamer.codecs import is_h264_keyframe
 
 VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
@@ -40,8 +43,13 @@ def h264_frames(
     profile: str = "baseline",
     bit_rate: int | None = None,
     noise: bool = False,
+    keyframes_at: Collection[int] = (),
 ) -> list[Frame]:
-    """``count`` access units, a keyframe every ``gop`` frames (first one included)."""
+    """``count`` access units, a keyframe every ``gop`` frames (first one included).
+
+    ``keyframes_at`` forces IDR pictures at those frame numbers too, as a keyframe
+    request would.
+    """
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
     codec.time_base = Fraction(1, VIDEO_CLOCK)
@@ -54,6 +62,7 @@ def h264_frames(
         "keyint_min": str(gop),
         "sc_threshold": "0",
         "bf": "0",
+        "forced-idr": "1",
     }
     if bit_rate is not None:
         codec.bit_rate = bit_rate
@@ -66,7 +75,7 @@ def h264_frames(
             plane.update(_picture_plane(plane.buffer_size, index, number, noise))
         picture.pts = index * step
         picture.time_base = codec.time_base
-        if index % gop == 0:
+        if index % gop == 0 or index in keyframes_at:
             picture.pict_type = av.video.frame.PictureType.I
         frames += _video_packets(codec.encode(picture))
     frames += _video_packets(codec.encode(None))
@@ -84,8 +93,9 @@ def _picture_plane(size: int, index: int, number: int, noise: bool) -> bytes:
 
 
 def _video_packets(packets: list[av.Packet]) -> list[Frame]:
+    """Keyframes as the relay flags them: access units holding an IDR slice."""
     return [
-        Frame("video", bytes(packet), int(packet.pts or 0), bool(packet.is_keyframe))
+        Frame("video", bytes(packet), int(packet.pts or 0), is_h264_keyframe(bytes(packet)))
         for packet in packets
     ]
 
