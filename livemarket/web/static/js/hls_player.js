@@ -323,6 +323,11 @@
     LM.realtime.on("hello", onShowStatus);
   }
 
+  /* Whether the host is live, for the WebRTC watchdog (stable mode has asked already). */
+  LM.onReady(function () {
+    if (!asking && streamState === null) ask();
+  });
+
   if (toggle) {
     toggle.checked = stableMode();
     toggle.addEventListener("change", function () {
