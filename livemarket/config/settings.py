@@ -63,6 +63,9 @@ class Settings(BaseModel):
     #: A WHEP viewer not connected this long after its answer is hung up; until then
     #: it holds a seat (``docs/streaming.md``).
     viewer_connect_grace_s: float = Field(10.0, gt=0, le=120)
+    #: The watch page plays LL-HLS instead when WebRTC shows no frame this long while
+    #: the host is live (WHEP error, ICE not connecting); see ``docs/watch-page.md``.
+    webrtc_fallback_s: float = Field(4.0, gt=0, le=60)
     #: WHEP viewers one client address may have still connecting; more get 429.
     pending_viewers_per_address: int = Field(4, ge=1)
     #: Realtime sockets one client address may hold at once (staff are not counted).

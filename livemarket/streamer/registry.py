@@ -4,7 +4,7 @@ The cap counts viewers per special and per server (settings
 ``capacity_per_special`` and ``capacity_per_server``); a viewer being
 answered or still connecting counts too (a pending seat, :mod:`admission`), so
 concurrent joins cannot overshoot it, but only for the connect grace, and only a
-few per client address. Over the cap a viewer gets ``room_full`` (HTTP 503 with
+few per client address. Over the cap a viewer gets ``webrtc_seats_full`` (HTTP 503 with
 Retry-After) and chat keeps working; over its address's budget, 429.
 """
 

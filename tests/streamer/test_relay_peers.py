@@ -15,7 +15,7 @@ import av
 import pytest
 
 from livemarket.errors import Conflict
-from livemarket.streamer.admission import RoomFull
+from livemarket.streamer.admission import WebRtcSeatsFull
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.registry import RelayRegistry
 from livemarket.streamer.relay import LIVE, RECONNECTING, Relay
@@ -146,11 +146,11 @@ async def test_same_host_replaces_another_is_refused(registry: RelayRegistry) ->
         await publisher.close()
 
 
-async def test_viewer_cap_answers_room_full(registry: RelayRegistry) -> None:
-    """Past capacity_per_special a viewer is refused with room_full (no media set up)."""
+async def test_viewer_cap_answers_webrtc_seats_full(registry: RelayRegistry) -> None:
+    """Past capacity_per_special a viewer is refused with webrtc_seats_full (no media set up)."""
     viewers = [await _view(registry, 5) for _ in range(3)]
     try:
-        with pytest.raises(RoomFull) as refused:
+        with pytest.raises(WebRtcSeatsFull) as refused:
             await _view(registry, 5)
         assert refused.value.details["retry_after"] > 0
         assert registry.get(5).viewer_count == 3

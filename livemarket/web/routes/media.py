@@ -162,8 +162,9 @@ async def whip_end(request: web.Request) -> web.Response:
 
 @csrf_exempt
 async def whep_play(request: web.Request) -> web.Response:
-    """Take a viewer's recvonly offer; 503 (room full) or 429 (too many connecting from
-    this address) with Retry-After; a broken offer is 400 ``invalid_sdp``."""
+    """Take a viewer's recvonly offer; 503 ``webrtc_seats_full`` (no WebRTC seat: the
+    page plays HLS instead) or 429 (too many connecting from this address) with
+    Retry-After; a broken offer is 400 ``invalid_sdp``."""
     special_id = _special_id(request)
     offer = await _read_offer(request)
     async with request.app[SESSIONS_KEY]() as db:
@@ -174,7 +175,7 @@ async def whep_play(request: web.Request) -> web.Response:
     if owner is not None:
         # Another instance holds the relay (RFC 9725 allows redirecting WHEP).
         return web.Response(status=307, headers={"Location": f"{owner}/whep/{special_id}"})
-    # Full: 503 room_full; this address has too many players still connecting: 429;
+    # Full: 503 webrtc_seats_full; this address has too many players still connecting: 429;
     # both with Retry-After (the error middleware adds it from the domain error).
     address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
     session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer, address)
