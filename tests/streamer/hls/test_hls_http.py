@@ -337,3 +337,22 @@ async def test_replay_of_every_run_decodes_also_after_a_restart(
     assert await again.text() == text
     ok, errors = await _decodes(str(restarted.make_url(f"/hls/{special_id}/replay.m3u8")))
     assert ok, errors
+
+
+async def test_replay_is_there_only_after_the_end_and_with_media(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    special_id, _ = await _live_special(app, make_user)
+    before = await client.get(f"/hls/{special_id}/replay.m3u8")
+    assert before.status == 404
+    assert await _error(before) == {
+        "code": "replay_unavailable",
+        "message": "The replay is there once the special has ended.",
+        "reason": "not_ended",
+    }
+    assert before.headers["Access-Control-Allow-Origin"] == "*"
+    await _end_special(app, special_id)
+    empty = await client.get(f"/hls/{special_id}/replay.m3u8")
+    assert empty.status == 404
+    assert (await _error(empty))["reason"] == "nothing_kept"
+    assert (await client.get(f"/hls/{special_id + 100}/replay.m3u8")).status == 404
