@@ -138,12 +138,13 @@ async def publish(base: str, special_id: int, key: str) -> Any:
 # -- simulated viewers (in their own processes) -----------------------------------------
 
 
-async def run_viewers(url: str, count: int, seconds: float) -> dict[str, Any]:
-    """``count`` LL-HLS viewers of ``url`` for ``seconds``; one JSON tally for all."""
+async def run_viewers(url: str, count: int, seconds: float, at: float) -> dict[str, Any]:
+    """``count`` LL-HLS viewers of ``url`` from wall time ``at`` for ``seconds``; one tally."""
     import aiohttp
 
     from tests.scale.hls_client import watch_live
 
+    await asyncio.sleep(max(0.0, at - time.time()))
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -161,10 +162,10 @@ async def run_viewers(url: str, count: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def spawn_viewers(url: str, count: int, seconds: float) -> subprocess.Popen[str]:
+def spawn_viewers(url: str, count: int, seconds: float, at: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, __file__, "--role", "viewers", "--url", url,
-         "--count", str(count), "--seconds", str(seconds)],
+         "--count", str(count), "--seconds", str(seconds), "--at", str(at)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -179,21 +180,30 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def crowd(url: str, viewers: int, seconds: float, pids: dict[str, list[int]]) -> dict[str, Any]:
-    """Viewers in two processes for ``seconds``; CPU of each named process group meanwhile."""
+async def crowd(
+    url: str, viewers: int, seconds: float, pids: dict[str, list[int]]
+) -> dict[str, Any]:
+    """Viewers in two processes for ``seconds``; CPU of each named process group meanwhile.
+
+    The viewer processes start first and begin together at one wall-clock time, so
+    the CPU window holds the watching only (not the processes' start-up).
+    """
     half = (viewers + 1) // 2
     counts = [c for c in (half, viewers - half) if c]
+    at = time.time() + 6.0
+    processes = [spawn_viewers(url, count, seconds, at) for count in counts]
+    await asyncio.sleep(max(0.0, at - time.time()) + 1.0)  # past the first requests' burst
     before = {name: cpu_seconds(group) for name, group in pids.items()}
     started = time.monotonic()
-    processes = [spawn_viewers(url, count, seconds) for count in counts]
-    outputs = [await asyncio.to_thread(p.communicate) for p in processes]
+    await asyncio.sleep(seconds - 2.0)
     elapsed = time.monotonic() - started
     after = {name: cpu_seconds(group) for name, group in pids.items()}
+    outputs = [await asyncio.to_thread(p.communicate) for p in processes]
     tallies = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     return {
         "viewers": viewers,
         "window_s": round(elapsed, 2),
-        "cpu_cores": {name: (after[name] - before[name]) / elapsed for name in pids},
+        "cpu_cores": {name: round((after[name] - before[name]) / elapsed, 3) for name in pids},
         "parts_fetched": sum(t["parts"] for t in tallies),
         "viewers_with_parts": sum(t["viewers_with_parts"] for t in tallies),
         "errors": sum(t["errors"] for t in tallies),
@@ -288,6 +298,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     from tests.scale.nginx_cache import CachingProxy, origin_fetches
 
     folder = Path(tempfile.mkdtemp(prefix="lm-bench-hls-"))
+    (folder / "redis").mkdir()
     redis = RedisServer(folder / "redis")
     redis.start()
     database = f"sqlite+aiosqlite:///{folder}/livemarket.sqlite3"
@@ -338,8 +349,9 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     hits = sum(1 for row in media if row.cache_status == "HIT")
 
     def per_core(result: dict[str, Any], name: str, baseline: float = 0.0) -> float | None:
+        """Viewers one core serves (None: no measurable cost above the baseline)."""
         used = result["cpu_cores"][name] - baseline
-        return round(result["viewers"] / used) if used > 0 else None
+        return round(result["viewers"] / used) if used > 0.005 else None
 
     return {
         "bench": "hls",
@@ -349,6 +361,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "direct": {**direct, "viewers_per_origin_core": per_core(direct, "origin", idle)},
         "through_nginx": {
             **cached,
+            "origin_cores_above_idle": round(cached["cpu_cores"]["origin"] - idle, 3),
             "viewers_per_origin_core": per_core(cached, "origin", idle),
             "viewers_per_nginx_core": per_core(cached, "nginx"),
             "media_requests": len(media),
@@ -370,12 +383,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--viewers", type=int, default=1000)
     parser.add_argument("--direct", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="each crowd's window (>= 4)")
     parser.add_argument("--latency-s", type=float, default=15.0)
     parser.add_argument("--kbps", type=int, default=1500)
+    parser.add_argument("--at", type=float, default=0.0, help="viewers: start at this wall time")
     args = parser.parse_args()
     if args.role == "viewers":
-        print(json.dumps(asyncio.run(run_viewers(args.url, args.count, args.seconds))))
+        print(json.dumps(asyncio.run(run_viewers(args.url, args.count, args.seconds, args.at))))
         return
     print(json.dumps(asyncio.run(orchestrate(args))))
 

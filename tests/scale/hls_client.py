@@ -41,9 +41,7 @@ def read_playlist(text: str) -> LivePlaylist:
         name = _PART_NAME.search(hint.group(1))
         if name is not None:
             next_part = (int(name.group(1)), int(name.group(2)))
-    return LivePlaylist(
-        init.group(1) if init else None, tuple(_PART.findall(text)), next_part
-    )
+    return LivePlaylist(init.group(1) if init else None, tuple(_PART.findall(text)), next_part)
 
 
 @dataclass
@@ -105,7 +103,7 @@ async def watch_live(
             if playlist.next_part is not None:
                 msn, part = playlist.next_part
                 query = f"?_HLS_msn={msn}&_HLS_part={part}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             tally.errors.append(type(error).__name__)
             await asyncio.sleep(0.2)
     return tally

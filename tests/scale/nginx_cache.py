@@ -1,8 +1,8 @@
 """A throwaway nginx caching proxy built from ``docs/nginx-hls.conf``, and its access log.
 
-The shipped example configuration is what runs here: the test renders its placeholders
-(listen address, upstream instances, cache and log folders) and nothing else, so the
-documented file is the tested one. nginx runs in the foreground as one process
+The shipped example configuration is what runs here: the test fills in its
+placeholders (listen address, the two instances, the cache folder) and nothing else,
+so the documented file is the tested one. nginx runs in the foreground as one process
 (``master_process off``), which needs no user switch and caches all the same.
 """
 
@@ -55,6 +55,8 @@ class CachingProxy:
     """nginx with the example HLS cache configuration in front of ``upstreams``."""
 
     def __init__(self, folder: Path, upstreams: Sequence[str], port: int | None = None) -> None:
+        if len(upstreams) != 2:
+            raise ValueError("the example configuration names two instances")
         self.folder = folder
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -64,21 +66,21 @@ class CachingProxy:
     def render(self) -> str:
         """The example configuration with this proxy's addresses and folders filled in."""
         text = EXAMPLE_CONFIG.read_text()
-        servers = "\n".join(f"server {address};" for address in self.upstreams)
+        first, second = self.upstreams
         for placeholder, value in (
-            ("__LISTEN__", f"{HOST}:{self.port}"),
-            ("__UPSTREAMS__", servers),
-            ("__CACHE_DIR__", str(self.folder / "cache")),
-            ("__PREFIX__", str(self.folder)),
+            ("@LISTEN@", f"{HOST}:{self.port}"),
+            ("@UPSTREAM_A@", first),
+            ("@UPSTREAM_B@", second),
+            ("@CACHE_DIR@", str(self.folder)),
         ):
             text = text.replace(placeholder, value)
         return text
 
     def start(self) -> None:
-        (self.folder / "cache").mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "nginx.conf"
         config.write_text(self.render())
-        directives = f"daemon off; master_process off; pid {self.folder}/nginx.pid;"
+        directives = "daemon off; master_process off;"
         with open(self.folder / "stderr.log", "ab") as log:
             self._process = subprocess.Popen(
                 [NGINX, "-p", str(self.folder), "-c", str(config), "-e",

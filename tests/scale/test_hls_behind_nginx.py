@@ -15,12 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.conftest import StartInstance
 from tests.scale.hls_client import read_playlist, watch_live
 from tests.scale.nginx_cache import CachingProxy, environment_allows_nginx, origin_fetches
-from tests.conftest import StartInstance
 from tests.streamer.peers import start_publisher
-from tests.streamer.test_scale_out import _host_special
 from tests.streamer.test_media_http import _whip
+from tests.streamer.test_scale_out import _host_special
 
 VIEWERS = 40
 WATCH_S = 6.0
