@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
     media = [row for row in requests if row.path.endswith(".mp4")]
     fetched = origin_fetches(media, ".mp4")
+    answers = Counter(f"{row.status} {row.cache_status}" for row in requests)
     hits = sum(1 for row in media if row.cache_status == "HIT")
 
     def per_core(result: dict[str, Any], name: str, baseline: float = 0.0) -> float | None:
@@ -365,6 +367,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "viewers_per_origin_core": per_core(cached, "origin", idle),
             "viewers_per_nginx_core": per_core(cached, "nginx"),
             "media_requests": len(media),
+            "answers": dict(answers.most_common(8)),
             "hit_ratio": round(hits / len(media), 4) if media else None,
             "origin_fetches_per_part": round(statistics.mean(fetched.values()), 3)
             if fetched

@@ -86,23 +86,29 @@ async def watch_live(
                         on_part(playlist.init, data)
                 init_fetched = True
             fresh = [uri for uri in playlist.parts if uri not in seen]
-            if not seen:
-                fresh = fresh[-keep_parts:]  # a new viewer starts near the live edge
+            if not seen:  # a new viewer starts near the live edge, skipping older parts
+                fresh = fresh[-keep_parts:]
+                seen.update(playlist.parts)
             for uri in fresh:
                 seen.add(uri)
                 async with http.get(urljoin(base, uri)) as response:
                     data = await response.read()
-                    if response.status != 200:
-                        tally.errors.append(f"part {response.status}")
-                        continue
+                if response.status != 200:
+                    # Fallen behind the window (or refused): back to the live edge, as
+                    # hls.js does, rather than asking for one old part after another.
+                    tally.errors.append(f"part {response.status}")
+                    seen.update(playlist.parts)
+                    query = ""
+                    break
                 tally.parts += 1
                 tally.part_bytes += len(data)
                 tally.fetched.append(uri)
                 if on_part is not None:
                     on_part(uri, data)
-            if playlist.next_part is not None:
-                msn, part = playlist.next_part
-                query = f"?_HLS_msn={msn}&_HLS_part={part}"
+            else:
+                if playlist.next_part is not None:
+                    msn, part = playlist.next_part
+                    query = f"?_HLS_msn={msn}&_HLS_part={part}"
         except (TimeoutError, aiohttp.ClientError) as error:
             tally.errors.append(type(error).__name__)
             await asyncio.sleep(0.2)
