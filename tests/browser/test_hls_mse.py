@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from livemarket.streamer.hls import Packager, Part, Segment
-from tests.streamer.hls.media import h264_frames, interleave, opus_packets
+from livemarket.streamer.hls import Packager, Part
+from tests.streamer.hls.media import Frame, h264_frames, interleave, opus_packets
 
 APPEND_AND_PLAY_JS = """
 async ([codecs, chunks]) => {
@@ -58,31 +58,34 @@ async ([codecs, chunks]) => {
 """
 
 
-@pytest.mark.parametrize("profile", ["baseline", "high"])
-async def test_chromium_plays_the_parts(page: Any, profile: str) -> None:
-    video = h264_frames(60, width=320, height=240, gop=30, profile=profile)
-    audio = opus_packets(2.0)
+async def append_and_play(page: Any, frames: list[Frame]) -> tuple[Packager, dict[str, Any]]:
+    """Package ``frames`` and hand init + parts to Chromium's MSE; what the page saw."""
     parts: list[Part] = []
-    segments: list[Segment] = []
     packager = Packager(
         video_mime="video/H264",
         audio_mime="audio/opus",
         started_at=datetime.now(UTC),
         on_part=parts.append,
-        on_segment=segments.append,
+        on_segment=lambda segment: None,
         want_keyframe=lambda: None,
     )
-    for frame in interleave(video, audio):
+    for frame in frames:
         packager.push(frame.kind, frame.data, frame.timestamp, frame.keyframe)
     packager.flush()
     assert packager.init_segment is not None
     chunks = [packager.init_segment] + [part.data for part in parts]
     encoded = [base64.b64encode(chunk).decode() for chunk in chunks]
-
     result = await page.evaluate(APPEND_AND_PLAY_JS, [packager.codecs, encoded])
-
     assert result["supported"], f"Chromium refuses {packager.codecs}"
     assert result.get("error") is None, result
+    return packager, result
+
+
+@pytest.mark.parametrize("profile", ["baseline", "high"])
+async def test_chromium_plays_the_parts(page: Any, profile: str) -> None:
+    video = h264_frames(60, width=320, height=240, gop=30, profile=profile)
+    _, result = await append_and_play(page, interleave(video, opus_packets(2.0)))
+
     # One continuous range covering both tracks (the buffered ranges intersect them).
     assert len(result["ranges"]) == 1, result["ranges"]
     start, end = result["ranges"][0]
@@ -90,3 +93,19 @@ async def test_chromium_plays_the_parts(page: Any, profile: str) -> None:
     assert result["size"] == [320, 240]
     assert result["currentTime"] == pytest.approx(2.0, abs=0.05)
     assert result["frames"] >= len(video) - 2  # every picture (the last may not be counted)
+
+
+async def test_a_resolution_change_mid_run_plays_on(page: Any) -> None:
+    """WebRTC encoders scale the picture with the bandwidth: a new SPS arrives in-band."""
+    large = h264_frames(60, width=640, height=480, gop=30)
+    small = [
+        Frame("video", f.data, f.timestamp + 60 * 3000, f.keyframe)
+        for f in h264_frames(60, width=320, height=240, gop=30)
+    ]
+    packager, result = await append_and_play(page, interleave(large + small, opus_packets(4.0)))
+
+    assert packager.resolution == (640, 480)  # the init segment's, from the first SPS
+    assert len(result["ranges"]) == 1 and result["ranges"][0][1] == pytest.approx(4.0, abs=0.05)
+    assert result["currentTime"] == pytest.approx(4.0, abs=0.05)
+    assert result["size"] == [320, 240]  # the last picture shown is the new size
+    assert result["frames"] >= 118

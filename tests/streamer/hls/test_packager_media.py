@@ -164,3 +164,24 @@ def test_wrapping_timestamps_keep_one_timeline(tmp_path: Path) -> None:
     assert decoded_frames(playlist, "v") == len(video)
     times = packet_times(playlist, "v:0")
     assert times == pytest.approx([i / 30 for i in range(len(video))], abs=1e-3)
+
+
+def test_a_resolution_change_mid_run_decodes(tmp_path: Path) -> None:
+    """WebRTC encoders scale the picture: the new SPS travels in-band, every frame decodes."""
+    large = h264_frames(60, width=640, height=480, gop=30)
+    small = [
+        Frame("video", f.data, f.timestamp + 60 * 3000, f.keyframe)
+        for f in h264_frames(60, width=320, height=240, gop=30)
+    ]
+    packager, _, segments = package(interleave(large + small, opus_packets(4.0)), audio=True)
+    playlist = write_vod(tmp_path, packager, segments)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
+        + ["frame=width,height", "-of", "csv=p=0", str(playlist)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    sizes = result.stdout.split()
+    assert sizes == ["640,480"] * 60 + ["320,240"] * 60
