@@ -183,5 +183,5 @@ def test_a_resolution_change_mid_run_decodes(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    sizes = result.stdout.split()
+    sizes = [line.strip(",") for line in result.stdout.split()]
     assert sizes == ["640,480"] * 60 + ["320,240"] * 60
