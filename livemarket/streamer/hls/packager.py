@@ -36,6 +36,8 @@ from livemarket.streamer.hls.playlist import target_duration
 
 VIDEO_CLOCK = fmp4.VIDEO_TIMESCALE
 AUDIO_CLOCK = fmp4.AUDIO_TIMESCALE
+#: Opus packets kept waiting for video to catch up (10 s of 20 ms packets); older ones go.
+MAX_PENDING_AUDIO = 500
 #: Duration given to the very last video frame at ``flush()`` when no frame came before it.
 _DEFAULT_FRAME_TICKS = VIDEO_CLOCK // 30
 
@@ -134,7 +136,8 @@ class Packager:
         self._part_start = 0
         self._part_ticks_used = 0
         self._part_end = 0  # where the last published part ended
-        self._audio: deque[tuple[int, bytes]] = deque()  # (decode time, packet) not yet placed
+        # (decode time, packet) not yet placed; bounded should the video stall while audio flows
+        self._audio: deque[tuple[int, bytes]] = deque(maxlen=MAX_PENDING_AUDIO)
         self._audio_origin = 0
         self._audio_floor = 0  # audio decode time already placed
         self._audio_start = 0  # decode time of the samples _take_audio returned last
@@ -181,6 +184,11 @@ class Packager:
     def target_duration(self) -> int:
         """EXT-X-TARGETDURATION for this run: whole seconds, never shrinking (RFC 8216 §6.2.1)."""
         return self._target_duration
+
+    @property
+    def open_parts(self) -> tuple[Part, ...]:
+        """Parts already published of the segment in progress (msn ``next_part[0]``)."""
+        return tuple(self._parts)
 
     @property
     def next_part(self) -> tuple[int, int]:
