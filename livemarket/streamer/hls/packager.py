@@ -127,7 +127,7 @@ class Packager:
         self._pps: bytes | None = None
         self._sps_info: Sps | None = None
         self._init: bytes | None = None
-        self._asked_at: int | None = None  # media time of the last keyframe request
+        self._asked_at: int | None = None  # video timestamp of the last keyframe request
         # The frame held back until its successor gives its duration: (decode time, sample, key)
         self._held: tuple[int, bytes, bool] | None = None
         self._last_duration = _DEFAULT_FRAME_TICKS
@@ -222,7 +222,7 @@ class Packager:
             self._learn_parameter_sets(nals)
         if self._origin is None:
             if not keyframe or self._init is None:
-                self._ask_keyframe(timestamp - self._first_video)
+                self._ask_keyframe(timestamp)
                 return
             self._origin = timestamp
             self._audio_origin = self._to_audio(timestamp)
@@ -239,7 +239,7 @@ class Packager:
             if self._parts and now - self._segment_start >= self._segment_ticks:
                 self._close_segment()
         elif now - self._segment_start >= self._segment_ticks:
-            self._ask_keyframe(now)
+            self._ask_keyframe(timestamp)
         self._held = (now, length_prefixed(nals), keyframe)
 
     def _learn_parameter_sets(self, nals: list[bytes]) -> None:
@@ -256,10 +256,11 @@ class Packager:
             channels = 2 if self.has_audio else None
             self._init = fmp4.init_segment(self._sps, self._pps, audio_channels=channels)
 
-    def _ask_keyframe(self, now: int) -> None:
-        if self._asked_at is not None and 0 <= now - self._asked_at < self._retry_ticks:
+    def _ask_keyframe(self, timestamp: int) -> None:
+        """Call ``want_keyframe()`` unless it was called less than the retry time ago."""
+        if self._asked_at is not None and 0 <= timestamp - self._asked_at < self._retry_ticks:
             return
-        self._asked_at = now
+        self._asked_at = timestamp
         self._want_keyframe()
 
     def _place(self, time: int, sample: bytes, keyframe: bool, duration: int) -> None:
