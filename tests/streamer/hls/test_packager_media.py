@@ -185,3 +185,18 @@ def test_a_resolution_change_mid_run_decodes(tmp_path: Path) -> None:
     )
     sizes = [line.strip(",") for line in result.stdout.split()]
     assert sizes == ["640,480"] * 60 + ["320,240"] * 60
+
+
+def test_jittery_capture_times_are_kept_exactly(tmp_path: Path) -> None:
+    """WebRTC frames carry capture times, not a fixed rate: each one lands where it was taken."""
+    import random
+
+    rng = random.Random(7)
+    video = h264_frames(90, gop=30)
+    stamps = [i * 3000 + rng.randrange(-900, 900) if i else 0 for i in range(len(video))]
+    jittery = [Frame("video", f.data, t, f.keyframe) for f, t in zip(video, stamps, strict=True)]
+    packager, parts, segments = package(jittery, audio=False)
+    assert all(part.duration <= 0.25 for part in parts)
+    playlist = write_vod(tmp_path, packager, segments)
+    assert packet_times(playlist, "v:0") == pytest.approx([t / 90000 for t in stamps], abs=2e-5)
+    assert decoded_frames(playlist, "v") == len(video)
