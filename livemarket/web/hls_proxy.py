@@ -8,6 +8,9 @@ instance. A marker header keeps a fetched request from being passed on again.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import aiohttp
 from aiohttp import web
 
@@ -57,3 +60,20 @@ async def fetch_from_owner(request: web.Request, owner: str, held_s: float = 0.0
     if status == 304:
         return web.Response(status=304, headers=passed)
     return web.Response(status=status, body=body, headers=passed)
+
+
+async def json_from_owner(request: web.Request, url: str) -> dict[str, Any] | None:
+    """A JSON object the owner answers at ``url`` (200 only); None if it does not."""
+    try:
+        async with request.app[HLS_CLIENT_KEY].get(
+            url,
+            headers={PROXY_HEADER: "1"},
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=PROXY_TIMEOUT_S),
+        ) as upstream:
+            if upstream.status != 200:
+                return None
+            found = json.loads(await upstream.read())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

@@ -38,7 +38,7 @@ from livemarket.web.api import OPERATIONS_KEY, Operation
 from livemarket.web.auth import csrf_exempt
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import path_id
-from livemarket.web.hls_proxy import HLS_CLIENT_KEY, fetch_from_owner, is_proxied
+from livemarket.web.hls_proxy import HLS_CLIENT_KEY, fetch_from_owner, is_proxied, json_from_owner
 from livemarket.web.typedefs import (
     DIRECTORY_KEY,
     HLS_KEY,
@@ -59,6 +59,8 @@ REPLAY_CACHE = "public, max-age=60"
 #: request a second for the server behind a cache; refusals of bad requests are not kept.
 MISSING_CACHE = "public, max-age=1"
 NO_STORE = "no-store"
+#: The ``hls`` reason when another instance holds the stream and does not answer.
+OWNER_UNREACHABLE = "hls_owner_unreachable"
 #: The proxy's wait for a blocking reload: the owner holds it up to 3 target durations,
 #: and a publisher slow to send the keyframes asked for stretches segments (to ~4 s).
 LONGEST_TARGET_S = 4.0
@@ -356,11 +358,22 @@ async def _allow_any_origin(request: web.Request, response: web.StreamResponse) 
         response.headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
 
 
-def hls_status(app: web.Application, special_id: int) -> dict[str, Any]:
-    """The ``hls`` field of ``GET /api/v1/specials/{id}/stream``."""
-    service = app.get(HLS_KEY)
-    status = service.status(special_id) if service else HlsStatus(False, DISABLED)
-    return status.as_dict(special_id)
+async def hls_status(request: web.Request, special_id: int) -> dict[str, Any]:
+    """The ``hls`` field of ``GET /api/v1/specials/{id}/stream``; asked of the owner when
+    another instance holds the stream, so any instance tells a page the truth."""
+    service = _service(request)
+    if service is None:
+        return HlsStatus(False, DISABLED).as_dict(special_id)
+    status = service.status(special_id)
+    if status.reason != NOT_LIVE:
+        return status.as_dict(special_id)
+    owner = await _owner_elsewhere(request, special_id)
+    if owner is None:
+        return status.as_dict(special_id)
+    found = await json_from_owner(request, f"{owner}/api/v1/specials/{special_id}/stream")
+    if found is not None and isinstance(found.get("hls"), dict):
+        return dict(found["hls"])
+    return HlsStatus(False, OWNER_UNREACHABLE).as_dict(special_id)
 
 
 async def _hls_ctx(app: web.Application) -> AsyncIterator[None]:
