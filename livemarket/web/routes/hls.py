@@ -317,7 +317,10 @@ async def replay(request: web.Request, special_id: int) -> web.StreamResponse:
             headers={"Cache-Control": MISSING_CACHE},
             reason="not_ended",
         )
-    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id)
+    service = _service(request)
+    live_channel = service.channel(special_id) if service else None
+    live_run = live_channel.run if live_channel else None
+    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id, live_run)
     if not runs:
         raise ApiError(
             404,
