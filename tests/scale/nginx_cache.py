@@ -68,10 +68,10 @@ class CachingProxy:
         text = EXAMPLE_CONFIG.read_text()
         first, second = self.upstreams
         for placeholder, value in (
-            ("@LISTEN@", f"{HOST}:{self.port}"),
-            ("@UPSTREAM_A@", first),
-            ("@UPSTREAM_B@", second),
-            ("@CACHE_DIR@", str(self.folder)),
+            ("__LISTEN__", f"{HOST}:{self.port}"),
+            ("__UPSTREAM_A__", first),
+            ("__UPSTREAM_B__", second),
+            ("__PREFIX__", str(self.folder)),
         ):
             text = text.replace(placeholder, value)
         return text
