@@ -63,6 +63,9 @@ class Settings(BaseModel):
     #: A WHEP viewer not connected this long after its answer is hung up; until then
     #: it holds a seat (``docs/streaming.md``).
     viewer_connect_grace_s: float = Field(10.0, gt=0, le=120)
+    #: The watch page plays LL-HLS instead when WebRTC shows no frame this long while
+    #: the host is live (WHEP error, ICE not connecting); see ``docs/watch-page.md``.
+    webrtc_fallback_s: float = Field(4.0, gt=0, le=60)
     #: WHEP viewers one client address may have still connecting; more get 429.
     pending_viewers_per_address: int = Field(4, ge=1)
     #: Realtime sockets one client address may hold at once (staff are not counted).
@@ -88,6 +91,9 @@ class Settings(BaseModel):
     #: Public address announced in ICE candidates behind NAT.
     ice_public_address: str = ""
     recordings: bool = True
+    #: Package every live H.264 special as Low-Latency HLS under ``/hls/`` and keep its
+    #: segments in ``<data_dir>/hls`` for replay (``docs/hls.md``); off: no /hls/ at all.
+    hls: bool = True
     #: This instance's public base URL (scale-out: WHEP viewers on other instances are
     #: redirected to it); empty means the WHIP request's own origin.
     instance_url: str = ""

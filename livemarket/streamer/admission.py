@@ -9,6 +9,9 @@ for longer than the grace nor, from one address, take more than a few seats;
 what the budget refuses is ``429 too_many_pending`` with ``Retry-After`` (when
 that address's oldest pending seat expires). Connected viewers count against
 the caps as long as they stay.
+
+The caps count WebRTC seats only: a viewer refused one (``503 webrtc_seats_full``)
+can watch the same special over LL-HLS, which any HTTP cache carries without a seat.
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ class RoomFull(DomainError):
     """The special or the server has no seat left: 503 with Retry-After."""
 
     kind = ErrorKind.UNAVAILABLE
+    code_name = "room_full"
 
     def __init__(self, message: str) -> None:
-        super().__init__("room_full", message, retry_after=ROOM_FULL_RETRY_S)
+        super().__init__(self.code_name, message, retry_after=ROOM_FULL_RETRY_S)
+
+
+class WebRtcSeatsFull(RoomFull):
+    """No WebRTC seat left (the special's or the server's cap): ``webrtc_seats_full``.
+
+    Its own code so that a player can tell it from other 503s (a dependency down)
+    and switch to HLS at once instead of waiting for a seat.
+    """
+
+    code_name = "webrtc_seats_full"
 
 
 class TooManyPending(DomainError):
@@ -82,7 +96,7 @@ class SeatBook:
     def reserve(
         self, special_id: int, address: str, now: float, *, connected: int, connected_total: int
     ) -> Seat:
-        """A pending seat for ``address`` in ``special_id``, or RoomFull / TooManyPending.
+        """A pending seat for ``address`` in ``special_id``, or WebRtcSeatsFull / TooManyPending.
 
         ``connected`` and ``connected_total`` are the viewers already seated (in this
         special and on this server) that this book does not count as pending.
@@ -90,9 +104,15 @@ class SeatBook:
         self._sweep(now)
         limits = self.limits
         if connected + len(self._pending.get(special_id, ())) >= limits.per_special:
-            raise RoomFull("This live special is full; please try again shortly.")
+            raise WebRtcSeatsFull(
+                "Every WebRTC seat of this live special is taken; try again shortly "
+                "(HLS, when offered, has no seat limit)."
+            )
         if connected_total + self.pending_total() >= limits.per_server:
-            raise RoomFull("The server is full; please try again shortly.")
+            raise WebRtcSeatsFull(
+                "The server has no WebRTC seat left; try again shortly "
+                "(HLS, when offered, has no seat limit)."
+            )
         mine = self._by_address.get(address, set())
         if len(mine) >= limits.pending_per_address:
             soonest = min(seat.expires_at for seat in mine)

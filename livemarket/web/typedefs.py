@@ -94,3 +94,8 @@ from livemarket.simulcast.manager import SimulcastManager  # noqa: E402
 
 SIMULCAST_KEY = web.AppKey("simulcast", SimulcastManager)
 SIMULCAST_BOX_KEY = web.AppKey("simulcast_box", StreamKeyBox)
+
+# HLS (built by the composition root, web/services/hls.py; absent with ``hls`` off).
+from livemarket.streamer.hls.service import HlsService  # noqa: E402
+
+HLS_KEY = web.AppKey("hls", HlsService)

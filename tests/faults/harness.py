@@ -296,6 +296,11 @@ class AppProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (benchmarks read its CPU time)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def _end(self, sig: signal.Signals) -> None:
         if self._process is None:
             return

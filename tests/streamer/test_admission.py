@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from livemarket.streamer.admission import RoomFull, SeatBook, SeatLimits, TooManyPending
+from livemarket.streamer.admission import (
+    SeatBook,
+    SeatLimits,
+    TooManyPending,
+    WebRtcSeatsFull,
+)
 
 LIMITS = SeatLimits(per_special=5, per_server=8, pending_per_address=2, pending_s=10.0)
 
@@ -44,19 +49,25 @@ def test_pending_seats_expire_after_the_grace() -> None:
     book = _book()
     for address in "abc":
         book.reserve(1, address, 0.0, connected=2, connected_total=2)
-    with pytest.raises(RoomFull):
+    with pytest.raises(WebRtcSeatsFull):
         book.reserve(1, "d", 9.9, connected=2, connected_total=2)
     book.reserve(1, "d", 10.0, connected=2, connected_total=2)
     assert book.pending_total() == 1
 
 
 def test_caps_count_connected_and_pending_seats() -> None:
-    """The special's cap and the server's cap each count connected plus pending seats."""
+    """The special's cap and the server's cap each count connected plus pending seats.
+
+    Both refusals say ``webrtc_seats_full`` (not the chat's ``room_full``): the watch
+    page reads that code to switch to HLS at once.
+    """
     book = _book()
     book.reserve(1, "a", 0.0, connected=3, connected_total=3)
-    with pytest.raises(RoomFull) as special_full:
+    with pytest.raises(WebRtcSeatsFull) as special_full:
         book.reserve(1, "b", 0.0, connected=4, connected_total=4)
     assert special_full.value.details["retry_after"] > 0
-    with pytest.raises(RoomFull, match="server"):
+    assert special_full.value.code == "webrtc_seats_full"
+    with pytest.raises(WebRtcSeatsFull, match="server") as server_full:
         book.reserve(2, "b", 0.0, connected=0, connected_total=7)
+    assert server_full.value.code == "webrtc_seats_full"
     book.reserve(2, "b", 0.0, connected=0, connected_total=6)

@@ -241,7 +241,7 @@ async def test_offers_that_never_connect_hold_few_seats_and_only_for_the_grace(
             for http in (second, second, third):
                 assert (await _post(http, url, offer))[0] == 201
             status, headers, body = await _post(third, url, offer)
-            assert _json_error(headers, body) == "room_full"
+            assert _json_error(headers, body) == "webrtc_seats_full"
             assert status == 503 and int(headers["Retry-After"]) >= 1
 
             await all_free()  # the grace passes: nobody connected, every seat is free

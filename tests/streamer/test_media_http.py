@@ -175,7 +175,7 @@ async def test_publish_and_play_through_the_app(
         )
         assert full.status == 503
         assert int(full.headers["Retry-After"]) > 0
-        assert await _error(full) == "room_full"
+        assert await _error(full) == "webrtc_seats_full"
 
         # another user's key while the host is live: 409
         operator_key = await _key(app, operator.id)

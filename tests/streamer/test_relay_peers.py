@@ -15,7 +15,7 @@ import av
 import pytest
 
 from livemarket.errors import Conflict
-from livemarket.streamer.admission import RoomFull
+from livemarket.streamer.admission import WebRtcSeatsFull
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.registry import RelayRegistry
 from livemarket.streamer.relay import LIVE, RECONNECTING, Relay
@@ -48,6 +48,35 @@ async def _view(registry: RelayRegistry, special_id: int) -> Viewer:
         return (await registry.play(special_id, offer))[1]
 
     return await start_viewer(signal)
+
+
+async def test_the_first_publisher_picks_the_codec_and_a_returning_one_keeps_it(
+    registry: RelayRegistry,
+) -> None:
+    """The pre-show VP8 does not bind the host's H.264 (HLS needs it); a reconnect keeps it."""
+    relay = registry.get(1)
+    early = await _view(registry, 1)  # negotiated the relay's pre-show default, VP8
+    publishers = []
+    try:
+
+        async def signal(offer: str) -> str:
+            return (await relay.publish(offer, HOST))[1]
+
+        publishers.append(await start_publisher(signal, codec="video/H264", also=("video/VP8",)))
+        assert relay.codec("video").mime_type == "video/H264"
+        assert relay.viewer_count == 0  # the early viewer was told to reconnect
+        publishers.append(await start_publisher(signal, codec="video/VP8", also=("video/H264",)))
+        assert relay.codec("video").mime_type == "video/H264"
+        viewer = await _view(registry, 1)
+        try:
+            await viewer.wait_frames(5)
+            assert viewer.video_codec() == "video/H264"
+        finally:
+            await viewer.close()
+    finally:
+        await early.close()
+        for publisher in publishers:
+            await publisher.close()
 
 
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
@@ -146,11 +175,11 @@ async def test_same_host_replaces_another_is_refused(registry: RelayRegistry) ->
         await publisher.close()
 
 
-async def test_viewer_cap_answers_room_full(registry: RelayRegistry) -> None:
-    """Past capacity_per_special a viewer is refused with room_full (no media set up)."""
+async def test_viewer_cap_answers_webrtc_seats_full(registry: RelayRegistry) -> None:
+    """Past capacity_per_special a viewer is refused with webrtc_seats_full (no media set up)."""
     viewers = [await _view(registry, 5) for _ in range(3)]
     try:
-        with pytest.raises(RoomFull) as refused:
+        with pytest.raises(WebRtcSeatsFull) as refused:
             await _view(registry, 5)
         assert refused.value.details["retry_after"] > 0
         assert registry.get(5).viewer_count == 3

@@ -94,7 +94,11 @@ STREAMING_TEMPLATES = (
     "templates/studio.html",
     "templates/watch.html",
 )
-STREAMING_SCRIPTS = ("static/js/player.js", "static/js/studio_broadcast.js")
+STREAMING_SCRIPTS = (
+    "static/js/player.js",
+    "static/js/hls_player.js",
+    "static/js/studio_broadcast.js",
+)
 _JS_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _JS_STRING = re.compile(r""""((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'""")
 

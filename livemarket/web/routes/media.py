@@ -37,6 +37,7 @@ from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.hosts import request_origin
 from livemarket.web.responses import json_response
+from livemarket.web.routes.hls import hls_status
 from livemarket.web.typedefs import (
     CLOCK_KEY,
     CORS_KEY,
@@ -150,8 +151,9 @@ async def whip_end(request: web.Request) -> web.Response:
 
 @csrf_exempt
 async def whep_play(request: web.Request) -> web.Response:
-    """Take a viewer's recvonly offer; 503 (room full) or 429 (too many connecting from
-    this address) with Retry-After; a broken offer is 400 ``invalid_sdp``."""
+    """Take a viewer's recvonly offer; 503 ``webrtc_seats_full`` (no WebRTC seat: the
+    page plays HLS instead) or 429 (too many connecting from this address) with
+    Retry-After; a broken offer is 400 ``invalid_sdp``."""
     special_id = _special_id(request)
     offer = await _read_offer(request)
     async with request.app[SESSIONS_KEY]() as db:
@@ -162,7 +164,7 @@ async def whep_play(request: web.Request) -> web.Response:
     if owner is not None:
         # Another instance holds the relay (RFC 9725 allows redirecting WHEP).
         return web.Response(status=307, headers={"Location": f"{owner}/whep/{special_id}"})
-    # Full: 503 room_full; this address has too many players still connecting: 429;
+    # Full: 503 webrtc_seats_full; this address has too many players still connecting: 429;
     # both with Retry-After (the error middleware adds it from the domain error).
     address = client_address(request, request.app[SETTINGS_KEY].trusted_proxies)
     session_id, answer = await request.app[RELAYS_KEY].play(special_id, offer, address)
@@ -225,7 +227,7 @@ def _cors_hook(
 @routes.get(
     "/api/v1/specials/{special_id}/stream",
     access=Access.PUBLIC,
-    summary="The special's stream: offline, live, reconnecting or ended; viewer count",
+    summary="The special's stream: offline, live, reconnecting or ended; viewers; its HLS",
     tags=("streaming",),
     errors=(404,),
 )
@@ -235,11 +237,17 @@ async def stream_status(request: web.Request) -> web.Response:
     if relay is None:
         async with request.app[SESSIONS_KEY]() as db:
             await get_special(db, special_id)
-        return json_response({"special_id": special_id, "state": "offline", "viewers": 0})
+        return json_response(
+            {
+                "special_id": special_id,
+                "state": "offline",
+                "viewers": 0,
+                "hls": await hls_status(request, special_id),
+            }
+        )
     figures = relay.figures()
-    return json_response(
-        {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
-    )
+    status = {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
+    return json_response({**status, "hls": await hls_status(request, special_id)})
 
 
 @routes.get(

@@ -36,8 +36,15 @@ from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 SEASON_LIMIT = 1000
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Scripts the watch and studio pages load when present, in this order (realtime first:
-#: the panels' scripts subscribe to it). Panels do not add these tags themselves.
-WATCH_SCRIPTS = ("js/realtime.js", "js/player.js", "js/shop.js", "js/chat.js")
+#: the panels' scripts subscribe to it; hls_player.js before player.js, which asks it
+#: whether HLS has the video). Panels do not add these tags themselves.
+WATCH_SCRIPTS = (
+    "js/realtime.js",
+    "js/hls_player.js",
+    "js/player.js",
+    "js/shop.js",
+    "js/chat.js",
+)
 STUDIO_SCRIPTS = (
     "js/realtime.js",
     "js/studio_broadcast.js",
@@ -205,6 +212,7 @@ async def watch(request: web.Request) -> web.Response:
             "is_host": is_host,
             "scripts": WATCH_SCRIPTS,
             "bootstrap": _page_bootstrap(request, card, is_host, next_show),
+            "webrtc_fallback_ms": round(request.app[SETTINGS_KEY].webrtc_fallback_s * 1000),
         },
     )
 

@@ -31,6 +31,7 @@ from livemarket.web.services import (
     calendar,
     checkout,
     figures,
+    hls,
     realtime,
     storage,
     streaming,
@@ -53,7 +54,7 @@ CORE_SERVICES: list[Service] = [
 ]
 
 #: Services of parts added later; they start after every core service, stop before.
-PART_SERVICES: list[Service] = []
+PART_SERVICES: list[Service] = [hls.hls]
 
 
 def install(app: web.Application) -> None:

@@ -15,6 +15,8 @@
  * the video starts muted with an "Unmute" button; if even muted playback is
  * refused a "Play" button shows. Reconnects on connection failure and when the
  * network comes back. window.LM.player exposes state() and the current session.
+ * LL-HLS instead of WebRTC (stable mode, no seat, no frame): hls_player.js decides;
+ * while LM.hls.active() this script leaves the video alone (release() hands it over).
  */
 (function () {
   "use strict";
@@ -114,6 +116,7 @@
   }
 
   function connect() {
+    if (LM.hls && LM.hls.active()) return; // HLS has the video (hls_player.js)
     clearTimeout(retryTimer);
     hangUp();
     var mine = ++generation;
@@ -177,6 +180,7 @@
           var after = parseInt(response.headers.get("Retry-After") || "10", 10);
           setState("full");
           scheduleRetry(Math.max(1, after) * 1000 + Math.random() * 2000);
+          if (LM.hls) errorCode(response).then(LM.hls.refused); // no seat: HLS
         } else if (response.status === 403 || response.status === 404) {
           setState("ended");
         } else {
@@ -278,10 +282,19 @@
       return location_;
     },
     reconnect: connect,
+    setState: setState,
+    play: startPlayback,
+    /* stop WebRTC and give up the video element (hls_player.js plays HLS in it) */
+    release: function () {
+      clearTimeout(retryTimer);
+      generation++;
+      hangUp();
+      video.srcObject = null;
+    },
   };
   if (bootSpecial.status === "ended" || bootSpecial.status === "cancelled") {
     onShowStatus(bootSpecial);
-  } else {
+  } else if (!(LM.hls && LM.hls.claims())) {
     connect();
   }
 })();
