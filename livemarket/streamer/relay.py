@@ -61,6 +61,7 @@ from livemarket.streamer.codecs import (
 from livemarket.streamer.failures import FailureNote, failure_reason, reporting_to
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
+from livemarket.streamer.gop import MAX_BYTES, MAX_FRAMES, GopCache
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.ingest import FrameTap, tap_receiver
 from livemarket.streamer.keyframes import KeyframeThrottle
@@ -96,10 +97,13 @@ StateListener = Callable[[int, str], None]
 
 @dataclass(frozen=True)
 class RelayLimits:
-    """The keyframe-request retry interval, and how long an ingest gap may wait for NACK."""
+    """The keyframe-request retry interval, how long an ingest gap may wait for NACK,
+    and the bound of the GOP kept for joining viewers (:mod:`gop`)."""
 
     keyframe_retry_s: float = 0.5
     loss_give_up_s: float = 0.3
+    gop_max_frames: int = MAX_FRAMES
+    gop_max_bytes: int = MAX_BYTES
 
 
 @dataclass
@@ -164,6 +168,9 @@ class Relay:
         self._ingest_gate = KeyframeGate()
         self._ingest_losses = 0
         self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
+        # The video since its last keyframe: a joining viewer starts from it at once.
+        self._gop = GopCache(self._limits.gop_max_frames, self._limits.gop_max_bytes)
+        self._gop_starts = 0
         self._publisher: _Publisher | None = None
         # The session of a publisher whose connection dropped, while nobody has
         # replaced it: its late DELETE still ends the broadcast (a client may close
@@ -244,6 +251,7 @@ class Relay:
                 timeline.new_source()
             self._throttle.reset()
             self._packetizers.clear()
+            self._gop.clear()
             self._ingest_gate.restart()
             for viewer in self._viewers.values():
                 for output in viewer.outputs.values():
@@ -372,9 +380,13 @@ class Relay:
 
         @pc.on("connectionstatechange")
         def _ready() -> None:
-            # The moment the viewer can receive, its picture waits for a keyframe:
-            # ask now rather than at the next frame (the throttle merges a crowd).
-            if pc.connectionState == "connected" and "video" in outputs:
+            # The moment the viewer can receive, start its picture from the cached GOP;
+            # with none, ask for a keyframe now rather than at the next frame (the
+            # throttle merges a crowd).
+            video = outputs.get("video")
+            if pc.connectionState != "connected" or video is None:
+                return
+            if not self._start_from_gop(video):
                 self.request_keyframe()
 
         return session_id, sdp
@@ -425,6 +437,7 @@ class Relay:
             if publisher is not None and publisher.session_id == session_id:
                 self._ingest_losses += 1
                 self._ingest_gate.break_chain()
+                self._gop.clear()
                 self.request_keyframe()
 
         return lost
@@ -451,14 +464,29 @@ class Relay:
         wants_keyframe = False
         for viewer in self._viewers.values():
             output = viewer.outputs.get(kind)
-            if output is not None and output.offer(payloads, timestamp, ntp_time, keyframe):
+            if output is None:
+                continue
+            if kind == "video" and not keyframe and output.fresh:
+                self._start_from_gop(output, ntp_time)  # connected since the last frame
+            if output.offer(payloads, timestamp, ntp_time, keyframe):
                 wants_keyframe = True
+        if kind == "video" and self._gop.push(codec.mimeType, payloads, timestamp, keyframe):
+            wants_keyframe = True  # the GOP outgrew the cache: refill it from a new keyframe
         if publisher.recorder is not None:
             publisher.recorder.push(kind, data, timestamp, keyframe)
         for sink in self.sinks:
             sink.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
             self.request_keyframe()
+
+    def _start_from_gop(self, output: ViewerOutput, ntp_time: int | None = None) -> bool:
+        """Send a fresh viewer the cached GOP; True when its video runs now."""
+        frames = self._gop.frames()
+        if not frames:
+            return False
+        started = output.start_from(frames, ntp_time or clock.current_ntp_time())
+        self._gop_starts += started
+        return started
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (a PLI), unless the throttle says one is on its way.
@@ -676,6 +704,9 @@ class Relay:
             "audio": media["audio"],
             "keyframe_requests": self._throttle.sent,
             "keyframe_requests_suppressed": self._throttle.suppressed,
+            # viewers started from the cached GOP (no keyframe request), GOPs too long to keep
+            "gop_starts": self._gop_starts,
+            "gop_overflows": self._gop.overflows,
             "ingest_losses": self._ingest_losses,
             "negotiation_failures": dict(self.negotiation_failures),
             "publisher_failure": self.publisher_failure,
