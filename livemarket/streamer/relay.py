@@ -361,7 +361,11 @@ class Relay:
                 transceiver.setCodecPreferences(choice.preferences())
                 # The sender negotiates and handles RTCP; the relay sends its RTP, and
                 # its PLI/FIR go to the publisher (throttled).
-                outputs[kind] = ViewerOutput(transceiver.sender, self.request_keyframe)
+                outputs[kind] = ViewerOutput(
+                    transceiver.sender,
+                    self.request_keyframe,
+                    on_ready=self._video_ready if kind == "video" else None,
+                )
                 tracks[kind] = track
             sdp = await self._answer(pc, offer_sdp)
             # The relay may have closed while the answer was gathered: a viewer added
@@ -377,18 +381,6 @@ class Relay:
         viewer = _Viewer(session_id, pc, tracks, outputs, on_settled)
         self._viewers[session_id] = viewer
         self._watch(pc, lambda: self._viewer_lost(viewer), viewer.settle, role="viewer")
-
-        @pc.on("connectionstatechange")
-        def _ready() -> None:
-            # The moment the viewer can receive, start its picture from the cached GOP;
-            # with none, ask for a keyframe now rather than at the next frame (the
-            # throttle merges a crowd).
-            video = outputs.get("video")
-            if pc.connectionState != "connected" or video is None:
-                return
-            if not self._start_from_gop(video):
-                self.request_keyframe()
-
         return session_id, sdp
 
     async def end_viewer(self, session_id: str) -> None:
@@ -477,6 +469,13 @@ class Relay:
         for sink in self.sinks:
             sink.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
+            self.request_keyframe()
+
+    def _video_ready(self, output: ViewerOutput) -> None:
+        """A viewer can receive video: start its picture from the cached GOP (unless a
+        frame did already); with none, ask for a keyframe now rather than at the next
+        frame (the throttle merges a crowd)."""
+        if output.fresh and not self._start_from_gop(output):
             self.request_keyframe()
 
     def _start_from_gop(self, output: ViewerOutput, ntp_time: int | None = None) -> bool:

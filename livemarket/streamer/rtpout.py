@@ -87,7 +87,13 @@ class _Negotiated:
 class ViewerOutput:
     """One viewer's outgoing RTP stream of one kind, driven by the relay."""
 
-    def __init__(self, sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        on_keyframe_request: Callable[[], None],
+        on_ready: Callable[[ViewerOutput], None] | None = None,
+    ) -> None:
+        """``on_ready`` is called once the viewer can receive (DTLS up, sender started)."""
         self.kind = sender.kind
         self.gate = KeyframeGate(gated=sender.kind == "video")
         self._sender = sender
@@ -105,6 +111,8 @@ class ViewerOutput:
         async def send(parameters: RTCRtpSendParameters) -> None:
             self._negotiated = _Negotiated(parameters)
             await start(parameters)
+            if on_ready is not None:
+                on_ready(self)
 
         # The sender keeps negotiating and reading RTCP; its frame path is ours.
         sender.send = send  # type: ignore[method-assign]
