@@ -13,8 +13,11 @@ first decoded frame (``getVideoPlaybackQuality().totalVideoFrames > 0``, polled 
 10 ms) is recorded; the viewer closes; after the last offset the publisher hangs up
 (DELETE). Offsets of one try share its go-live, as viewers of one show do.
 
-Printed, one JSON line: per offset, p50/p95/max (s) and every sample, and the targets
-(p95 <= 1.0 s when already live, <= 1.5 s within 2 s of go-live). Run time is about
+Printed, one JSON line: per offset, p50/p95/max (s) and every sample, the median time
+since navigation of each step (``marks_p50``: the HTML's first byte, the player's peer
+connection, offer, WHEP POST sent, answered, answer applied, connected, first track,
+DOMContentLoaded), and the targets (p95 <= 1.0 s when already live, <= 1.5 s within 2 s
+of go-live). Run time is about
 ``tries * (max offset + 3 s)``; every wait is bounded (a viewer that sees no frame in
 ``--timeout`` seconds counts as that timeout). Quick run:
 ``python bench/first_frame.py --tries 2 --offsets 1 5``.
