@@ -3,9 +3,10 @@
  * POST /whep/{id} with a recvonly offer (no trickle: sent once the first host
  * candidates are gathered, see LM.waitForFirstCandidates), 201 with the answer
  * and a Location to DELETE when leaving. With several server instances the POST
- * may be answered 307 to the instance holding the stream, possibly another origin: fetch follows it (a 307 keeps the method and body; that
- * server answers CORS), and the session's Location is resolved against the final
- * response URL, so the DELETE reaches the instance that holds the session.
+ * may be answered 307 to the instance holding the stream, possibly another origin:
+ * fetch follows it (a 307 keeps the method and body; that server answers CORS), and
+ * the session's Location is resolved against the final response URL, so the DELETE
+ * reaches the instance that holds the session.
  * States (#lm-player[data-state]): connecting, waiting (no host yet), playing,
  * reconnecting (host dropped: the connection stays, frames resume), full (503, or 429
  * for an address with too many players connecting: retried after Retry-After; chat
