@@ -13,8 +13,11 @@ first decoded frame (``getVideoPlaybackQuality().totalVideoFrames > 0``, polled 
 10 ms) is recorded; the viewer closes; after the last offset the publisher hangs up
 (DELETE). Offsets of one try share its go-live, as viewers of one show do.
 
-Printed, one JSON line: per offset, p50/p95/max (s) and every sample, and the targets
-(p95 <= 1.0 s when already live, <= 1.5 s within 2 s of go-live). Run time is about
+Printed, one JSON line: per offset, p50/p95/max (s) and every sample, the median time
+since navigation of each step (``marks_p50``: the HTML's first byte, the player's peer
+connection, offer, WHEP POST sent, answered, answer applied, connected, first track,
+DOMContentLoaded), and the targets (p95 <= 1.0 s when already live, <= 1.5 s within 2 s
+of go-live). Run time is about
 ``tries * (max offset + 3 s)``; every wait is bounded (a viewer that sees no frame in
 ``--timeout`` seconds counts as that timeout). Quick run:
 ``python bench/first_frame.py --tries 2 --offsets 1 5``.
@@ -94,25 +97,48 @@ UNPUBLISH_JS = """async () => {
   window.__publisher = null;
 }"""
 
-#: In each viewer page: when (ms since navigation) its answer came and ICE/DTLS connected.
+#: In each viewer page, ms since navigation: the HTML's first byte, the player's
+#: peer connection, its offer, the WHEP POST sent and answered, the answer applied,
+#: ICE/DTLS connected, the first track; and DOMContentLoaded.
 MARKS_JS = """(() => {
   const Original = window.RTCPeerConnection;
-  window.__marks = {};
+  const marks = (window.__marks = {});
+  const mark = (name) => { marks[name] = marks[name] || performance.now(); };
   window.RTCPeerConnection = function (...args) {
     const pc = new Original(...args);
+    mark("pc");
+    const setLocal = pc.setLocalDescription.bind(pc);
+    pc.setLocalDescription = (d) => { mark("offer"); return setLocal(d); };
     const setRemote = pc.setRemoteDescription.bind(pc);
-    pc.setRemoteDescription = (d) => {
-      window.__marks.answer = window.__marks.answer || performance.now();
-      return setRemote(d);
-    };
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "connected")
-        window.__marks.connected = window.__marks.connected || performance.now();
+    pc.setRemoteDescription = (d) => { mark("answer"); return setRemote(d); };
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") mark("gathered");
     });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") mark("connected");
+    });
+    pc.addEventListener("track", () => mark("track"));
     return pc;
   };
   window.RTCPeerConnection.prototype = Original.prototype;
+  const originalFetch = window.fetch;
+  window.fetch = function (url, init) {
+    const whep = String(url).indexOf("/whep/") >= 0 && init && init.method === "POST";
+    if (whep) mark("post");
+    const result = originalFetch.apply(this, arguments);
+    if (whep) result.then(() => mark("response"), () => {});
+    return result;
+  };
+  document.addEventListener("DOMContentLoaded", () => mark("dom"));
 })();"""
+
+#: Navigation timing of the page (ms since navigation): the HTML's first byte.
+NAV_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return Object.assign({html: nav ? nav.responseStart : 0}, window.__marks);
+}"""
+
+MARK_NAMES = ("html", "pc", "offer", "post", "response", "answer", "connected", "track", "dom")
 
 FIRST_FRAME_JS = """() => {
   const video = document.getElementById("lm-player-video");
@@ -178,12 +204,9 @@ async def first_frame(browser: Any, url: str, timeout_s: float) -> dict[str, flo
             frame = time.monotonic() - opened
         except Exception:  # Playwright's TimeoutError: count it as the timeout
             frame = timeout_s
-        marks = await page.evaluate("() => window.__marks")
-        return {
-            "frame": frame,
-            "answer": marks.get("answer", 0.0) / 1000,
-            "connected": marks.get("connected", 0.0) / 1000,
-        }
+        marks = await page.evaluate(NAV_JS)
+        timings = {name: marks.get(name, 0.0) / 1000 for name in MARK_NAMES}
+        return {"frame": frame, **timings}
     finally:
         await context.close()
 
@@ -201,6 +224,10 @@ def summary(tries: list[dict[str, float]]) -> dict[str, Any]:
         "p95": pct(0.95),
         "max": round(ordered[-1], 3),
         "samples": [round(s, 3) for s in samples],
+        # where the time goes: median seconds since navigation of each step
+        "marks_p50": {
+            name: round(statistics.median(t[name] for t in tries), 3) for name in MARK_NAMES
+        },
         "answer_p50": round(statistics.median(t["answer"] for t in tries), 3),
         # the part keyframe requests decide: connected -> first decoded frame
         "after_connected_p50": round(

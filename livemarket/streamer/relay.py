@@ -61,6 +61,7 @@ from livemarket.streamer.codecs import (
 from livemarket.streamer.failures import FailureNote, failure_reason, reporting_to
 from livemarket.streamer.figures import RateMeter
 from livemarket.streamer.forwarding import KeyframeGate
+from livemarket.streamer.gop import MAX_BYTES, MAX_FRAMES, GopCache
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.ingest import FrameTap, tap_receiver
 from livemarket.streamer.keyframes import KeyframeThrottle
@@ -109,10 +110,13 @@ SessionSinkFactory = Callable[["Relay", dict[str, CodecChoice]], SessionSink | N
 
 @dataclass(frozen=True)
 class RelayLimits:
-    """The keyframe-request retry interval, and how long an ingest gap may wait for NACK."""
+    """The keyframe-request retry interval, how long an ingest gap may wait for NACK,
+    and the bound of the GOP kept for joining viewers (:mod:`gop`)."""
 
     keyframe_retry_s: float = 0.5
     loss_give_up_s: float = 0.3
+    gop_max_frames: int = MAX_FRAMES
+    gop_max_bytes: int = MAX_BYTES
 
 
 @dataclass
@@ -182,6 +186,9 @@ class Relay:
         self._ingest_gate = KeyframeGate()
         self._ingest_losses = 0
         self._throttle = KeyframeThrottle(self._limits.keyframe_retry_s)
+        # The video since its last keyframe: a joining viewer starts from it at once.
+        self._gop = GopCache(self._limits.gop_max_frames, self._limits.gop_max_bytes)
+        self._gop_starts = 0
         self._publisher: _Publisher | None = None
         # The session of a publisher whose connection dropped, while nobody has
         # replaced it: its late DELETE still ends the broadcast (a client may close
@@ -272,6 +279,7 @@ class Relay:
                 timeline.new_source()
             self._throttle.reset()
             self._packetizers.clear()
+            self._gop.clear()
             self._ingest_gate.restart()
             for viewer in self._viewers.values():
                 for output in viewer.outputs.values():
@@ -400,7 +408,11 @@ class Relay:
                 transceiver.setCodecPreferences(choice.preferences())
                 # The sender negotiates and handles RTCP; the relay sends its RTP, and
                 # its PLI/FIR go to the publisher (throttled).
-                outputs[kind] = ViewerOutput(transceiver.sender, self.request_keyframe)
+                outputs[kind] = ViewerOutput(
+                    transceiver.sender,
+                    self.request_keyframe,
+                    on_ready=self._video_ready if kind == "video" else None,
+                )
                 tracks[kind] = track
             sdp = await self._answer(pc, offer_sdp)
             # The relay may have closed while the answer was gathered: a viewer added
@@ -416,14 +428,6 @@ class Relay:
         viewer = _Viewer(session_id, pc, tracks, outputs, on_settled)
         self._viewers[session_id] = viewer
         self._watch(pc, lambda: self._viewer_lost(viewer), viewer.settle, role="viewer")
-
-        @pc.on("connectionstatechange")
-        def _ready() -> None:
-            # The moment the viewer can receive, its picture waits for a keyframe:
-            # ask now rather than at the next frame (the throttle merges a crowd).
-            if pc.connectionState == "connected" and "video" in outputs:
-                self.request_keyframe()
-
         return session_id, sdp
 
     async def end_viewer(self, session_id: str) -> None:
@@ -472,6 +476,7 @@ class Relay:
             if publisher is not None and publisher.session_id == session_id:
                 self._ingest_losses += 1
                 self._ingest_gate.break_chain()
+                self._gop.clear()
                 self.request_keyframe()
 
         return lost
@@ -498,8 +503,14 @@ class Relay:
         wants_keyframe = False
         for viewer in self._viewers.values():
             output = viewer.outputs.get(kind)
-            if output is not None and output.offer(payloads, timestamp, ntp_time, keyframe):
+            if output is None:
+                continue
+            if kind == "video" and not keyframe and output.fresh:
+                self._start_from_gop(output, ntp_time)  # connected since the last frame
+            if output.offer(payloads, timestamp, ntp_time, keyframe):
                 wants_keyframe = True
+        if kind == "video" and self._gop.push(codec.mimeType, payloads, timestamp, keyframe):
+            wants_keyframe = True  # the GOP outgrew the cache: refill it from a new keyframe
         if publisher.recorder is not None:
             publisher.recorder.push(kind, data, timestamp, keyframe)
         for sink in self.sinks:
@@ -508,6 +519,22 @@ class Relay:
             session_sink.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
             self.request_keyframe()
+
+    def _video_ready(self, output: ViewerOutput) -> None:
+        """A viewer can receive video: start its picture from the cached GOP (unless a
+        frame did already); with none, ask for a keyframe now rather than at the next
+        frame (the throttle merges a crowd)."""
+        if output.fresh and not self._start_from_gop(output):
+            self.request_keyframe()
+
+    def _start_from_gop(self, output: ViewerOutput, ntp_time: int | None = None) -> bool:
+        """Send a fresh viewer the cached GOP; True when its video runs now."""
+        frames = self._gop.frames()
+        if not frames:
+            return False
+        started = output.start_from(frames, ntp_time or clock.current_ntp_time())
+        self._gop_starts += started
+        return started
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (a PLI), unless the throttle says one is on its way.
@@ -725,6 +752,9 @@ class Relay:
             "audio": media["audio"],
             "keyframe_requests": self._throttle.sent,
             "keyframe_requests_suppressed": self._throttle.suppressed,
+            # viewers started from the cached GOP (no keyframe request), GOPs too long to keep
+            "gop_starts": self._gop_starts,
+            "gop_overflows": self._gop.overflows,
             "ingest_losses": self._ingest_losses,
             "negotiation_failures": dict(self.negotiation_failures),
             "publisher_failure": self.publisher_failure,

@@ -25,7 +25,7 @@ checks them): the sender's ``_ssrc``, ``_rtx_ssrc``, ``_retransmit``,
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from struct import Struct
 from typing import Any
 
@@ -37,6 +37,7 @@ from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket, wrap_rt
 from aiortc.utils import random32
 
 from livemarket.streamer.forwarding import KeyframeGate
+from livemarket.streamer.gop import CachedFrame
 from livemarket.streamer.udpsend import DatagramSocket
 
 #: Frames kept per viewer to answer NACKs (about two seconds of video).
@@ -86,7 +87,13 @@ class _Negotiated:
 class ViewerOutput:
     """One viewer's outgoing RTP stream of one kind, driven by the relay."""
 
-    def __init__(self, sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        on_keyframe_request: Callable[[], None],
+        on_ready: Callable[[ViewerOutput], None] | None = None,
+    ) -> None:
+        """``on_ready`` is called once the viewer can receive (DTLS up, sender started)."""
         self.kind = sender.kind
         self.gate = KeyframeGate(gated=sender.kind == "video")
         self._sender = sender
@@ -94,7 +101,7 @@ class ViewerOutput:
         self._sequence = random_sequence_number()
         self._rtx_sequence = random_sequence_number()
         self._timestamp_origin = random32()
-        self._history: deque[tuple[int, int, list[bytes]]] = deque(maxlen=HISTORY_FRAMES)
+        self._history: deque[tuple[int, int, Sequence[bytes]]] = deque(maxlen=HISTORY_FRAMES)
         self._packets = 0
         self._octets = 0
         self._socket: DatagramSocket | None = None
@@ -104,6 +111,8 @@ class ViewerOutput:
         async def send(parameters: RTCRtpSendParameters) -> None:
             self._negotiated = _Negotiated(parameters)
             await start(parameters)
+            if on_ready is not None:
+                on_ready(self)
 
         # The sender keeps negotiating and reading RTCP; its frame path is ours.
         sender.send = send  # type: ignore[method-assign]
@@ -149,11 +158,38 @@ class ViewerOutput:
         self.gate.break_chain()
         return True
 
+    @property
+    def fresh(self) -> bool:
+        """Nothing sent yet, waiting for a keyframe: a cached GOP may start this viewer."""
+        return self._packets == 0 and self.gate.waiting_for_keyframe and not self._closed
+
+    def start_from(self, frames: Sequence[CachedFrame], ntp_time: int) -> bool:
+        """Start a fresh viewer with the cached GOP (keyframe first); True when it runs now.
+
+        Only a viewer that has received nothing: the cached frames are older than
+        any live frame it would have had. Their relay timestamps are kept, so the
+        live frames that follow continue the same chain and timeline. False when
+        the viewer cannot receive yet, there is no GOP, or the burst did not fit
+        in the socket (then its gate waits for a keyframe, as after any loss).
+        """
+        if not frames or not self.fresh:
+            return False
+        negotiated, link = self._negotiated, self._link()
+        if negotiated is None or link is None:
+            return False
+        for frame in frames:
+            if not self.gate.admit(keyframe=frame.keyframe):
+                return False
+            if not self._send(negotiated, link, frame.payloads, frame.timestamp, ntp_time):
+                self.gate.break_chain()
+                return False
+        return True
+
     def _send(
         self,
         negotiated: _Negotiated,
         link: _Link,
-        payloads: list[bytes],
+        payloads: Sequence[bytes],
         timestamp: int,
         ntp_time: int,
     ) -> bool:
@@ -188,7 +224,7 @@ class ViewerOutput:
         setattr(sender, _SR_OCTETS, self._octets)
         return sent
 
-    def _find(self, sequence_number: int) -> tuple[int, list[bytes], int] | None:
+    def _find(self, sequence_number: int) -> tuple[int, Sequence[bytes], int] | None:
         """(RTP timestamp, payloads, index) of a recently sent packet."""
         for first, timestamp, payloads in reversed(self._history):
             index = (sequence_number - first) & 0xFFFF

@@ -16,9 +16,10 @@ import pytest
 
 from livemarket.errors import Conflict
 from livemarket.streamer.admission import WebRtcSeatsFull
+from livemarket.streamer.codecs import is_keyframe
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.registry import RelayRegistry
-from livemarket.streamer.relay import LIVE, RECONNECTING, Relay
+from livemarket.streamer.relay import LIVE, RECONNECTING, Relay, RelayLimits
 from tests.streamer.peers import LOOPBACK, Publisher, Viewer, start_publisher, start_viewer
 
 HOST = 7
@@ -113,8 +114,63 @@ async def test_two_viewers_decode_the_publishers_codec(registry: RelayRegistry, 
         await publisher.close()
 
 
-async def test_late_viewer_gets_a_keyframe_within_a_second(registry: RelayRegistry) -> None:
-    """A viewer joining mid-stream decodes a picture within a second (keyframe requested)."""
+def _registry(tmp_path: Path, limits: RelayLimits) -> RelayRegistry:
+    return RelayRegistry(
+        IceConfig(host_addresses=LOOPBACK),
+        capacity_per_special=3,
+        capacity_per_server=10,
+        recordings_dir=tmp_path / "recordings",
+        limits=limits,
+    )
+
+
+async def test_a_viewer_joining_mid_gop_starts_from_the_cached_keyframe(tmp_path: Path) -> None:
+    """A late viewer is sent the kept GOP, keyframe first, then the live frames: its
+    picture needs no keyframe request to the publisher, and it keeps decoding."""
+    registry = _registry(tmp_path, RelayLimits(gop_max_frames=900, gop_max_bytes=10_000_000))
+    relay = registry.get(2)
+    publisher = await _publish(relay)
+    early = await _view(registry, 2)
+    late: list[Viewer] = []
+    try:
+        await early.wait_frames(30)  # the stream is well past its first keyframe
+        requests_before = relay.figures()["keyframe_requests"]
+        kept, _ = relay._gop.size
+        assert kept >= 30
+
+        async def signal(offer: str) -> str:
+            return (await registry.play(2, offer))[1]
+
+        late.append(await start_viewer(signal, encoded=True))
+        late.append(await _view(registry, 2))
+        watcher, decoder = late
+        async with asyncio.timeout(5):
+            while len(watcher.encoded) < kept:
+                await asyncio.sleep(0.02)
+        received = watcher.encoded[:kept]
+        assert is_keyframe("video/VP8", received[0][1])
+        assert not any(is_keyframe("video/VP8", data) for _, data in received[1:])
+        timestamps = [timestamp for timestamp, _ in received]
+        assert timestamps == sorted(timestamps)
+        await decoder.wait_frames(kept + 10, within=5)  # the chain goes on into live frames
+        figures = relay.figures()
+        assert figures["keyframe_requests"] == requests_before
+        assert figures["gop_starts"] >= 2
+        assert figures["viewer_skips"] == 0
+    finally:
+        for viewer in late:
+            await viewer.close()
+        await early.close()
+        await publisher.close()
+        await registry.close()
+
+
+async def test_late_viewer_gets_a_keyframe_within_a_second_when_no_gop_is_kept(
+    tmp_path: Path,
+) -> None:
+    """With the GOP too long to keep, a viewer joining mid-stream still decodes a
+    picture within a second: a keyframe is requested for it."""
+    registry = _registry(tmp_path, RelayLimits(gop_max_frames=5))
     relay = registry.get(2)
     publisher = await _publish(relay)
     early = await _view(registry, 2)
@@ -134,6 +190,7 @@ async def test_late_viewer_gets_a_keyframe_within_a_second(registry: RelayRegist
     finally:
         await early.close()
         await publisher.close()
+        await registry.close()
 
 
 async def test_publisher_drop_and_reconnect_viewers_resume(registry: RelayRegistry) -> None:

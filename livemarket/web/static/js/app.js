@@ -228,6 +228,39 @@
     });
   };
 
+  /* WHEP answers one offer without trickle, but a player needs one way in, not every
+     candidate: resolve graceMs after the first candidate (a gathering pass yields the
+     UDP host candidates together; the end of gathering, TCP and slow interfaces, comes
+     100+ ms later), when gathering completes, or after two seconds. A path the offer
+     left out still works: the server learns it from the player's checks (peer-reflexive). */
+  LM.waitForFirstCandidates = function (peer, graceMs) {
+    if (peer.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise(function (resolve) {
+      var timer = setTimeout(finish, 2000);
+      var first = true;
+      function finish() {
+        clearTimeout(timer);
+        peer.removeEventListener("icecandidate", onCandidate);
+        peer.removeEventListener("icegatheringstatechange", onState);
+        resolve();
+      }
+      function onCandidate(event) {
+        if (!event.candidate) return finish();
+        if (!first) return;
+        first = false;
+        clearTimeout(timer);
+        timer = setTimeout(finish, graceMs);
+      }
+      function onState() {
+        if (peer.iceGatheringState === "complete") finish();
+      }
+      peer.addEventListener("icecandidate", onCandidate);
+      peer.addEventListener("icegatheringstatechange", onState);
+      var sdp = peer.localDescription ? peer.localDescription.sdp : "";
+      if (sdp.indexOf("\na=candidate:") >= 0) onCandidate({ candidate: true });
+    });
+  };
+
   /* A WHIP/WHEP session URL: the answer's Location resolved against the URL that
      answered (after any 307 to another instance), so DELETE reaches that instance. */
   LM.sessionUrl = function (response) {

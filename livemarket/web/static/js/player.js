@@ -1,11 +1,12 @@
 /* LiveMarket watch-page player: WHEP playback of the special's stream.
  *
- * POST /whep/{id} with a recvonly offer (all ICE candidates gathered first: no
- * trickle), 201 with the answer and a Location to DELETE when leaving. With several
- * server instances the POST may be answered 307 to the instance holding the stream,
- * possibly another origin: fetch follows it (a 307 keeps the method and body; that
- * server answers CORS), and the session's Location is resolved against the final
- * response URL, so the DELETE reaches the instance that holds the session.
+ * POST /whep/{id} with a recvonly offer (no trickle: sent once the first host
+ * candidates are gathered, see LM.waitForFirstCandidates), 201 with the answer
+ * and a Location to DELETE when leaving. With several server instances the POST
+ * may be answered 307 to the instance holding the stream, possibly another origin:
+ * fetch follows it (a 307 keeps the method and body; that server answers CORS), and
+ * the session's Location is resolved against the final response URL, so the DELETE
+ * reaches the instance that holds the session.
  * States (#lm-player[data-state]): connecting, waiting (no host yet), playing,
  * reconnecting (host dropped: the connection stays, frames resume), full (503, or 429
  * for an address with too many players connecting: retried after Retry-After; chat
@@ -41,6 +42,8 @@
   var lastFrames = 0;
   var lastProgress = Date.now();
   var generation = 0;
+  /* after the first ICE candidate, how long the offer waits for its siblings */
+  var FIRST_CANDIDATES_GRACE_MS = 20;
 
   /* One message per state; literal keys, so tests/web/test_i18n.py can check them. */
   var MESSAGES = {
@@ -152,7 +155,7 @@
         return peer.setLocalDescription(offer);
       })
       .then(function () {
-        return LM.waitForIce(peer);
+        return LM.waitForFirstCandidates(peer, FIRST_CANDIDATES_GRACE_MS);
       })
       .then(function () {
         return fetch("/whep/" + specialId, {
