@@ -9,9 +9,10 @@
  *   - WHEP answered 503 webrtc_seats_full (every WebRTC seat taken);
  *   - WebRTC showed no frame for data-webrtc-fallback-ms (4 s) while the host is live
  *     (WHEP error, ICE not connecting, no frame).
- * HLS that is not offered yet (the host is not live, or no keyframe yet) is asked for
- * again while the host is live; HLS that cannot be offered (the host does not send
- * H.264, or this browser plays neither hls.js nor native HLS) leaves WebRTC in charge.
+ * HLS that is not offered yet (not_live, starting: no keyframe yet) is asked for
+ * again while the host is live; HLS that cannot be offered (hls_needs_h264,
+ * hls_needs_video, hls_disabled, or this browser plays neither hls.js nor native
+ * HLS) leaves WebRTC in charge.
  * Turning stable mode off hands the video back to WebRTC (which may come back here).
  *
  * Playback: hls.js (vendored light build, loaded only when needed) with lowLatencyMode
@@ -39,7 +40,8 @@
   var fallbackMs = Number(root.getAttribute("data-webrtc-fallback-ms")) || 4000;
 
   var STORAGE_KEY = "lm.player.stable";
-  var NEEDS_H264 = "hls_needs_h264";
+  /* reasons the server gives for not offering HLS during this publishing session */
+  var NOT_OFFERED = ["hls_needs_h264", "hls_needs_video", "hls_disabled"];
   var HLS_MIME = "application/vnd.apple.mpegurl";
   var RETRY_MS = 1500; // between two asks for the HLS URL while it is not offered yet
   var STALL_MS = 4000; // no progress this long: the player says why
@@ -143,7 +145,7 @@
       if (ended || (mode !== "hls" && !wanted)) return;
       if (info && info.available && info.url) {
         play(info.url);
-      } else if (info && info.reason === NEEDS_H264) {
+      } else if (info && NOT_OFFERED.indexOf(info.reason) >= 0) {
         noHlsHere = true;
         giveBack();
       } else if (mode === "hls" && !attached) {
@@ -280,18 +282,20 @@
       if (state !== "playing" && !video.paused) setState("playing");
     } else if (state === "playing" && now - lastProgress > STALL_MS) {
       setState(streamState === "reconnecting" ? "reconnecting" : live() ? "connecting" : "waiting");
+    } else if (live() && !video.paused && now - lastProgress > STALL_MS * 3) {
+      detach(); // stuck while the host is live: load the playlist afresh
     }
   }
 
   /* WebRTC not showing a frame while the host is live, for fallbackMs: HLS. */
   function watchWebrtc(now) {
     var state = player() ? player().state() : null;
+    if (wanted && live() && now - lastAsk >= RETRY_MS) tryHls();
     if (state === "playing") {
-      wanted = null;
+      if (wanted !== "stable") wanted = null; // WebRTC works after all
       stalledSince = null;
       return;
     }
-    if (wanted && live() && now - lastAsk >= RETRY_MS) tryHls();
     if (!live() || state === "reconnecting" || state === "ended" || noHls()) {
       stalledSince = null;
       return;
