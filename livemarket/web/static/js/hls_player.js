@@ -106,7 +106,8 @@
       })
       .then(function (status) {
         asking = false;
-        if (status && status.state) noteStreamState(status.state);
+        /* the socket's stream.status frames are the news; this is the first word */
+        if (status && status.state && streamState === null) noteStreamState(status.state);
         return (status && status.hls) || null;
       });
   }
