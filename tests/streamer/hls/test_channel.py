@@ -69,8 +69,10 @@ async def test_a_stuck_disk_drops_segments_and_the_listing_names_only_kept_ones(
     for frame in h264_frames(180, gop=15):  # six seconds: about six segments
         channel.push(frame.kind, frame.data, frame.timestamp, frame.keyframe)
     assert channel.dropped >= 3
+    closing = asyncio.ensure_future(channel.close())  # the last segment, still stuck
+    await asyncio.sleep(0.05)
     stuck.set()
-    await channel.close()
+    await closing
     runs = store.finished_runs(7)
     assert len(runs) == 1
     listed = [entry.msn for entry in runs[0].segments]
