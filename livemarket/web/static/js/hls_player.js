@@ -58,7 +58,9 @@
   var lastAsk = 0;
   var streamState = null; // the server's: offline, live, reconnecting, ended
   var liveSince = null;
-  var stalledSince = null;
+  var stalledSince = null; // since when the host is live and WebRTC not playing
+  var failingSince = null; // ... and WebRTC connecting or failing (not just waiting)
+  var lastSession = null; // the WHEP session seen last (player.js)
   var lastTime = 0;
   var lastProgress = Date.now();
   var ended = false;
@@ -163,7 +165,7 @@
       if (player()) player().release();
       root.setAttribute("data-mode", "hls");
       if (behind) behind.hidden = false;
-      stalledSince = null;
+      stalledSince = failingSince = null;
     }
     wanted = null;
   }
@@ -288,21 +290,32 @@
     }
   }
 
-  /* WebRTC not showing a frame while the host is live, for fallbackMs: HLS. */
+  /* WebRTC not showing a frame while the host is live: HLS. A player connecting or
+     failing (connecting, error, full, unsupported) gets fallbackMs from its latest WHEP
+     session; one still "waiting" gets three times that (a viewer connected before the
+     host went live may be hung up and reconnected when the host's codec differs). */
   function watchWebrtc(now) {
     var state = player() ? player().state() : null;
+    var session = player() ? player().session() : null;
     if (wanted && live() && now - lastAsk >= RETRY_MS) tryHls();
+    if (session !== lastSession) {
+      lastSession = session;
+      if (session) failingSince = null; // a fresh WHEP session: its own time to connect
+    }
     if (state === "playing") {
       if (wanted !== "stable") wanted = null; // WebRTC works after all
-      stalledSince = null;
+      stalledSince = failingSince = null;
       return;
     }
     if (!live() || state === "reconnecting" || state === "ended" || noHls()) {
-      stalledSince = null;
+      stalledSince = failingSince = null;
       return;
     }
     if (stalledSince === null) stalledSince = now;
-    else if (!wanted && now - stalledSince >= fallbackMs) want("webrtc_failed");
+    if (state === "waiting") failingSince = null;
+    else if (failingSince === null) failingSince = now;
+    var failed = failingSince !== null && now - failingSince >= fallbackMs;
+    if (!wanted && (failed || now - stalledSince >= fallbackMs * 3)) want("webrtc_failed");
   }
 
   setInterval(function () {
