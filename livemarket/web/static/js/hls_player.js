@@ -23,8 +23,9 @@
  * Player states (data-state) and their texts are player.js's (LM.player.setState).
  *
  * LM.hls: active() (HLS has the video), claims() (at boot: stable mode, so WebRTC
- * must not start), refused(code) (WHEP's error code), mode(), latency() (seconds
- * behind the live edge as hls.js estimates it, or null).
+ * must not start), refused(code) (WHEP's error code), mode(), reason(), latency()
+ * (seconds behind the live edge as hls.js estimates it) and behind() (seconds behind
+ * the wall clock of the frame on screen, from PROGRAM-DATE-TIME), or null.
  */
 (function () {
   "use strict";
@@ -382,6 +383,12 @@
     },
     latency: function () {
       return hls && typeof hls.latency === "number" ? hls.latency : null;
+    },
+    /* seconds between now and the wall-clock time (PROGRAM-DATE-TIME) of the frame on
+       screen: how far behind the host the viewer is, packaging included */
+    behind: function () {
+      var at = hls && hls.playingDate;
+      return at ? (Date.now() - at.getTime()) / 1000 : null;
     },
   };
 })();
