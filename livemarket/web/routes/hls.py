@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -38,11 +37,11 @@ from livemarket.web.api import OPERATIONS_KEY, Operation
 from livemarket.web.auth import csrf_exempt
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import path_id
-from livemarket.web.hls_proxy import HLS_CLIENT_KEY, fetch_from_owner, is_proxied, json_from_owner
+from livemarket.web.hls_proxy import fetch_from_owner, is_proxied, json_from_owner
+from livemarket.web.services import hls as hls_service
 from livemarket.web.typedefs import (
     DIRECTORY_KEY,
     HLS_KEY,
-    RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
 )
@@ -318,7 +317,10 @@ async def replay(request: web.Request, special_id: int) -> web.StreamResponse:
             headers={"Cache-Control": MISSING_CACHE},
             reason="not_ended",
         )
-    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id)
+    service = _service(request)
+    live_channel = service.channel(special_id) if service else None
+    live_run = live_channel.run if live_channel else None
+    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id, live_run)
     if not runs:
         raise ApiError(
             404,
@@ -374,23 +376,6 @@ async def hls_status(request: web.Request, special_id: int) -> dict[str, Any]:
     if found is not None and isinstance(found.get("hls"), dict):
         return dict(found["hls"])
     return HlsStatus(False, OWNER_UNREACHABLE).as_dict(special_id)
-
-
-async def _hls_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    app[HLS_CLIENT_KEY] = aiohttp.ClientSession(auto_decompress=False)
-    service = None
-    if settings.hls:
-        service = HlsService(app[HLS_ROOT_KEY].root)
-        app[HLS_KEY] = service
-        app[RELAYS_KEY].session_sinks.append(service.session_sink)
-    yield
-    if service is not None:
-        sinks = app[RELAYS_KEY].session_sinks
-        if service.session_sink in sinks:
-            sinks.remove(service.session_sink)
-        await service.close()
-    await app[HLS_CLIENT_KEY].close()
 
 
 def _route(
@@ -456,7 +441,8 @@ def setup(app: web.Application) -> None:
     """The /hls/ routes; with ``hls`` on, a channel per live H.264 special (needs media's
     relay registry, so this part comes after ``media``)."""
     app[HLS_ROOT_KEY] = HlsStore(app[SETTINGS_KEY].data_dir / "hls")
-    app.cleanup_ctx.append(_hls_ctx)
+    # The service; with the composition root (web/services) it is one of PART_SERVICES.
+    app.cleanup_ctx.append(hls_service.hls)
     app.on_response_prepare.append(_allow_any_origin)
     operations = app.setdefault(OPERATIONS_KEY, [])
     for operation in OPERATIONS:
