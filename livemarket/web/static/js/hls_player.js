@@ -9,9 +9,10 @@
  *   - WHEP answered 503 webrtc_seats_full (every WebRTC seat taken);
  *   - WebRTC showed no frame for data-webrtc-fallback-ms (4 s) while the host is live
  *     (WHEP error, ICE not connecting, no frame).
- * HLS that is not offered yet (the host is not live, or no keyframe yet) is asked for
- * again while the host is live; HLS that cannot be offered (the host does not send
- * H.264, or this browser plays neither hls.js nor native HLS) leaves WebRTC in charge.
+ * HLS that is not offered yet (not_live, starting: no keyframe yet) is asked for
+ * again while the host is live; HLS that cannot be offered (hls_needs_h264,
+ * hls_needs_video, hls_disabled, or this browser plays neither hls.js nor native
+ * HLS) leaves WebRTC in charge.
  * Turning stable mode off hands the video back to WebRTC (which may come back here).
  *
  * Playback: hls.js (vendored light build, loaded only when needed) with lowLatencyMode
@@ -22,8 +23,9 @@
  * Player states (data-state) and their texts are player.js's (LM.player.setState).
  *
  * LM.hls: active() (HLS has the video), claims() (at boot: stable mode, so WebRTC
- * must not start), refused(code) (WHEP's error code), mode(), latency() (seconds
- * behind the live edge as hls.js estimates it, or null).
+ * must not start), refused(code) (WHEP's error code), mode(), reason(), latency()
+ * (seconds behind the live edge as hls.js estimates it) and behind() (seconds behind
+ * the wall clock of the frame on screen, from PROGRAM-DATE-TIME), or null.
  */
 (function () {
   "use strict";
@@ -39,7 +41,8 @@
   var fallbackMs = Number(root.getAttribute("data-webrtc-fallback-ms")) || 4000;
 
   var STORAGE_KEY = "lm.player.stable";
-  var NEEDS_H264 = "hls_needs_h264";
+  /* reasons the server gives for not offering HLS during this publishing session */
+  var NOT_OFFERED = ["hls_needs_h264", "hls_needs_video", "hls_disabled"];
   var HLS_MIME = "application/vnd.apple.mpegurl";
   var RETRY_MS = 1500; // between two asks for the HLS URL while it is not offered yet
   var STALL_MS = 4000; // no progress this long: the player says why
@@ -56,7 +59,9 @@
   var lastAsk = 0;
   var streamState = null; // the server's: offline, live, reconnecting, ended
   var liveSince = null;
-  var stalledSince = null;
+  var stalledSince = null; // since when the host is live and WebRTC not playing
+  var failingSince = null; // ... and WebRTC connecting or failing (not just waiting)
+  var lastSession = null; // the WHEP session seen last (player.js)
   var lastTime = 0;
   var lastProgress = Date.now();
   var ended = false;
@@ -104,7 +109,8 @@
       })
       .then(function (status) {
         asking = false;
-        if (status && status.state) noteStreamState(status.state);
+        /* the socket's stream.status frames are the news; this is the first word */
+        if (status && status.state && streamState === null) noteStreamState(status.state);
         return (status && status.hls) || null;
       });
   }
@@ -143,7 +149,7 @@
       if (ended || (mode !== "hls" && !wanted)) return;
       if (info && info.available && info.url) {
         play(info.url);
-      } else if (info && info.reason === NEEDS_H264) {
+      } else if (info && NOT_OFFERED.indexOf(info.reason) >= 0) {
         noHlsHere = true;
         giveBack();
       } else if (mode === "hls" && !attached) {
@@ -160,7 +166,7 @@
       if (player()) player().release();
       root.setAttribute("data-mode", "hls");
       if (behind) behind.hidden = false;
-      stalledSince = null;
+      stalledSince = failingSince = null;
     }
     wanted = null;
   }
@@ -280,24 +286,37 @@
       if (state !== "playing" && !video.paused) setState("playing");
     } else if (state === "playing" && now - lastProgress > STALL_MS) {
       setState(streamState === "reconnecting" ? "reconnecting" : live() ? "connecting" : "waiting");
+    } else if (live() && !video.paused && now - lastProgress > STALL_MS * 3) {
+      detach(); // stuck while the host is live: load the playlist afresh
     }
   }
 
-  /* WebRTC not showing a frame while the host is live, for fallbackMs: HLS. */
+  /* WebRTC not showing a frame while the host is live: HLS. A player connecting or
+     failing (connecting, error, full, unsupported) gets fallbackMs from its latest WHEP
+     session; one still "waiting" gets three times that (a viewer connected before the
+     host went live may be hung up and reconnected when the host's codec differs). */
   function watchWebrtc(now) {
     var state = player() ? player().state() : null;
+    var session = player() ? player().session() : null;
+    if (wanted && live() && now - lastAsk >= RETRY_MS) tryHls();
+    if (session !== lastSession) {
+      lastSession = session;
+      if (session) failingSince = null; // a fresh WHEP session: its own time to connect
+    }
     if (state === "playing") {
-      wanted = null;
-      stalledSince = null;
+      if (wanted !== "stable") wanted = null; // WebRTC works after all
+      stalledSince = failingSince = null;
       return;
     }
-    if (wanted && live() && now - lastAsk >= RETRY_MS) tryHls();
     if (!live() || state === "reconnecting" || state === "ended" || noHls()) {
-      stalledSince = null;
+      stalledSince = failingSince = null;
       return;
     }
     if (stalledSince === null) stalledSince = now;
-    else if (!wanted && now - stalledSince >= fallbackMs) want("webrtc_failed");
+    if (state === "waiting") failingSince = null;
+    else if (failingSince === null) failingSince = now;
+    var failed = failingSince !== null && now - failingSince >= fallbackMs;
+    if (!wanted && (failed || now - stalledSince >= fallbackMs * 3)) want("webrtc_failed");
   }
 
   setInterval(function () {
@@ -364,6 +383,12 @@
     },
     latency: function () {
       return hls && typeof hls.latency === "number" ? hls.latency : null;
+    },
+    /* seconds between now and the wall-clock time (PROGRAM-DATE-TIME) of the frame on
+       screen: how far behind the host the viewer is, packaging included */
+    behind: function () {
+      var at = hls && hls.playingDate;
+      return at ? (Date.now() - at.getTime()) / 1000 : null;
     },
   };
 })();
