@@ -35,6 +35,7 @@ from livemarket.web.routes import (
     people,
     platforms,
     products,
+    replay,
     session,
     simulcast,
     specials,
@@ -78,6 +79,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     figures.setup,
     platforms.setup,
     people.setup,
+    replay.setup,
     pages.setup,
 ]
 
