@@ -92,7 +92,7 @@ def test_undated_segments_follow_on_and_a_dateless_playlist_has_no_clock() -> No
 
 
 def test_pins_count_only_when_they_change_what_is_pinned() -> None:
-    """Two instances record the same pin a few ms apart; re-pinning the same product is no change."""
+    """Two instances store one pin a few ms apart; re-pinning the same product is no change."""
     recorded = [
         Pin(at(10.001), 7),
         Pin(at(10.0), 7),
