@@ -45,6 +45,7 @@ from livemarket.web.errors import ApiError
 from livemarket.web.fields import Body, Id, Line, Prose, path_id
 from livemarket.web.hosts import link_origin
 from livemarket.web.responses import json_response
+from livemarket.web.routes import replay
 from livemarket.web.shop_metrics import SHOP_COUNTS_KEY
 from livemarket.web.typedefs import (
     ACTIVE_DEALS_KEY,
@@ -596,8 +597,10 @@ async def product_page(request: web.Request) -> web.Response:
         except NotFound:
             return await not_found_page(request)
         specials = await catalog.specials_of_product(db, product.id)
+    ended = [s.id for s in specials if s.status == "ended"]
+    replays = await replay.replays_among(request, ended)
     return await templating.render(
-        request, "product.html", {"product": product, "specials": specials}
+        request, "product.html", {"product": product, "specials": specials, "replays": replays}
     )
 
 

@@ -130,7 +130,7 @@ async def replay_page(request: web.Request) -> web.Response:
         {
             "special": found,
             "available": available,
-            "scripts": ["vendor/hls.min.js", "js/shop.js", "js/replay.js"],
+            "scripts": ["vendor/hls.light.min.js", "js/shop.js", "js/replay.js"],
             "bootstrap": {"special_id": special_id, "replay_available": available},
         },
         status=200 if available else 404,
