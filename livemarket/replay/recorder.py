@@ -64,12 +64,20 @@ class MomentRecorder:
         self._followed: dict[int, Subscription] = {}
         self._calendar: Subscription | None = None
         self._wake = asyncio.Event()
+        #: Held while a batch is being written: shutdown waits for it instead of cancelling
+        #: a commit midway (a cancelled commit that went through would be written twice).
+        self._writing = asyncio.Lock()
         self._checks: set[asyncio.Task[None]] = set()
         self._writer: asyncio.Task[None] | None = None
 
     @property
     def following(self) -> set[int]:
         return set(self._followed)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending, being written or being checked (for tests and shutdown)."""
+        return not self.pending and not self._writing.locked() and not self._checks
 
     async def start(self, board: TaskBoard | None = None) -> None:
         """Listen for status changes, follow what is live now, start the writer."""
@@ -91,7 +99,9 @@ class MomentRecorder:
         for subscription in self._followed.values():
             subscription.close()
         self._followed.clear()
-        await cancel_and_wait([*self._checks, *([self._writer] if self._writer else [])])
+        await cancel_and_wait(list(self._checks))
+        async with self._writing:  # a write under way ends first; the writer then waits
+            await cancel_and_wait([self._writer] if self._writer else [])
         try:
             await self.flush()
         except Exception:
@@ -164,16 +174,17 @@ class MomentRecorder:
     # -- writing ---------------------------------------------------------------------
     async def flush(self) -> None:
         """Write every pending pin in one statement; on failure they stay pending."""
-        batch, self.pending = self.pending, []
-        if batch:
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(insert(moments_table), [_row(m) for m in batch])
-            except BaseException:
-                self.pending[:0] = batch
-                del self.pending[: max(len(self.pending) - self.limit, 0)]
-                raise
-        self.health.backlog = len(self.pending)
+        async with self._writing:
+            batch, self.pending = self.pending, []
+            if batch:
+                try:
+                    async with self.engine.begin() as conn:
+                        await conn.execute(insert(moments_table), [_row(m) for m in batch])
+                except BaseException:
+                    self.pending[:0] = batch
+                    del self.pending[: max(len(self.pending) - self.limit, 0)]
+                    raise
+            self.health.backlog = len(self.pending)
 
     async def _write_loop(self, health: TaskHealth) -> None:
         while True:

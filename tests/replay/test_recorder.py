@@ -39,7 +39,7 @@ async def _moments(engine: AsyncEngine, special_id: int) -> list[tuple[str, int 
 async def _settle(recorder: MomentRecorder) -> None:
     for _ in range(50):  # bounded: the writer and status checks run on the loop
         await asyncio.sleep(0.01)
-        if not recorder.pending and not recorder._checks:
+        if recorder.idle:
             return
 
 

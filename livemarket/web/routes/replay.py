@@ -36,6 +36,8 @@ TAGS = ("replay",)
 RECORDINGS_KEY: web.AppKey[Recordings] = web.AppKey("replay_recordings")
 _CLOCKS_KEY = web.AppKey("replay_clocks", ReplayClocks)
 _RECORDER_KEY = web.AppKey("replay_recorder", MomentRecorder)
+#: The page's scripts: hls.js where the browser has no HLS of its own, the shop, the replay.
+REPLAY_SCRIPTS = ["vendor/hls.light.min.js", "js/shop.js", "js/replay.js"]
 
 
 def unavailable(special_id: int) -> ApiError:
@@ -130,7 +132,7 @@ async def replay_page(request: web.Request) -> web.Response:
         {
             "special": found,
             "available": available,
-            "scripts": ["vendor/hls.light.min.js", "js/shop.js", "js/replay.js"],
+            "scripts": REPLAY_SCRIPTS if available else [],
             "bootstrap": {"special_id": special_id, "replay_available": available},
         },
         status=200 if available else 404,
