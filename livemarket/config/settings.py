@@ -88,6 +88,9 @@ class Settings(BaseModel):
     #: Public address announced in ICE candidates behind NAT.
     ice_public_address: str = ""
     recordings: bool = True
+    #: Package every live H.264 special as Low-Latency HLS under ``/hls/`` and keep its
+    #: segments in ``<data_dir>/hls`` for replay (``docs/hls.md``); off: no /hls/ at all.
+    hls: bool = True
     #: This instance's public base URL (scale-out: WHEP viewers on other instances are
     #: redirected to it); empty means the WHIP request's own origin.
     instance_url: str = ""

@@ -22,7 +22,13 @@ from livemarket.streamer.codecs import CodecChoice
 from livemarket.streamer.ice import IceConfig
 from livemarket.streamer.negotiation import NEGOTIATE_TIMEOUT_S
 from livemarket.streamer.recorder import Recorder
-from livemarket.streamer.relay import CONNECT_TIMEOUT_S, Relay, RelayLimits, StateListener
+from livemarket.streamer.relay import (
+    CONNECT_TIMEOUT_S,
+    Relay,
+    RelayLimits,
+    SessionSinkFactory,
+    StateListener,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ class RelayRegistry:
         )
         self._relays: dict[int, Relay] = {}
         self._closed = False
+        #: Makers of per-publishing-session sinks, shared by every relay (HLS adds one).
+        self.session_sinks: list[SessionSinkFactory] = []
 
     @classmethod
     def from_settings(
@@ -100,6 +108,7 @@ class RelayRegistry:
                 on_state=self._on_state,
                 connect_timeout_s=self._connect_grace_s,
                 negotiate_timeout_s=self._negotiate_timeout_s,
+                session_sinks=self.session_sinks,
             )
             self._relays[special_id] = relay
         return relay

@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, clock
 from aiortc.jitterbuffer import JitterFrame
@@ -94,6 +94,19 @@ RecorderFactory = Callable[[int, dict[str, CodecChoice]], Recorder]
 StateListener = Callable[[int, str], None]
 
 
+class SessionSink(Protocol):
+    """A consumer of one publishing session's frames (HLS); ``push`` must never block."""
+
+    def push(self, kind: str, data: bytes, timestamp: int, keyframe: bool) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+#: Called when a publisher starts, with its codecs: a sink for that session's frames, or
+#: None. The sink is closed when the session ends (hung up, lost, replaced, shutdown).
+SessionSinkFactory = Callable[["Relay", dict[str, CodecChoice]], SessionSink | None]
+
+
 @dataclass(frozen=True)
 class RelayLimits:
     """The keyframe-request retry interval, and how long an ingest gap may wait for NACK."""
@@ -112,6 +125,7 @@ class _Publisher:
     video_receiver: RTCRtpReceiver | None = None
     video_tap: FrameTap | None = None
     recorder: Recorder | None = None
+    sinks: list[SessionSink] = field(default_factory=list)
     started_at: datetime = field(default_factory=utcnow)
 
 
@@ -145,6 +159,7 @@ class Relay:
         clock: Callable[[], float] = time.monotonic,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         negotiate_timeout_s: float = NEGOTIATE_TIMEOUT_S,
+        session_sinks: list[SessionSinkFactory] | None = None,
     ) -> None:
         dtls.install()  # RSA-certificate peers (GStreamer) can shake hands
         self.special_id = special_id
@@ -184,6 +199,11 @@ class Relay:
         self.recordings: list[dict[str, Any]] = []
         #: Extra consumers of every encoded frame (simulcast); ``push`` must never block.
         self.sinks: list[Any] = []
+        #: Makers of per-session sinks (HLS: one run per publishing session); the list may
+        #: be shared with the registry, so a maker added later serves the next publisher.
+        self.session_sinks: list[SessionSinkFactory] = (
+            session_sinks if session_sinks is not None else []
+        )
 
     # -- publisher ---------------------------------------------------------------
 
@@ -250,6 +270,7 @@ class Relay:
                     output.gate.restart()
             if self._recorder_factory is not None:
                 publisher.recorder = self._recorder_factory(self.special_id, codecs)
+            publisher.sinks = self._start_session_sinks(codecs)
             self._set_state(LIVE)
             return session_id, sdp
 
@@ -288,6 +309,24 @@ class Relay:
             info = await publisher.recorder.close()
             if info.frames["video"] or info.frames["audio"]:
                 self.recordings.append(info.as_dict())
+        sinks, publisher.sinks = publisher.sinks, []
+        for sink in sinks:
+            try:
+                await sink.close()
+            except Exception:
+                logger.exception("special %s: closing a session sink failed", self.special_id)
+
+    def _start_session_sinks(self, codecs: dict[str, CodecChoice]) -> list[SessionSink]:
+        sinks = []
+        for make in self.session_sinks:
+            try:
+                sink = make(self, codecs)
+            except Exception:  # a broken extra (HLS) must not stop the broadcast
+                logger.exception("special %s: starting a session sink failed", self.special_id)
+                continue
+            if sink is not None:
+                sinks.append(sink)
+        return sinks
 
     async def _switch_codecs(self, codecs: dict[str, CodecChoice]) -> None:
         """Adopt the publisher's codecs; viewers negotiated for another one must reconnect."""
@@ -457,6 +496,8 @@ class Relay:
             publisher.recorder.push(kind, data, timestamp, keyframe)
         for sink in self.sinks:
             sink.push(kind, data, timestamp, keyframe)
+        for session_sink in publisher.sinks:
+            session_sink.push(kind, data, timestamp, keyframe)
         if wants_keyframe:
             self.request_keyframe()
 

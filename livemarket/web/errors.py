@@ -85,7 +85,7 @@ def error_response(
 def _wants_json(request: web.Request) -> bool:
     path = request.path
     return path.startswith(
-        ("/api/", "/whip/", "/whep/", "/healthz", "/ws/")
+        ("/api/", "/whip/", "/whep/", "/hls/", "/healthz", "/ws/")
     ) or "application/json" in request.headers.get("Accept", "")
 
 

@@ -87,3 +87,8 @@ STREAM_LISTENERS_KEY: web.AppKey[list[Callable[[int, str], None]]] = web.AppKey(
 from livemarket.simulcast.manager import SimulcastManager  # noqa: E402
 
 SIMULCAST_KEY = web.AppKey("simulcast", SimulcastManager)
+
+# HLS (livemarket/web/routes/hls.py owns it in a cleanup_ctx; absent with ``hls`` off).
+from livemarket.streamer.hls.service import HlsService  # noqa: E402
+
+HLS_KEY = web.AppKey("hls", HlsService)

@@ -44,6 +44,7 @@ from livemarket.web.cors import CorsPolicy
 from livemarket.web.errors import ApiError
 from livemarket.web.hosts import request_origin
 from livemarket.web.responses import json_response
+from livemarket.web.routes.hls import hls_status
 from livemarket.web.typedefs import (
     BUS_KEY,
     CLOCK_KEY,
@@ -236,7 +237,7 @@ def _cors_hook(
 @routes.get(
     "/api/v1/specials/{special_id}/stream",
     access=Access.PUBLIC,
-    summary="The special's stream: offline, live, reconnecting or ended; viewer count",
+    summary="The special's stream: offline, live, reconnecting or ended; viewers; its HLS",
     tags=("streaming",),
     errors=(404,),
 )
@@ -246,11 +247,17 @@ async def stream_status(request: web.Request) -> web.Response:
     if relay is None:
         async with request.app[SESSIONS_KEY]() as db:
             await get_special(db, special_id)
-        return json_response({"special_id": special_id, "state": "offline", "viewers": 0})
+        return json_response(
+            {
+                "special_id": special_id,
+                "state": "offline",
+                "viewers": 0,
+                "hls": hls_status(request.app, special_id),
+            }
+        )
     figures = relay.figures()
-    return json_response(
-        {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
-    )
+    status = {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
+    return json_response({**status, "hls": hls_status(request.app, special_id)})
 
 
 @routes.get(
