@@ -1,56 +1,46 @@
 """Where a replay's video comes from: the HLS VOD playlist of the show, and its clock.
 
-hls-serve keeps the segments and serves ``GET /hls/{id}/replay.m3u8``; the replay only
-needs that playlist's text (its EXT-X-PROGRAM-DATE-TIMEs date the video). A source of it
-plugs in as :class:`Recordings`; until one is plugged in, the playlist is fetched from
-this server's own origin. An ended special's recording never changes, so its clock is
-kept once read (a bounded number of them); "nothing kept" is asked again after a while.
+hls-serve keeps each publishing run on disk (``streamer/hls/store.py``) and serves
+``GET /hls/{id}/replay.m3u8``; the replay needs the same playlist's text (its
+EXT-X-PROGRAM-DATE-TIMEs date the video). Any source of it plugs in as :class:`Recordings`;
+:class:`StoreRecordings` reads hls-serve's store. An ended special's recording never
+changes, so its clock is kept once read (a bounded number of them); "nothing kept" is
+asked again after a while.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-import aiohttp
-
 from livemarket.replay.timeline import VideoClock, parse_vod_playlist
-
-log = logging.getLogger(__name__)
-
-#: How long the fallback waits for its own server's playlist.
-FETCH_TIMEOUT_S = 3.0
+from livemarket.streamer.hls import playlist
+from livemarket.streamer.hls.store import HlsStore
 
 
 class Recordings(Protocol):
     async def vod_playlist(self, special_id: int) -> str | None:
-        """The special's replay playlist text; ``None`` when nothing was kept (or not ended)."""
+        """The special's replay playlist text; ``None`` when nothing was kept."""
 
 
 def playlist_path(special_id: int) -> str:
     return f"/hls/{special_id}/replay.m3u8"
 
 
-class OriginRecordings:
-    """The fallback source: ``GET /hls/{id}/replay.m3u8`` from ``origin`` (this server)."""
+class StoreRecordings:
+    """The replay playlist as ``/hls/{id}/replay.m3u8`` serves it, from hls-serve's store."""
 
-    def __init__(self, origin: str) -> None:
-        self.origin = origin.rstrip("/")
+    def __init__(self, store: HlsStore) -> None:
+        self.store = store
 
     async def vod_playlist(self, special_id: int) -> str | None:
-        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as client,
-                client.get(self.origin + playlist_path(special_id)) as response,
-            ):
-                return await response.text() if response.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("replay: playlist of %s not fetched (%s)", special_id, type(exc).__name__)
+        runs = await asyncio.to_thread(self.store.finished_runs, special_id)
+        if not runs:
             return None
+        return playlist.replay_playlist([(listing.run, listing.segments) for listing in runs])
 
 
 class ReplayClocks:

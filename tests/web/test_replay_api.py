@@ -177,7 +177,7 @@ async def test_replay_chat_is_in_time_order_paged_and_leaves_out_hidden_messages
     recordings: FakeRecordings, client: TestClient[Any, Any], app: web.Application, shop: Shop
 ) -> None:
     """Deleted messages and those of a banned author are not replayed; offsets follow the video."""
-    first_frame = datetime.now(UTC) - timedelta(seconds=100)
+    first_frame = (datetime.now(UTC) - timedelta(seconds=100)).replace(microsecond=0)
     said = [first_frame + timedelta(seconds=s) for s in (10, 20, 30, 40)]
     await _chat(
         app,

@@ -15,9 +15,9 @@ from livemarket.accounts.roles import Access
 from livemarket.replay import service
 from livemarket.replay.recorder import MomentRecorder
 from livemarket.replay.recordings import (
-    OriginRecordings,
     Recordings,
     ReplayClocks,
+    StoreRecordings,
     playlist_path,
 )
 from livemarket.replay.timeline import VideoClock
@@ -27,12 +27,13 @@ from livemarket.web.errors import ApiError
 from livemarket.web.fields import path_id
 from livemarket.web.pagination import ListQuery, page
 from livemarket.web.responses import json_response
+from livemarket.web.routes.hls import HLS_ROOT_KEY
 from livemarket.web.typedefs import BUS_KEY, CLOCK_KEY, ENGINE_KEY, SESSIONS_KEY, TASKS_KEY
 
 routes = ApiRoutes()
 TAGS = ("replay",)
 
-#: The source of replay playlists; hls-serve sets it (else this server's own origin serves).
+#: The source of replay playlists (tests plug a fake); else hls-serve's store is read.
 RECORDINGS_KEY: web.AppKey[Recordings] = web.AppKey("replay_recordings")
 _CLOCKS_KEY = web.AppKey("replay_clocks", ReplayClocks)
 _RECORDER_KEY = web.AppKey("replay_recorder", MomentRecorder)
@@ -48,20 +49,18 @@ def unavailable(special_id: int) -> ApiError:
     )
 
 
-def _recordings(request: web.Request) -> Recordings:
+def _recordings(request: web.Request) -> Recordings | None:
     found = request.app.get(RECORDINGS_KEY)
-    if found is not None:
-        return found
-    # This very server, on the address the request reached (no proxy, no public name).
-    transport = request.transport
-    sockname = transport.get_extra_info("sockname") if transport is not None else None
-    host, port = (sockname or ("127.0.0.1", 0))[:2]
-    host = f"[{host}]" if ":" in host else host
-    return OriginRecordings(f"http://{host}:{port}")
+    if found is None and HLS_ROOT_KEY in request.app:  # hls-serve's store, as its routes read it
+        found = StoreRecordings(request.app[HLS_ROOT_KEY])
+    return found
 
 
 async def _clock(request: web.Request, special_id: int) -> VideoClock | None:
-    return await request.app[_CLOCKS_KEY].clock(special_id, _recordings(request))
+    source = _recordings(request)
+    if source is None:  # HLS is not wired into this app: nothing is ever kept
+        return None
+    return await request.app[_CLOCKS_KEY].clock(special_id, source)
 
 
 async def _replay(request: web.Request, special_id: int) -> tuple[service.Show, VideoClock]:
