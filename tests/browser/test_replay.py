@@ -1,0 +1,153 @@
+"""Real Chromium: a special goes live in H.264, a product is pinned and a deal runs, the
+special ends, and its replay page plays the kept HLS with the deal on its timeline."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import insert, update
+
+from livemarket.accounts.service import create_user, stream_key_of
+from livemarket.bus.events import CALENDAR_TOPIC, special_topic
+from livemarket.checkout.models import FlashDeal, Product
+from livemarket.config import Settings
+from livemarket.scheduler.models import Special, SpecialProduct
+from livemarket.web.typedefs import BUS_KEY, HLS_KEY, SESSIONS_KEY
+from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
+from tests.conftest import PASSWORD, build_settings
+from tests.fakes import add_special
+from tests.streamer.peers import start_publisher
+
+SDP = {"Content-Type": "application/sdp"}
+LIST_PRICE = 12_900
+
+CURRENT_TIME_JS = "() => document.getElementById('lm-replay-video').currentTime"
+READY_JS = "() => document.getElementById('lm-replay-video').readyState"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    return build_settings(tmp_path, database_url=sqlite_url)
+
+
+async def _product(live_server: LiveServer, special_id: int) -> int:
+    async with live_server.app[SESSIONS_KEY].begin() as db:
+        product = Product(
+            sku="yuja-1",
+            name="유자청",
+            name_en="Yuja tea",
+            category="food",
+            price=LIST_PRICE,
+            stock=40,
+        )
+        db.add(product)
+        await db.flush()
+        await db.execute(
+            insert(SpecialProduct).values(special_id=special_id, product_id=product.id, position=1)
+        )
+        return product.id
+
+
+async def _publish(live_server: LiveServer, special_id: int, key: str, http: Any) -> Any:
+    """An aiortc camera sending H.264 over WHIP (so the special is packaged as HLS)."""
+
+    async def signal(offer: str) -> str:
+        headers = {**SDP, "Authorization": f"Bearer {key}"}
+        async with http.post(
+            live_server.url(f"/whip/{special_id}"), data=offer, headers=headers
+        ) as response:
+            assert response.status == 201, await response.text()
+            signal.location = response.headers["Location"]  # type: ignore[attr-defined]
+            return await response.text()
+
+    publisher = await start_publisher(signal, codec="video/H264")
+    publisher.location = signal.location  # type: ignore[attr-defined]
+    return publisher
+
+
+async def _wait_hls(live_server: LiveServer, http: Any, special_id: int, path: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            async with http.get(live_server.url(f"/hls/{special_id}/{path}")) as response:
+                if response.status == 200 and "#EXTINF" in await response.text():
+                    return
+            await asyncio.sleep(0.3)
+
+
+async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
+    live_server: LiveServer, new_page: NewPage, page_errors: PageErrors
+) -> None:
+    app = live_server.app
+    app[HLS_KEY].segment_target_s = 1.0  # short segments: a few seconds make several
+    app[HLS_KEY].part_target_s = 0.2
+    sessions = app[SESSIONS_KEY]
+    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
+    special_id = await add_special(sessions, host.id)
+    product_id = await _product(live_server, special_id)
+    async with sessions() as db:
+        key = await stream_key_of(db, host.id)
+    bus = app[BUS_KEY]
+    await bus.publish(
+        CALENDAR_TOPIC, {"type": "calendar.changed", "special_id": special_id, "action": "status"}
+    )
+
+    async with aiohttp.ClientSession() as http:
+        publisher = await _publish(live_server, special_id, key, http)
+        try:
+            await _wait_hls(live_server, http, special_id, "live.m3u8")
+            # The host pins the product (the event the realtime gateway publishes) …
+            await bus.publish(
+                special_topic(special_id),
+                {"type": "product.pinned", "special_id": special_id, "product_id": product_id},
+            )
+            await asyncio.sleep(3)
+            # … and starts a 30 % flash deal from the studio's API.
+            studio = await new_page(locale="en-US")
+            await login_as(studio, live_server, "host", PASSWORD, next_path="/")
+            deal = await studio.evaluate(
+                """([sid, pid]) => LM.api('/api/v1/specials/' + sid + '/deals', {method: 'POST',
+                   body: {product_id: pid, discount_pct: 30, duration_s: 300, quantity: 10}})""",
+                [special_id, product_id],
+            )
+            await asyncio.sleep(4)
+            async with http.delete(live_server.url(publisher.location)) as stopped:
+                assert stopped.status == 200
+        finally:
+            await publisher.close()
+        now = datetime.now(UTC)
+        async with sessions.begin() as db:  # the show ends, and its deal with it
+            await db.execute(
+                update(FlashDeal).where(FlashDeal.id == deal["id"]).values(ended_at=now)
+            )
+            await db.execute(
+                update(Special).where(Special.id == special_id).values(status="ended", ended_at=now)
+            )
+        await _wait_hls(live_server, http, special_id, "replay.m3u8")
+
+    viewer = await new_page(locale="en-US")
+    await viewer.goto(live_server.url(f"/specials/{special_id}/replay"))
+    marker = viewer.locator('#lm-replay-markers button[data-kind="deal.started"]')
+    await marker.wait_for()
+    assert "30% off" in (await marker.inner_text())
+    assert await viewer.locator('#lm-replay-markers [data-kind="product.pinned"]').count() == 1
+    offset = float(await marker.get_attribute("data-offset") or "nan")
+    assert 3.0 < offset < 20.0, offset  # pinned after the first frame, the deal 3 s later
+
+    await viewer.wait_for_function(f"() => ({READY_JS})() >= 1", timeout=20_000)
+    await marker.focus()
+    await viewer.keyboard.press("Enter")  # a keyboard user seeks the same way
+    await viewer.wait_for_function(
+        f"() => Math.abs(({CURRENT_TIME_JS})() - {offset}) < 1.5", timeout=10_000
+    )
+    assert await marker.get_attribute("aria-current") == "true"
+
+    card = viewer.locator(f'#lm-shop-cards [data-product-id="{product_id}"]')
+    await card.wait_for()
+    assert "₩12,900" in await card.inner_text()  # today's price, not the deal's ₩9,030
+    assert await viewer.locator("#lm-replay-deal-over").is_visible()
+    assert page_errors.errors == []
