@@ -4,8 +4,8 @@ hls-serve keeps each publishing run on disk (``streamer/hls/store.py``) and serv
 ``GET /hls/{id}/replay.m3u8``; the replay needs the same playlist's text (its
 EXT-X-PROGRAM-DATE-TIMEs date the video). Any source of it plugs in as :class:`Recordings`;
 :class:`StoreRecordings` reads hls-serve's store. An ended special's recording never
-changes, so its clock is kept once read (a bounded number of them); "nothing kept" is
-asked again after a while.
+changes once its last run is closed, so its clock is kept a minute once read (a bounded
+number of them); "nothing kept" is asked again after ten seconds.
 """
 
 from __future__ import annotations
@@ -44,39 +44,37 @@ class StoreRecordings:
 
 
 class ReplayClocks:
-    """The video clock of each ended special's recording, read once and kept."""
+    """The video clock of each ended special's recording, kept for a minute once read.
+
+    A minute, like ``replay.m3u8``'s ``max-age``: a run still being closed when the special
+    ended (its publisher not yet gone) joins the replay within that time.
+    """
 
     def __init__(
         self,
         *,
         keep: int = 1024,
+        keep_s: float = 60.0,
         retry_missing_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.keep = keep
+        self.keep_s = keep_s
         self.retry_missing_s = retry_missing_s
         self.monotonic = monotonic
-        self._clocks: OrderedDict[int, VideoClock] = OrderedDict()
-        self._missing: dict[int, float] = {}
+        self._clocks: OrderedDict[int, tuple[float, VideoClock | None]] = OrderedDict()
 
     async def clock(self, special_id: int, source: Recordings) -> VideoClock | None:
         """Call only for an ended special: a live show's playlist still grows."""
-        found = self._clocks.get(special_id)
-        if found is not None:
-            self._clocks.move_to_end(special_id)
-            return found
         now = self.monotonic()
-        if self._missing.get(special_id, -1e18) > now:
-            return None
+        found = self._clocks.get(special_id)
+        if found is not None and found[0] > now:
+            return found[1]
         text = await source.vod_playlist(special_id)
         clock = parse_vod_playlist(text) if text else None
-        if clock is None:
-            if len(self._missing) >= self.keep:
-                self._missing.clear()
-            self._missing[special_id] = now + self.retry_missing_s
-            return None
-        self._missing.pop(special_id, None)
-        self._clocks[special_id] = clock
+        until = now + (self.keep_s if clock is not None else self.retry_missing_s)
+        self._clocks[special_id] = (until, clock)
+        self._clocks.move_to_end(special_id)
         while len(self._clocks) > self.keep:
             self._clocks.popitem(last=False)
         return clock

@@ -47,3 +47,18 @@ async def test_nothing_kept_is_asked_again_only_after_a_while(tmp_path: Path) ->
     now[0] += 11
     found = await clocks.clock(8, StoreRecordings(store))
     assert found is not None and found.started_at == T0
+
+
+async def test_a_run_closed_after_the_end_joins_within_the_keep_time(tmp_path: Path) -> None:
+    store = HlsStore(tmp_path)
+    now = [0.0]
+    clocks = ReplayClocks(keep_s=60.0, monotonic=lambda: now[0])
+    keep_run(store, 9, T0, 2)
+    first = await clocks.clock(9, StoreRecordings(store))
+    assert first is not None and first.duration_s == pytest.approx(4.0)
+    keep_run(store, 9, T0 + timedelta(seconds=30), 2)  # the publisher left after the end
+    now[0] += 30
+    assert await clocks.clock(9, StoreRecordings(store)) is first
+    now[0] += 31
+    later = await clocks.clock(9, StoreRecordings(store))
+    assert later is not None and later.duration_s == pytest.approx(8.0)
