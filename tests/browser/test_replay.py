@@ -4,7 +4,7 @@ special ends, and its replay page plays the kept HLS with the deal on its timeli
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import insert, update
 
 from livemarket.accounts.service import create_user, stream_key_of
 from livemarket.bus.events import CALENDAR_TOPIC, special_topic
+from livemarket.chat.models import ChatMessage
 from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import Settings
 from livemarket.scheduler.models import Special, SpecialProduct
@@ -70,6 +71,28 @@ async def _publish(live_server: LiveServer, special_id: int, key: str, http: Any
     return publisher
 
 
+async def _say(
+    live_server: LiveServer, special_id: int, message_id: int, text: str, *, after_s: float
+) -> None:
+    """A viewer's chat message, stored as if said ``after_s`` from now."""
+    said = datetime.now(UTC) + timedelta(seconds=after_s)
+    async with live_server.app[SESSIONS_KEY].begin() as db:
+        db.add(
+            ChatMessage(
+                id=message_id,
+                special_id=special_id,
+                author_key=f"viewer-{message_id}",
+                nickname=f"viewer{message_id}",
+                text=text,
+                created_at=said,
+            )
+        )
+
+
+async def _chat_texts(page: Any) -> list[str]:
+    return list(await page.locator("#lm-replay-chat .replay-chat__text").all_inner_texts())
+
+
 async def _wait_hls(live_server: LiveServer, http: Any, special_id: int, path: str) -> None:
     async with asyncio.timeout(30):
         while True:
@@ -105,6 +128,7 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
                 special_topic(special_id),
                 {"type": "product.pinned", "special_id": special_id, "product_id": product_id},
             )
+            await _say(live_server, special_id, 1, "before the deal", after_s=1.0)
             await asyncio.sleep(3)
             # … and starts a 30 % flash deal from the studio's API.
             studio = await new_page(locale="en-US")
@@ -114,6 +138,7 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
                    body: {product_id: pid, discount_pct: 30, duration_s: 300, quantity: 10}})""",
                 [special_id, product_id],
             )
+            await _say(live_server, special_id, 2, "after the deal", after_s=2.5)
             await asyncio.sleep(4)
             async with http.delete(live_server.url(publisher.location)) as stopped:
                 assert stopped.status == 200
@@ -145,6 +170,22 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
         f"() => Math.abs(({CURRENT_TIME_JS})() - {offset}) < 1.5", timeout=10_000
     )
     assert await marker.get_attribute("aria-current") == "true"
+    await viewer.wait_for_function("() => document.querySelectorAll('#lm-replay-chat li').length")
+    assert await _chat_texts(viewer) == ["before the deal"]  # the playhead is before the other
+
+    # Chat follows the playhead: forward past the second message, then back to the start.
+    await viewer.evaluate(
+        f"() => {{ document.getElementById('lm-replay-video').currentTime = {offset + 4}; }}"
+    )
+    await viewer.wait_for_function(
+        "() => document.querySelectorAll('#lm-replay-chat li').length == 2"
+    )
+    assert await _chat_texts(viewer) == ["before the deal", "after the deal"]
+    await viewer.evaluate("() => { document.getElementById('lm-replay-video').currentTime = 0; }")
+    await viewer.wait_for_function(
+        "() => document.querySelectorAll('#lm-replay-chat li').length == 0"
+    )
+    assert await viewer.locator("#lm-replay-chat-empty").is_visible()
 
     card = viewer.locator(f'#lm-shop-cards [data-product-id="{product_id}"]')
     await card.wait_for()
