@@ -29,6 +29,8 @@ LIST_PRICE = 12_900
 
 CURRENT_TIME_JS = "() => document.getElementById('lm-replay-video').currentTime"
 READY_JS = "() => document.getElementById('lm-replay-video').readyState"
+#: hls.js cannot install itself: the page falls back to the browser's own HLS.
+NO_HLSJS_JS = "Object.defineProperty(window, 'Hls', {get() {}, set(_v) {}, configurable: false});"
 
 
 @pytest.fixture
@@ -164,6 +166,7 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
     assert 3.0 < offset < 20.0, offset  # pinned after the first frame, the deal 3 s later
 
     await viewer.wait_for_function(f"() => ({READY_JS})() >= 1", timeout=20_000)
+    assert await viewer.locator("#lm-replay").get_attribute("data-engine") == "hlsjs"
     await marker.focus()
     await viewer.keyboard.press("Enter")  # a keyboard user seeks the same way
     await viewer.wait_for_function(
@@ -191,4 +194,18 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
     await card.wait_for()
     assert "₩12,900" in await card.inner_text()  # today's price, not the deal's ₩9,030
     assert await viewer.locator("#lm-replay-deal-over").is_visible()
+
+    # Without hls.js (no MSE, as on an iPhone) the browser's own HLS plays and seeks the same.
+    native = await new_page(locale="ko-KR")
+    await native.add_init_script(NO_HLSJS_JS)
+    await native.goto(live_server.url(f"/specials/{special_id}/replay"))
+    korean = native.locator('#lm-replay-markers button[data-kind="deal.started"]')
+    await korean.wait_for()
+    assert "타임딜 시작" in await korean.inner_text()
+    assert await native.locator("#lm-replay").get_attribute("data-engine") == "native"
+    await native.wait_for_function(f"() => ({READY_JS})() >= 1", timeout=20_000)
+    await korean.click()
+    await native.wait_for_function(
+        f"() => Math.abs(({CURRENT_TIME_JS})() - {offset}) < 1.5", timeout=10_000
+    )
     assert page_errors.errors == []

@@ -1,8 +1,8 @@
 /* Replay page: plays an ended special's HLS VOD with its timeline and its chat in step.
  *
  * Data: GET /api/v1/specials/{id}/replay (playlist_url, started_at, markers with offset_s,
- * products) and GET …/replay/chat (pages of messages with offset_s). Plays natively where
- * the browser plays HLS (Safari), else with hls.js (vendor/hls.light.min.js) over MSE.
+ * products) and GET …/replay/chat (pages of messages with offset_s). Plays with hls.js
+ * (vendor/hls.light.min.js) where the browser has MSE, else natively (iPhone Safari).
  * Markers are buttons (keyboard and screen readers) that seek the video; the chat shows
  * every message whose offset the playhead has passed, re-drawn after a seek backwards.
  * User text is set with textContent only.
@@ -51,17 +51,19 @@
       message.hidden = !text;
     }
 
+    /* hls.js where MSE exists (as the watch page's HLS player), else native HLS. */
     function play(url) {
-      if (video.canPlayType("application/vnd.apple.mpegurl")) {
-        video.src = url;
-      } else if (window.Hls && window.Hls.isSupported()) {
+      if (window.Hls && window.Hls.isSupported()) {
         var hls = new window.Hls({ enableWorker: false }); // the CSP allows no blob: workers
         hls.on(window.Hls.Events.ERROR, function (_event, data) {
           if (data && data.fatal) say(LM.t("replay.load_failed", { message: data.details || "hls" }));
         });
         hls.loadSource(url);
         hls.attachMedia(video);
-        root.lmHls = hls;
+        root.setAttribute("data-engine", "hlsjs");
+      } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+        video.src = url;
+        root.setAttribute("data-engine", "native");
       } else {
         say(LM.t("replay.no_player"));
       }
