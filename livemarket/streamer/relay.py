@@ -172,6 +172,8 @@ class Relay:
         self._on_state = on_state
         self._clock = clock
         self._codecs: dict[str, CodecChoice] = {kind: default_choice(kind) for kind in KINDS}
+        # Whether a publisher has chosen ``_codecs`` (else they are the pre-show default).
+        self._codecs_chosen = False
         self._timelines = {"audio": Timeline(48000), "video": Timeline(90000)}
         self._meters = {kind: RateMeter() for kind in KINDS}
         self._packetizers: dict[str, Packetizer] = {}
@@ -224,8 +226,12 @@ class Relay:
             kinds = parse_offer(offer_sdp)
             codecs: dict[str, CodecChoice] = {}
             for kind, offered in kinds.items():
+                # A returning publisher keeps the show's codec if it can, so viewers keep
+                # decoding; the first one picks its own (the studio prefers H.264, which
+                # HLS carries untouched); viewers waiting on the default then reconnect.
+                preferred = self._codecs[kind] if self._codecs_chosen else None
                 try:
-                    codecs[kind] = pick_publisher_codec(offered, self._codecs[kind])
+                    codecs[kind] = pick_publisher_codec(offered, preferred)
                 except ValueError as exc:
                     raise DomainError(
                         "codec_unsupported", f"no supported {kind} codec offered"
@@ -260,6 +266,7 @@ class Relay:
             if old is not None:
                 await self._stop_publisher(old)
             await self._switch_codecs(codecs)
+            self._codecs_chosen = True
             for timeline in self._timelines.values():
                 timeline.new_source()
             self._throttle.reset()

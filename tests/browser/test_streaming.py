@@ -78,7 +78,11 @@ async def test_studio_publishes_and_watch_page_plays(
     figures = live_server.app[RELAYS_KEY].get(special_id).figures()
     assert figures["state"] == "live"
     assert figures["viewers"] == 1
-    assert figures["video"]["codec"] == "video/VP8"
+    # The studio prefers H.264 (the HLS output carries it untouched): the viewer that
+    # waited on the relay's pre-show VP8 was switched over and plays it.
+    assert figures["video"]["codec"] == "video/H264"
+    status = await viewer.evaluate(f"() => LM.api('/api/v1/specials/{special_id}/stream')")
+    assert status["hls"]["reason"] in (None, "starting"), status
     await studio.locator("[data-lm-broadcast-viewers]").filter(has_text="1").wait_for()
 
     # The host reloads the studio: it goes live again by itself, and the viewer's

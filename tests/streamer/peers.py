@@ -77,14 +77,19 @@ class Publisher:
 
 
 async def start_publisher(
-    signal: Signal, *, codec: str = "video/VP8", audio: bool = True
+    signal: Signal, *, codec: str = "video/VP8", audio: bool = True, also: tuple[str, ...] = ()
 ) -> Publisher:
-    """Offer a synthetic camera (and silence) to ``signal``, which returns the answer."""
+    """Offer a synthetic camera (and silence) to ``signal``, which returns the answer.
+
+    The offer lists ``codec``, then the codecs in ``also``, in that order of preference.
+    """
     pc = RTCPeerConnection(_config())
     video = SyntheticVideo()
     transceiver = pc.addTransceiver(video, direction="sendonly")
     capabilities = RTCRtpSender.getCapabilities("video").codecs
-    transceiver.setCodecPreferences([c for c in capabilities if c.mimeType == codec])
+    transceiver.setCodecPreferences(
+        [c for name in (codec, *also) for c in capabilities if c.mimeType == name]
+    )
     if audio:
         pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
     publisher = Publisher(pc, video)

@@ -50,6 +50,35 @@ async def _view(registry: RelayRegistry, special_id: int) -> Viewer:
     return await start_viewer(signal)
 
 
+async def test_the_first_publisher_picks_the_codec_and_a_returning_one_keeps_it(
+    registry: RelayRegistry,
+) -> None:
+    """The pre-show VP8 does not bind the host's H.264 (HLS needs it); a reconnect keeps it."""
+    relay = registry.get(1)
+    early = await _view(registry, 1)  # negotiated the relay's pre-show default, VP8
+    publishers = []
+    try:
+
+        async def signal(offer: str) -> str:
+            return (await relay.publish(offer, HOST))[1]
+
+        publishers.append(await start_publisher(signal, codec="video/H264", also=("video/VP8",)))
+        assert relay.codec("video").mime_type == "video/H264"
+        assert relay.viewer_count == 0  # the early viewer was told to reconnect
+        publishers.append(await start_publisher(signal, codec="video/VP8", also=("video/H264",)))
+        assert relay.codec("video").mime_type == "video/H264"
+        viewer = await _view(registry, 1)
+        try:
+            await viewer.wait_frames(5)
+            assert viewer.video_codec() == "video/H264"
+        finally:
+            await viewer.close()
+    finally:
+        await early.close()
+        for publisher in publishers:
+            await publisher.close()
+
+
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
 async def test_two_viewers_decode_the_publishers_codec(registry: RelayRegistry, codec: str) -> None:
     """Two viewers receive decodable frames in the publisher's codec, never re-encoded.

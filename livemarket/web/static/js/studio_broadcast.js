@@ -1,8 +1,10 @@
 /* LiveMarket studio: the host goes live from the browser over WHIP.
  *
  * Preview from getUserMedia with camera/microphone pickers; "Go live" fetches the
- * host's stream key (GET /api/v1/me/stream-key), offers sendonly audio+video (VP8
- * preferred, so viewers already connected keep their codec) with every ICE
+ * host's stream key (GET /api/v1/me/stream-key), offers sendonly audio+video (H.264
+ * preferred where the browser sends it, so the LL-HLS output carries the camera's
+ * stream untouched, docs/hls.md; else VP8; the server keeps a show's codec when the
+ * host reconnects, so viewers already connected keep theirs) with every ICE
  * candidate gathered, and POSTs it to /whip/{id} with the key as Bearer token;
  * "End" DELETEs the Location. If the connection fails, or the network comes back,
  * the page publishes again (the server lets the same host replace its session)
@@ -128,12 +130,24 @@
     });
   }
 
-  function preferVp8(transceiver) {
+  /* Rank of a video codec for publishing: H.264 in packetization-mode 1 (constrained
+     baseline first: every decoder takes it), then VP8, then the rest as the browser lists. */
+  function codecRank(c) {
+    var mime = c.mimeType.toLowerCase();
+    var fmtp = c.sdpFmtpLine || "";
+    if (mime === "video/h264" && fmtp.indexOf("packetization-mode=1") >= 0) {
+      return fmtp.indexOf("profile-level-id=42e01f") >= 0 ? 0 : 1;
+    }
+    return mime === "video/vp8" ? 2 : 3;
+  }
+
+  function preferH264(transceiver) {
     if (!transceiver.setCodecPreferences || !window.RTCRtpSender || !RTCRtpSender.getCapabilities) return;
-    var codecs = RTCRtpSender.getCapabilities("video").codecs;
-    var vp8 = codecs.filter(function (c) { return c.mimeType.toLowerCase() === "video/vp8"; });
-    var rest = codecs.filter(function (c) { return c.mimeType.toLowerCase() !== "video/vp8"; });
-    if (vp8.length) transceiver.setCodecPreferences(vp8.concat(rest));
+    var codecs = RTCRtpSender.getCapabilities("video").codecs.map(function (c, i) {
+      return { codec: c, rank: codecRank(c), index: i };
+    });
+    codecs.sort(function (a, b) { return a.rank - b.rank || a.index - b.index; });
+    transceiver.setCodecPreferences(codecs.map(function (item) { return item.codec; }));
   }
 
 
@@ -163,7 +177,7 @@
     pc = peer;
     media.getTracks().forEach(function (track) {
       var transceiver = peer.addTransceiver(track, { direction: "sendonly", streams: [media] });
-      if (track.kind === "video") preferVp8(transceiver);
+      if (track.kind === "video") preferH264(transceiver);
     });
     peer.onconnectionstatechange = function () {
       if (mine !== generation) return;
