@@ -19,6 +19,7 @@ from livemarket.checkout.models import FlashDeal, Product
 from livemarket.config import Settings
 from livemarket.scheduler.models import Special, SpecialProduct
 from livemarket.web.typedefs import BUS_KEY, HLS_KEY, SESSIONS_KEY
+from tests.browser.axe import axe_violations
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD, build_settings
 from tests.fakes import add_special
@@ -196,7 +197,7 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
     assert await viewer.locator("#lm-replay-deal-over").is_visible()
 
     # Without hls.js (no MSE, as on an iPhone) the browser's own HLS plays and seeks the same.
-    native = await new_page(locale="ko-KR")
+    native = await new_page(locale="ko-KR", bypass_csp=True)  # so axe can be injected
     await native.add_init_script(NO_HLSJS_JS)
     await native.goto(live_server.url(f"/specials/{special_id}/replay"))
     korean = native.locator('#lm-replay-markers button[data-kind="deal.started"]')
@@ -208,4 +209,5 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
     await native.wait_for_function(
         f"() => Math.abs(({CURRENT_TIME_JS})() - {offset}) < 1.5", timeout=10_000
     )
+    assert await axe_violations(native) == []
     assert page_errors.errors == []
