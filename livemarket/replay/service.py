@@ -18,7 +18,15 @@ from livemarket.chat.models import ChatBan, ChatMessage
 from livemarket.checkout.catalog import product_to_dict
 from livemarket.checkout.models import FlashDeal, Product
 from livemarket.replay.models import ShowMoment
-from livemarket.replay.timeline import ChatLine, DealRun, Marker, Pin, VideoClock, markers
+from livemarket.replay.timeline import (
+    ChatLine,
+    DealRun,
+    Marker,
+    Pin,
+    VideoClock,
+    deal_end,
+    markers,
+)
 from livemarket.scheduler.models import Special, SpecialProduct
 
 
@@ -54,9 +62,10 @@ async def ended_ids(db: AsyncSession, special_ids: Sequence[int]) -> list[int]:
     return list(rows)
 
 
-async def deal_runs(db: AsyncSession, special_id: int) -> list[DealRun]:
+async def deal_runs(db: AsyncSession, found: Show) -> list[DealRun]:
+    """The special's deals; one still open when the show ended stopped pricing then."""
     rows = await db.scalars(
-        select(FlashDeal).where(FlashDeal.special_id == special_id).order_by(FlashDeal.starts_at)
+        select(FlashDeal).where(FlashDeal.special_id == found.id).order_by(FlashDeal.starts_at)
     )
     return [
         DealRun(
@@ -65,7 +74,7 @@ async def deal_runs(db: AsyncSession, special_id: int) -> list[DealRun]:
             discount_pct=d.discount_pct,
             price=d.price,
             starts_at=d.starts_at,
-            ended_at=min(d.ended_at, d.ends_at) if d.ended_at else d.ends_at,
+            ended_at=deal_end(d.ends_at, d.ended_at, found.ended_at),
         )
         for d in rows
     ]
@@ -140,12 +149,12 @@ def product_now(product: Product) -> dict[str, Any]:
     return out
 
 
-async def timeline(db: AsyncSession, special_id: int, clock: VideoClock) -> list[Marker]:
+async def timeline(db: AsyncSession, found: Show, clock: VideoClock) -> list[Marker]:
     return markers(
         clock,
-        deals=await deal_runs(db, special_id),
-        pins=await pins(db, special_id),
-        chat=await highlight_candidates(db, special_id),
+        deals=await deal_runs(db, found),
+        pins=await pins(db, found.id),
+        chat=await highlight_candidates(db, found.id),
     )
 
 
@@ -153,7 +162,7 @@ async def replay_view(
     db: AsyncSession, found: Show, clock: VideoClock, playlist_url: str
 ) -> dict[str, Any]:
     """The replay API's answer: where to play, what happened when, and what is for sale now."""
-    marks = await timeline(db, found.id, clock)
+    marks = await timeline(db, found, clock)
     named = [m.product_id for m in marks if m.product_id is not None]
     items = [product_now(p) for p in await products(db, found.id, named)]
     return {

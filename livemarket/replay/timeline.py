@@ -175,6 +175,14 @@ class Marker:
         return out
 
 
+def deal_end(
+    ends_at: datetime, ended_at: datetime | None, show_ended_at: datetime | None
+) -> datetime:
+    """When a deal stopped pricing: ended early, or its window closed, or the show ended."""
+    candidates = [ends_at, *(t for t in (ended_at, show_ended_at) if t is not None)]
+    return min(candidates)
+
+
 def pin_changes(pins: Iterable[Pin]) -> list[Pin]:
     """The pins that changed what was pinned, in time order.
 

@@ -13,6 +13,7 @@ from livemarket.replay.timeline import (
     Pin,
     Span,
     VideoClock,
+    deal_end,
     highlights,
     markers,
     parse_vod_playlist,
@@ -168,3 +169,10 @@ def test_an_unpin_is_not_a_marker() -> None:
     clock = VideoClock([Span(at(0), 0.0, 60.0)])
     found = markers(clock, deals=[], pins=[Pin(at(5), 7), Pin(at(9), None)], chat=[])
     assert [(m.kind, m.product_id) for m in found] == [("product.pinned", 7)]
+
+
+def test_a_deal_ends_early_on_time_or_with_the_show_whichever_first() -> None:
+    assert deal_end(at(300), None, None) == at(300)  # its window closed
+    assert deal_end(at(300), at(200), at(250)) == at(200)  # sold out early
+    assert deal_end(at(300), None, at(250)) == at(250)  # the host ended the show
+    assert deal_end(at(300), at(320), None) == at(300)  # closed late by the sweeper
