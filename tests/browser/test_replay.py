@@ -10,15 +10,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
 from livemarket.accounts.service import create_user, stream_key_of
-from livemarket.bus.events import CALENDAR_TOPIC, special_topic
 from livemarket.chat.models import ChatMessage
-from livemarket.checkout.models import FlashDeal, Product
+from livemarket.checkout.models import Product
 from livemarket.config import Settings
-from livemarket.scheduler.models import Special, SpecialProduct
-from livemarket.web.typedefs import BUS_KEY, HLS_KEY, SESSIONS_KEY
+from livemarket.scheduler.models import SpecialProduct
+from livemarket.web.typedefs import HLS_KEY, SESSIONS_KEY
 from tests.browser.axe import axe_violations
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.conftest import PASSWORD, build_settings
@@ -31,6 +30,7 @@ LIST_PRICE = 12_900
 CURRENT_TIME_JS = "() => document.getElementById('lm-replay-video').currentTime"
 READY_JS = "() => document.getElementById('lm-replay-video').readyState"
 #: hls.js cannot install itself: the page falls back to the browser's own HLS.
+POST = "{method: 'POST'}"
 NO_HLSJS_JS = "Object.defineProperty(window, 'Hls', {get() {}, set(_v) {}, configurable: false});"
 
 
@@ -113,48 +113,39 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
     app[HLS_KEY].part_target_s = 0.2
     sessions = app[SESSIONS_KEY]
     host = await create_user(sessions, username="host", password=PASSWORD, role="host")
-    special_id = await add_special(sessions, host.id)
+    special_id = await add_special(sessions, host.id, status="scheduled")
     product_id = await _product(live_server, special_id)
     async with sessions() as db:
         key = await stream_key_of(db, host.id)
-    bus = app[BUS_KEY]
-    await bus.publish(
-        CALENDAR_TOPIC, {"type": "calendar.changed", "special_id": special_id, "action": "status"}
-    )
 
+    # The host goes live from the studio (the calendar announces it: the recorder follows).
+    studio = await new_page(locale="en-US")
+    await login_as(studio, live_server, "host", PASSWORD, next_path=f"/studio/{special_id}")
+    await studio.evaluate(f"() => LM.api('/api/v1/specials/{special_id}/go-live', {POST})")
     async with aiohttp.ClientSession() as http:
         publisher = await _publish(live_server, special_id, key, http)
         try:
             await _wait_hls(live_server, http, special_id, "live.m3u8")
-            # The host pins the product (the event the realtime gateway publishes) …
-            await bus.publish(
-                special_topic(special_id),
-                {"type": "product.pinned", "special_id": special_id, "product_id": product_id},
-            )
+            # The host pins the product over the studio's socket …
+            await studio.wait_for_function("() => LM.realtime && LM.realtime.connected()")
+            pin = f"() => LM.realtime.send({{type: 'pin', product_id: {product_id}}})"
+            assert await studio.evaluate(pin)
             await _say(live_server, special_id, 1, "before the deal", after_s=1.0)
             await asyncio.sleep(3)
-            # … and starts a 30 % flash deal from the studio's API.
-            studio = await new_page(locale="en-US")
-            await login_as(studio, live_server, "host", PASSWORD, next_path="/")
-            deal = await studio.evaluate(
+            # … and starts a 30 % flash deal.
+            await studio.evaluate(
                 """([sid, pid]) => LM.api('/api/v1/specials/' + sid + '/deals', {method: 'POST',
                    body: {product_id: pid, discount_pct: 30, duration_s: 300, quantity: 10}})""",
                 [special_id, product_id],
             )
             await _say(live_server, special_id, 2, "after the deal", after_s=2.5)
             await asyncio.sleep(4)
+            # The host ends the show (its deal stops pricing with it) and the camera stops.
+            await studio.evaluate(f"() => LM.api('/api/v1/specials/{special_id}/end', {POST})")
             async with http.delete(live_server.url(publisher.location)) as stopped:
-                assert stopped.status == 200
+                assert stopped.status in (200, 404)  # 404: ending closed the session already
         finally:
             await publisher.close()
-        now = datetime.now(UTC)
-        async with sessions.begin() as db:  # the show ends, and its deal with it
-            await db.execute(
-                update(FlashDeal).where(FlashDeal.id == deal["id"]).values(ended_at=now)
-            )
-            await db.execute(
-                update(Special).where(Special.id == special_id).values(status="ended", ended_at=now)
-            )
         await _wait_hls(live_server, http, special_id, "replay.m3u8")
 
     viewer = await new_page(locale="en-US")
@@ -193,7 +184,19 @@ async def test_replay_page_seeks_to_the_deal_and_sells_at_todays_price(
 
     card = viewer.locator(f'#lm-shop-cards [data-product-id="{product_id}"]')
     await card.wait_for()
-    assert "₩12,900" in await card.inner_text()  # today's price, not the deal's ₩9,030
+    shown = await card.inner_text()
+    assert "₩12,900" in shown and "₩9,030" not in shown, shown  # today's price, not the deal's
+    assert await viewer.locator("#lm-deal-banner").is_hidden()
+    # Bought from the replay: the watch page's sheet, today's price, not credited to the show.
+    await card.locator(f'[data-buy="{product_id}"]').click()
+    sheet = viewer.locator("#lm-buy-sheet")
+    await sheet.locator('input[name="name"]').fill("김민수")
+    await sheet.locator('input[name="phone"]').fill("010-1234-5678")
+    await sheet.locator('textarea[name="address"]').fill("서울특별시 중구 세종대로 110")
+    await sheet.locator("[data-sheet-confirm]").click()
+    done = sheet.locator("[data-sheet-done]")
+    await done.wait_for()
+    assert "₩12,900" in await done.inner_text()
     assert await viewer.locator("#lm-replay-deal-over").is_visible()
 
     # Without hls.js (no MSE, as on an iPhone) the browser's own HLS plays and seeks the same.

@@ -303,6 +303,7 @@
 
     function setDeals(list) {
       deals = {};
+      if (!credited) return; // a replay: the show's deals are over, whatever is still open
       (list || []).forEach(function (deal) { deals[deal.product_id] = deal; });
     }
 
