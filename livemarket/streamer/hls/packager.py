@@ -36,6 +36,8 @@ from livemarket.streamer.hls.playlist import target_duration
 
 VIDEO_CLOCK = fmp4.VIDEO_TIMESCALE
 AUDIO_CLOCK = fmp4.AUDIO_TIMESCALE
+#: Opus packets kept waiting for video to catch up (10 s of 20 ms packets); older ones go.
+MAX_PENDING_AUDIO = 500
 #: Duration given to the very last video frame at ``flush()`` when no frame came before it.
 _DEFAULT_FRAME_TICKS = VIDEO_CLOCK // 30
 
@@ -125,7 +127,7 @@ class Packager:
         self._pps: bytes | None = None
         self._sps_info: Sps | None = None
         self._init: bytes | None = None
-        self._asked_at: int | None = None  # media time of the last keyframe request
+        self._asked_at: int | None = None  # video timestamp of the last keyframe request
         # The frame held back until its successor gives its duration: (decode time, sample, key)
         self._held: tuple[int, bytes, bool] | None = None
         self._last_duration = _DEFAULT_FRAME_TICKS
@@ -134,7 +136,8 @@ class Packager:
         self._part_start = 0
         self._part_ticks_used = 0
         self._part_end = 0  # where the last published part ended
-        self._audio: deque[tuple[int, bytes]] = deque()  # (decode time, packet) not yet placed
+        # (decode time, packet) not yet placed; bounded should the video stall while audio flows
+        self._audio: deque[tuple[int, bytes]] = deque(maxlen=MAX_PENDING_AUDIO)
         self._audio_origin = 0
         self._audio_floor = 0  # audio decode time already placed
         self._audio_start = 0  # decode time of the samples _take_audio returned last
@@ -183,6 +186,11 @@ class Packager:
         return self._target_duration
 
     @property
+    def open_parts(self) -> tuple[Part, ...]:
+        """Parts already published of the segment in progress (msn ``next_part[0]``)."""
+        return tuple(self._parts)
+
+    @property
     def next_part(self) -> tuple[int, int]:
         """(msn, part index) of the next part to be published: the preload hint's target."""
         return self._msn, len(self._parts)
@@ -214,7 +222,7 @@ class Packager:
             self._learn_parameter_sets(nals)
         if self._origin is None:
             if not keyframe or self._init is None:
-                self._ask_keyframe(timestamp - self._first_video)
+                self._ask_keyframe(timestamp)
                 return
             self._origin = timestamp
             self._audio_origin = self._to_audio(timestamp)
@@ -231,7 +239,7 @@ class Packager:
             if self._parts and now - self._segment_start >= self._segment_ticks:
                 self._close_segment()
         elif now - self._segment_start >= self._segment_ticks:
-            self._ask_keyframe(now)
+            self._ask_keyframe(timestamp)
         self._held = (now, length_prefixed(nals), keyframe)
 
     def _learn_parameter_sets(self, nals: list[bytes]) -> None:
@@ -248,10 +256,11 @@ class Packager:
             channels = 2 if self.has_audio else None
             self._init = fmp4.init_segment(self._sps, self._pps, audio_channels=channels)
 
-    def _ask_keyframe(self, now: int) -> None:
-        if self._asked_at is not None and 0 <= now - self._asked_at < self._retry_ticks:
+    def _ask_keyframe(self, timestamp: int) -> None:
+        """Call ``want_keyframe()`` unless it was called less than the retry time ago."""
+        if self._asked_at is not None and 0 <= timestamp - self._asked_at < self._retry_ticks:
             return
-        self._asked_at = now
+        self._asked_at = timestamp
         self._want_keyframe()
 
     def _place(self, time: int, sample: bytes, keyframe: bool, duration: int) -> None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from livemarket.accounts.roles import Access
 from livemarket.scheduler.queries import get_special
 from livemarket.streamer.hls import playlist
-from livemarket.streamer.hls.channel import HlsChannel, etag_of
+from livemarket.streamer.hls.channel import HlsChannel, Media, etag_of
 from livemarket.streamer.hls.service import DISABLED, HlsService, HlsStatus
 from livemarket.streamer.hls.store import MEDIA_PATTERN, RUN_PATTERN, HlsStore
 from livemarket.web.api import OPERATIONS_KEY, Operation
@@ -62,8 +62,10 @@ NO_STORE = "no-store"
 #: two segments; parts: the Advance Part Limit, 3 when PART-TARGET is under 1 s).
 MSN_AHEAD = 2
 PART_AHEAD = 3
-#: A blocking reload waits this many target durations, then answers 503 (§6.2.5.2).
+#: A blocking reload waits this many target durations, then answers 503 (§6.2.5.2); a
+#: request for the hinted part, this many part targets (at least ``MIN_HINT_HOLD_S``).
 HOLD_TARGETS = 3
+MIN_HINT_HOLD_S = 1.0
 #: Marks a request one instance makes of another: it is answered locally, never proxied
 #: again (no loops while the directory changes its mind).
 PROXY_HEADER = "X-LiveMarket-Hls-Proxy"
@@ -302,8 +304,39 @@ def _proxy_live_timeout(request: web.Request) -> float:
     return PROXY_TIMEOUT_S
 
 
+def _hint_hold_s(channel: HlsChannel) -> float:
+    return max(HOLD_TARGETS * channel.part_target_s, MIN_HINT_HOLD_S)
+
+
+async def _coming_part(channel: HlsChannel, name: str) -> Media | None:
+    """A part not made yet but about to be (the playlist's preload hint names it): held
+    until it exists, as LL-HLS players expect; 503 if it does not come in time."""
+    found = MEDIA_PATTERN.match(name)
+    if found is None or found.group(2) is None:
+        return None
+    msn, part = int(found.group(1)), int(found.group(2))
+    next_msn, next_part = channel.next_position
+    coming = (msn == next_msn and next_part <= part <= next_part + PART_AHEAD) or (
+        msn == next_msn + 1 and part <= PART_AHEAD
+    )
+    if not coming:
+        return None
+    if not await channel.wait_for(msn, part, _hint_hold_s(channel)):
+        if channel.ended:
+            return None
+        raise ApiError(
+            503,
+            "hls_timeout",
+            "That part did not appear in time; reload the playlist.",
+            headers={"Retry-After": "1", "Cache-Control": NO_STORE},
+        )
+    return channel.media(name)  # None when the segment closed before reaching that part
+
+
 async def media(request: web.Request, special_id: int) -> web.StreamResponse:
-    """An init segment, segment or part: from memory while live, else from disk."""
+    """An init segment, segment or part: from memory while live, else from disk. The
+    part a live playlist's preload hint names (or one a little further) is held until
+    it exists."""
     run = request.match_info["run"]
     name = request.match_info["name"]
     if not RUN_PATTERN.match(run) or not MEDIA_PATTERN.match(name):
@@ -311,7 +344,7 @@ async def media(request: web.Request, special_id: int) -> web.StreamResponse:
     service = _service(request)
     channel = service.channel(special_id) if service else None
     if channel is not None and channel.run == run:
-        kept = channel.media(name)
+        kept = channel.media(name) or await _coming_part(channel, name)
         if kept is not None:
             return _answer(
                 request,

@@ -225,6 +225,17 @@ async def test_blocking_reload_waits_for_the_part_and_refuses_bad_queries(
         answered = await response.text()
         assert [line for line in _parts(answered) if line.endswith(wanted)]
 
+        # the part the preload hint names is held until it exists, then served
+        text = await _playlist(client, f"/hls/{special_id}/live.m3u8")
+        msn, part = _hint(text)
+        run = _segments(text)[0].split("/")[0]
+        hinted = await client.get(f"/hls/{special_id}/{run}/{msn}.{part}.mp4")
+        assert hinted.status == 200
+        assert hinted.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert (await hinted.read())[4:8] == b"moof"
+        far = await client.get(f"/hls/{special_id}/{run}/{msn + 9}.0.mp4")
+        assert far.status == 404
+
         # a whole segment: answered once it is listed
         whole = await client.get(f"/hls/{special_id}/live.m3u8", params={"_HLS_msn": msn})
         assert whole.status == 200
@@ -254,6 +265,10 @@ async def test_blocking_reload_waits_for_the_part_and_refuses_bad_queries(
         assert timeout.status == 503
         assert (await _error(timeout))["code"] == "hls_timeout"
         assert int(timeout.headers["Retry-After"]) >= 1
+        late_part = await client.get(f"/hls/{special_id}/{run}/{msn}.{part}.mp4")
+        assert late_part.status == 503
+        assert (await _error(late_part))["code"] == "hls_timeout"
+        assert late_part.headers["Cache-Control"] == "no-store"
     finally:
         await publisher.close()
 
@@ -337,3 +352,22 @@ async def test_replay_of_every_run_decodes_also_after_a_restart(
     assert await again.text() == text
     ok, errors = await _decodes(str(restarted.make_url(f"/hls/{special_id}/replay.m3u8")))
     assert ok, errors
+
+
+async def test_replay_is_there_only_after_the_end_and_with_media(
+    client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    special_id, _ = await _live_special(app, make_user)
+    before = await client.get(f"/hls/{special_id}/replay.m3u8")
+    assert before.status == 404
+    assert await _error(before) == {
+        "code": "replay_unavailable",
+        "message": "The replay is there once the special has ended.",
+        "reason": "not_ended",
+    }
+    assert before.headers["Access-Control-Allow-Origin"] == "*"
+    await _end_special(app, special_id)
+    empty = await client.get(f"/hls/{special_id}/replay.m3u8")
+    assert empty.status == 404
+    assert (await _error(empty))["reason"] == "nothing_kept"
+    assert (await client.get(f"/hls/{special_id + 100}/replay.m3u8")).status == 404

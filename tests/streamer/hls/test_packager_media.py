@@ -164,3 +164,39 @@ def test_wrapping_timestamps_keep_one_timeline(tmp_path: Path) -> None:
     assert decoded_frames(playlist, "v") == len(video)
     times = packet_times(playlist, "v:0")
     assert times == pytest.approx([i / 30 for i in range(len(video))], abs=1e-3)
+
+
+def test_a_resolution_change_mid_run_decodes(tmp_path: Path) -> None:
+    """WebRTC encoders scale the picture: the new SPS travels in-band, every frame decodes."""
+    large = h264_frames(60, width=640, height=480, gop=30)
+    small = [
+        Frame("video", f.data, f.timestamp + 60 * 3000, f.keyframe)
+        for f in h264_frames(60, width=320, height=240, gop=30)
+    ]
+    packager, _, segments = package(interleave(large + small, opus_packets(4.0)), audio=True)
+    playlist = write_vod(tmp_path, packager, segments)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
+        + ["frame=width,height", "-of", "csv=p=0", str(playlist)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    sizes = [line.strip(",") for line in result.stdout.split()]
+    assert sizes == ["640,480"] * 60 + ["320,240"] * 60
+
+
+def test_jittery_capture_times_are_kept_exactly(tmp_path: Path) -> None:
+    """WebRTC frames carry capture times, not a fixed rate: each one lands where it was taken."""
+    import random
+
+    rng = random.Random(7)
+    video = h264_frames(90, gop=30)
+    stamps = [i * 3000 + rng.randrange(-900, 900) if i else 0 for i in range(len(video))]
+    jittery = [Frame("video", f.data, t, f.keyframe) for f, t in zip(video, stamps, strict=True)]
+    packager, parts, segments = package(jittery, audio=False)
+    assert all(part.duration <= 0.25 for part in parts)
+    playlist = write_vod(tmp_path, packager, segments)
+    assert packet_times(playlist, "v:0") == pytest.approx([t / 90000 for t in stamps], abs=2e-5)
+    assert decoded_frames(playlist, "v") == len(video)

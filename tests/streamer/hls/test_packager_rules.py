@@ -189,3 +189,38 @@ def test_each_part_carries_the_audio_of_its_own_time_span(tmp_path: Path) -> Non
         assert times, number
         assert all(start - 0.02 < t < end for t in times), (number, start, end, times)
         start = end
+
+
+def test_open_parts_are_those_of_the_segment_in_progress() -> None:
+    recorder = Recorder()
+    recorder.push(h264_frames(75, gop=60))  # one segment of 2 s, then 0.5 s more
+    packager = recorder.packager
+    assert [s.msn for s in recorder.segments] == [0]
+    msn, index = packager.next_part
+    assert msn == 1 and [p.index for p in packager.open_parts] == list(range(index))
+    assert packager.open_parts == tuple(p for p in recorder.parts if p.msn == 1)
+    assert packager.open_parts[0].independent
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+def test_audio_waiting_for_stalled_video_is_bounded(tmp_path: Path) -> None:
+    recorder = Recorder()
+    recorder.push(h264_frames(1))  # a keyframe, then the video stalls
+    audio = opus_packets(12.0)
+    recorder.push(audio)
+    recorder.packager.flush()
+    init = recorder.packager.init_segment
+    assert init is not None and len(recorder.parts) == 1
+    path = tmp_path / "part.mp4"
+    path.write_bytes(init + recorder.parts[0].data)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time"]
+        + ["-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    times = [float(t) for t in result.stdout.split()]
+    assert len(times) == 500  # the newest 10 s
+    assert times[-1] == pytest.approx(audio[-1].seconds)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from livemarket.streamer.hls import (
+    Packager,
     Part,
     Segment,
     live_playlist,
@@ -155,3 +156,51 @@ def test_multivariant_names_the_one_variant() -> None:
     assert attribute(stream, "RESOLUTION") == "1280x720"
     assert text.splitlines()[-1] == "live.m3u8"
     assert "RESOLUTION" not in multivariant_playlist("avc1.42e01f", 0, None)
+
+
+def test_live_playlists_of_a_real_run_name_only_published_parts_and_hint_the_next() -> None:
+    from tests.streamer.hls.media import h264_frames
+
+    published: set[str] = set()
+    segments: list[Segment] = []
+    hinted: list[str] = []
+
+    def on_part(part: Part) -> None:
+        uri = f"r7/{part.msn}.{part.index}.mp4"
+        if hinted:
+            assert uri == hinted[-1]  # the part a player was told to preload is the next one
+        published.add(uri)
+
+    def on_segment(segment: Segment) -> None:
+        published.add(f"r7/{segment.msn}.mp4")
+        segments.append(segment)
+
+    packager = Packager(
+        video_mime="video/H264",
+        audio_mime=None,
+        started_at=STARTED,
+        on_part=on_part,
+        on_segment=on_segment,
+        want_keyframe=lambda: None,
+    )
+    for frame in h264_frames(450, gop=60):  # 15 s, 2 s segments
+        packager.push(frame.kind, frame.data, frame.timestamp, frame.keyframe)
+        msn, index = packager.next_part
+        text = live_playlist(
+            segments,
+            packager.open_parts,
+            run="r7",
+            part_target_s=packager.part_target_s,
+            segment_target_s=packager.segment_target_s,
+            next_msn=msn,
+            next_part=index,
+            target_duration_s=packager.target_duration,
+        )
+        listed = [attribute(p, "URI") for p in tag_values(text, "#EXT-X-PART")]
+        listed += [line for line in text.splitlines() if re.fullmatch(r"r7/\d+\.mp4", line)]
+        assert set(listed) <= published
+        hint = attribute(tag_values(text, "#EXT-X-PRELOAD-HINT")[0], "URI")
+        assert hint not in published
+        hinted.append(hint)
+        assert tag_values(text, "#EXT-X-TARGETDURATION") == ["2"]
+    assert len(segments) == 7 and len(tag_values(text, "#EXTINF")) == 6
