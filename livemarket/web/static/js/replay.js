@@ -100,9 +100,7 @@
         button.setAttribute("data-kind", marker.kind);
         button.setAttribute("data-offset", String(marker.offset_s));
         if (marker.product_id) button.setAttribute("data-product-id", String(marker.product_id));
-        var time = el("span", "replay-marker__time", clock(marker.offset_s));
-        time.setAttribute("aria-label", LM.t("replay.at", { time: clock(marker.offset_s) }));
-        button.appendChild(time);
+        button.appendChild(el("span", "replay-marker__time", clock(marker.offset_s)));
         button.appendChild(el("span", "replay-marker__label", label(marker, products)));
         button.addEventListener("click", function () { seek(marker.offset_s); });
         li.appendChild(button);
