@@ -32,6 +32,8 @@ specials_table = cast(Table, Special.__table__)
 
 #: Pins kept while the database does not answer (a season of pins is far fewer).
 MAX_PENDING = 10_000
+#: How long shutdown waits for status reads under way.
+CLOSE_WITHIN_S = 2.0
 PINNED = "product.pinned"
 UNPINNED = "product.unpinned"
 
@@ -99,6 +101,8 @@ class MomentRecorder:
         for subscription in self._followed.values():
             subscription.close()
         self._followed.clear()
+        if self._checks:  # short reads: let them finish (a cancelled connect may leak)
+            await asyncio.wait(list(self._checks), timeout=CLOSE_WITHIN_S)
         await cancel_and_wait(list(self._checks))
         async with self._writing:  # a write under way ends first; the writer then waits
             await cancel_and_wait([self._writer] if self._writer else [])
