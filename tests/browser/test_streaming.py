@@ -81,8 +81,15 @@ async def test_studio_publishes_and_watch_page_plays(
     # The studio prefers H.264 (the HLS output carries it untouched): the viewer that
     # waited on the relay's pre-show VP8 was switched over and plays it.
     assert figures["video"]["codec"] == "video/H264"
-    status = await viewer.evaluate(f"() => LM.api('/api/v1/specials/{special_id}/stream')")
-    assert status["hls"]["reason"] in (None, "starting"), status
+    # ... so the show is also LL-HLS, the studio's H.264 packaged untouched
+    await viewer.wait_for_function(
+        f"() => LM.api('/api/v1/specials/{special_id}/stream').then(s => s.hls.available)",
+        timeout=15_000,
+    )
+    index = await viewer.evaluate(
+        f"() => fetch('/hls/{special_id}/index.m3u8').then(r => r.text())"
+    )
+    assert 'CODECS="avc1.' in index, index
     await studio.locator("[data-lm-broadcast-viewers]").filter(has_text="1").wait_for()
 
     # The host reloads the studio: it goes live again by itself, and the viewer's

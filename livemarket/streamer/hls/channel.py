@@ -195,10 +195,12 @@ class HlsChannel:
         self._segments.append(segment)
         self._open_parts = [part for part in self._open_parts if part.msn > segment.msn]
         self._keep(f"{segment.msn}.mp4", segment.data)
-        data, name = segment.data, f"{segment.msn}.mp4"
-        if self._writer.submit(lambda: self._store.write(self.special_id, self.run, name, data)):
-            when = segment.program_date_time
-            self._kept.append(SegmentEntry(segment.msn, segment.duration, when, len(data)))
+        data = segment.data
+        entry = SegmentEntry(segment.msn, segment.duration, segment.program_date_time, len(data))
+        if self._writer.submit(
+            lambda: self._store.keep_segment(self.special_id, self.run, entry, data)
+        ):
+            self._kept.append(entry)
         else:
             self.dropped += 1
             logger.warning("special %s: the disk is behind; HLS segment dropped", self.special_id)

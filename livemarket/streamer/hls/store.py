@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ RUN_PATTERN = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{4}$")
 #: Media names in a run: the init segment, a segment, a part (``<msn>.<part>.mp4``).
 MEDIA_PATTERN = re.compile(r"^(?:init|(\d{1,9})(?:\.(\d{1,4}))?)\.mp4$")
 LISTING = "run.json"
+#: Each kept segment, one JSON line, appended as it is written: a run cut short by a
+#: crash (no ``run.json``) is still listed from these.
+JOURNAL = "segments.jsonl"
 #: Files waiting for the writer thread; past this, segments are dropped (and counted).
 MAX_BACKLOG = 64
 
@@ -124,6 +127,12 @@ class HlsStore:
         temporary.write_bytes(data)
         os.replace(temporary, directory / name)
 
+    def keep_segment(self, special_id: int, run: str, entry: SegmentEntry, data: bytes) -> None:
+        """Write a segment, then note it in the run's journal."""
+        self.write(special_id, run, f"{entry.msn}.mp4", data)
+        with (self.run_dir(special_id, run) / JOURNAL).open("a") as journal:
+            journal.write(json.dumps(entry.as_dict()) + "\n")
+
     def write_listing(self, special_id: int, listing: RunListing) -> None:
         data = json.dumps(listing.as_dict(), indent=1).encode()
         self.write(special_id, listing.run, LISTING, data)
@@ -138,26 +147,54 @@ class HlsStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def finished_runs(self, special_id: int) -> list[RunListing]:
-        """The special's finished runs, oldest first (a run without a listing is skipped)."""
+    def finished_runs(self, special_id: int, live_run: str | None = None) -> list[RunListing]:
+        """The special's runs but ``live_run``, oldest first: from their listings, or from
+        their journals for runs a crash cut short."""
         special_dir = self.root / str(special_id)
         if not special_dir.is_dir():
             return []
         runs = []
         for directory in sorted(special_dir.iterdir()):
-            if not RUN_PATTERN.match(directory.name):
+            if not RUN_PATTERN.match(directory.name) or directory.name == live_run:
                 continue
             try:
-                item = json.loads((directory / LISTING).read_bytes())
-                listing = RunListing.from_dict(item)
-            except FileNotFoundError:
-                continue  # still live, or the server died before the run ended
+                listing = self._listing(directory)
             except (ValueError, KeyError, TypeError):
                 logger.warning("HLS listing %s is unreadable; left out of the replay", directory)
                 continue
-            if listing.segments:
+            if listing is not None and listing.segments:
                 runs.append(listing)
         return runs
+
+    @staticmethod
+    def _listing(directory: Path) -> RunListing | None:
+        try:
+            return RunListing.from_dict(json.loads((directory / LISTING).read_bytes()))
+        except FileNotFoundError:
+            pass
+        try:
+            lines = (directory / JOURNAL).read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        if not (directory / "init.mp4").exists():
+            return None
+        entries = []
+        for line in lines:
+            try:
+                entries.append(SegmentEntry.from_dict(json.loads(line)))
+            except ValueError:
+                break  # the line being written when the server died
+        entries = [e for e in entries if (directory / f"{e.msn}.mp4").exists()]
+        if not entries:
+            return None
+        last = entries[-1]
+        return RunListing(
+            run=directory.name,
+            started_at=entries[0].program_date_time,
+            ended_at=last.program_date_time + timedelta(seconds=last.duration),
+            codecs="",
+            segments=tuple(entries),
+        )
 
 
 class DiskWriter:

@@ -20,28 +20,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from livemarket.accounts.roles import Access
 from livemarket.scheduler.queries import get_special
-from livemarket.streamer.hls import playlist
-from livemarket.streamer.hls.channel import HlsChannel, Media, etag_of
-from livemarket.streamer.hls.service import DISABLED, HlsService, HlsStatus
+from livemarket.streamer.hls import playlist, reload
+from livemarket.streamer.hls.channel import PART_TARGET_S, HlsChannel, Media, etag_of
+from livemarket.streamer.hls.service import DISABLED, NOT_LIVE, HlsService, HlsStatus
 from livemarket.streamer.hls.store import MEDIA_PATTERN, RUN_PATTERN, HlsStore
 from livemarket.web.api import OPERATIONS_KEY, Operation
 from livemarket.web.auth import csrf_exempt
 from livemarket.web.errors import ApiError
 from livemarket.web.fields import path_id
+from livemarket.web.hls_proxy import fetch_from_owner, is_proxied, json_from_owner
+from livemarket.web.services import hls as hls_service
 from livemarket.web.typedefs import (
     DIRECTORY_KEY,
     HLS_KEY,
-    RELAYS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
 )
@@ -58,26 +58,12 @@ REPLAY_CACHE = "public, max-age=60"
 #: request a second for the server behind a cache; refusals of bad requests are not kept.
 MISSING_CACHE = "public, max-age=1"
 NO_STORE = "no-store"
-#: How far ahead of the next part a blocking reload may ask (RFC 8216bis §6.2.5.2:
-#: two segments; parts: the Advance Part Limit, 3 when PART-TARGET is under 1 s).
-MSN_AHEAD = 2
-PART_AHEAD = 3
-#: A blocking reload waits this many target durations, then answers 503 (§6.2.5.2); a
-#: request for the hinted part, this many part targets (at least ``MIN_HINT_HOLD_S``).
-HOLD_TARGETS = 3
-MIN_HINT_HOLD_S = 1.0
-#: Marks a request one instance makes of another: it is answered locally, never proxied
-#: again (no loops while the directory changes its mind).
-PROXY_HEADER = "X-LiveMarket-Hls-Proxy"
-#: A non-blocking fetch from the owner gives up after this long.
-PROXY_TIMEOUT_S = 3.0
-#: The longest target duration a run is expected to reach (a publisher slow to send the
-#: keyframes asked for stretches segments), for the proxy's wait on a blocking reload.
+#: The ``hls`` reason when another instance holds the stream and does not answer.
+OWNER_UNREACHABLE = "hls_owner_unreachable"
+#: The proxy's wait for a blocking reload: the owner holds it up to 3 target durations,
+#: and a publisher slow to send the keyframes asked for stretches segments (to ~4 s).
 LONGEST_TARGET_S = 4.0
-#: Answer headers passed through from the owner.
-PASSED_HEADERS = ("Content-Type", "Cache-Control", "ETag", "Last-Modified", "Retry-After")
 
-HLS_PROXY_KEY = web.AppKey("hls_proxy", aiohttp.ClientSession)
 HLS_ROOT_KEY = web.AppKey("hls_root", HlsStore)
 
 
@@ -104,6 +90,15 @@ def _unavailable(reason: str | None) -> ApiError:
 def _not_found() -> ApiError:
     return ApiError(
         404, "hls_not_found", "No such HLS file.", headers={"Cache-Control": MISSING_CACHE}
+    )
+
+
+def _timeout(*, retry_after_s: int) -> ApiError:
+    return ApiError(
+        503,
+        "hls_timeout",
+        "That part did not appear in time; reload the playlist.",
+        headers={"Retry-After": str(retry_after_s), "Cache-Control": NO_STORE},
     )
 
 
@@ -158,46 +153,15 @@ async def _owner_elsewhere(request: web.Request, special_id: int) -> str | None:
     service = _service(request)
     if service is not None and service.channel(special_id) is not None:
         return None
-    if PROXY_HEADER in request.headers:
-        return None
     directory = request.app.get(DIRECTORY_KEY)
-    if directory is None:
+    if directory is None or is_proxied(request):
         return None
     return await directory.owner(special_id)
 
 
-async def _proxy(request: web.Request, owner: str, timeout_s: float) -> web.Response:
-    """The owner's answer to the same request: status, body and caching headers."""
-    headers = {PROXY_HEADER: "1"}
-    if "If-None-Match" in request.headers:
-        headers["If-None-Match"] = request.headers["If-None-Match"]
-    try:
-        async with request.app[HLS_PROXY_KEY].get(
-            owner + str(request.rel_url),
-            headers=headers,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as upstream:
-            body = await upstream.read()
-            passed = {
-                name: upstream.headers[name] for name in PASSED_HEADERS if name in upstream.headers
-            }
-            status = upstream.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ApiError(
-            503,
-            "hls_owner_unreachable",
-            "The server holding this stream did not answer; try again.",
-            headers={"Retry-After": "1", "Cache-Control": NO_STORE},
-        ) from exc
-    if status == 304:
-        return web.Response(status=304, headers=passed)
-    return web.Response(status=status, body=body, headers=passed)
-
-
 def _routed(
     handler: Callable[[web.Request, int], Awaitable[web.StreamResponse]],
-    timeout_s: Callable[[web.Request], float] = lambda request: PROXY_TIMEOUT_S,
+    held_s: Callable[[web.Request], float] = lambda request: 0.0,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """``handler`` here, or the owner's answer when another instance holds the stream."""
 
@@ -205,7 +169,7 @@ def _routed(
         special_id = _special_id(request)
         owner = await _owner_elsewhere(request, special_id)
         if owner is not None:
-            return await _proxy(request, owner, timeout_s(request))
+            return await fetch_from_owner(request, owner, held_s(request))
         return await handler(request, special_id)
 
     route.__name__ = handler.__name__
@@ -253,10 +217,6 @@ def _blocking_target(request: web.Request) -> tuple[int, int | None] | None:
     return query.HLS_msn, query.HLS_part
 
 
-def _hold_s(channel: HlsChannel) -> float:
-    return float(HOLD_TARGETS * channel.target_duration)
-
-
 async def live(request: web.Request, special_id: int) -> web.StreamResponse:
     """The LL-HLS media playlist; with ``_HLS_msn`` (and ``_HLS_part``) a blocking reload."""
     target = _blocking_target(request)
@@ -264,27 +224,16 @@ async def live(request: web.Request, special_id: int) -> web.StreamResponse:
     cache = LIVE_CACHE
     if target is not None:
         msn, part = target
-        next_msn, next_part = channel.next_position
-        if msn > next_msn + MSN_AHEAD or (
-            part is not None and msn == next_msn and part > next_part + PART_AHEAD
-        ):
+        if reload.too_far_ahead(msn, part, channel.next_position):
+            next_msn, next_part = channel.next_position
             raise _bad_request(
                 f"_HLS_msn={msn}&_HLS_part={part} is too far ahead of the stream "
                 f"(next part {next_msn}.{next_part})."
             )
-        hold_s = _hold_s(channel)
-        if not await channel.wait_for(msn, part, hold_s):
+        if not await channel.wait_for(msn, part, reload.playlist_hold_s(channel.target_duration)):
             if channel.ended:
-                raise _unavailable(_service(request).status(special_id).reason)  # type: ignore[union-attr]
-            raise ApiError(
-                503,
-                "hls_timeout",
-                "That part did not appear in time; reload the playlist.",
-                headers={
-                    "Retry-After": str(math.ceil(channel.target_duration)),
-                    "Cache-Control": NO_STORE,
-                },
-            )
+                raise _unavailable(NOT_LIVE)
+            raise _timeout(retry_after_s=channel.target_duration)
         cache = BLOCKED_CACHE
     rendered = channel.live_playlist()
     return _answer(
@@ -297,15 +246,16 @@ async def live(request: web.Request, special_id: int) -> web.StreamResponse:
     )
 
 
-def _proxy_live_timeout(request: web.Request) -> float:
-    """The owner holds a blocking reload up to 3 target durations: wait past that."""
-    if "_HLS_msn" in request.query:
-        return HOLD_TARGETS * LONGEST_TARGET_S + PROXY_TIMEOUT_S
-    return PROXY_TIMEOUT_S
+def _live_held_s(request: web.Request) -> float:
+    """How long the owner may hold a live playlist request (a blocking reload's wait)."""
+    return (
+        reload.playlist_hold_s(math.ceil(LONGEST_TARGET_S)) if "_HLS_msn" in request.query else 0.0
+    )
 
 
-def _hint_hold_s(channel: HlsChannel) -> float:
-    return max(HOLD_TARGETS * channel.part_target_s, MIN_HINT_HOLD_S)
+def _part_held_s(request: web.Request) -> float:
+    """How long the owner may hold a part request (a part just hinted)."""
+    return reload.part_hold_s(PART_TARGET_S)
 
 
 async def _coming_part(channel: HlsChannel, name: str) -> Media | None:
@@ -315,21 +265,12 @@ async def _coming_part(channel: HlsChannel, name: str) -> Media | None:
     if found is None or found.group(2) is None:
         return None
     msn, part = int(found.group(1)), int(found.group(2))
-    next_msn, next_part = channel.next_position
-    coming = (msn == next_msn and next_part <= part <= next_part + PART_AHEAD) or (
-        msn == next_msn + 1 and part <= PART_AHEAD
-    )
-    if not coming:
+    if not reload.coming_part(msn, part, channel.next_position):
         return None
-    if not await channel.wait_for(msn, part, _hint_hold_s(channel)):
+    if not await channel.wait_for(msn, part, reload.part_hold_s(channel.part_target_s)):
         if channel.ended:
             return None
-        raise ApiError(
-            503,
-            "hls_timeout",
-            "That part did not appear in time; reload the playlist.",
-            headers={"Retry-After": "1", "Cache-Control": NO_STORE},
-        )
+        raise _timeout(retry_after_s=1)
     return channel.media(name)  # None when the segment closed before reaching that part
 
 
@@ -376,7 +317,10 @@ async def replay(request: web.Request, special_id: int) -> web.StreamResponse:
             headers={"Cache-Control": MISSING_CACHE},
             reason="not_ended",
         )
-    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id)
+    service = _service(request)
+    live_channel = service.channel(special_id) if service else None
+    live_run = live_channel.run if live_channel else None
+    runs = await asyncio.to_thread(request.app[HLS_ROOT_KEY].finished_runs, special_id, live_run)
     if not runs:
         raise ApiError(
             404,
@@ -416,28 +360,22 @@ async def _allow_any_origin(request: web.Request, response: web.StreamResponse) 
         response.headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
 
 
-def hls_status(app: web.Application, special_id: int) -> dict[str, Any]:
-    """The ``hls`` field of ``GET /api/v1/specials/{id}/stream``."""
-    service = app.get(HLS_KEY)
-    status = service.status(special_id) if service else HlsStatus(False, DISABLED)
-    return status.as_dict(special_id)
-
-
-async def _hls_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    app[HLS_PROXY_KEY] = aiohttp.ClientSession(auto_decompress=False)
-    service = None
-    if settings.hls:
-        service = HlsService(app[HLS_ROOT_KEY].root)
-        app[HLS_KEY] = service
-        app[RELAYS_KEY].session_sinks.append(service.session_sink)
-    yield
-    if service is not None:
-        sinks = app[RELAYS_KEY].session_sinks
-        if service.session_sink in sinks:
-            sinks.remove(service.session_sink)
-        await service.close()
-    await app[HLS_PROXY_KEY].close()
+async def hls_status(request: web.Request, special_id: int) -> dict[str, Any]:
+    """The ``hls`` field of ``GET /api/v1/specials/{id}/stream``; asked of the owner when
+    another instance holds the stream, so any instance tells a page the truth."""
+    service = _service(request)
+    if service is None:
+        return HlsStatus(False, DISABLED).as_dict(special_id)
+    status = service.status(special_id)
+    if status.reason != NOT_LIVE:
+        return status.as_dict(special_id)
+    owner = await _owner_elsewhere(request, special_id)
+    if owner is None:
+        return status.as_dict(special_id)
+    found = await json_from_owner(request, f"{owner}/api/v1/specials/{special_id}/stream")
+    if found is not None and isinstance(found.get("hls"), dict):
+        return dict(found["hls"])
+    return HlsStatus(False, OWNER_UNREACHABLE).as_dict(special_id)
 
 
 def _route(
@@ -448,12 +386,12 @@ def _route(
     content_type: str,
     errors: tuple[int, ...],
     query: type[BaseModel] | None = None,
-    timeout_s: Callable[[web.Request], float] = lambda request: PROXY_TIMEOUT_S,
+    held_s: Callable[[web.Request], float] = lambda request: 0.0,
 ) -> Operation:
     return Operation(
         "GET",
         path,
-        _routed(handler, timeout_s),
+        _routed(handler, held_s),
         Access.PUBLIC,
         summary,
         query=query,
@@ -479,7 +417,7 @@ OPERATIONS = [
         content_type=PLAYLIST_TYPE,
         errors=(400, 404, 503),
         query=LiveQuery,
-        timeout_s=_proxy_live_timeout,
+        held_s=_live_held_s,
     ),
     _route(
         "/hls/{special_id}/replay.m3u8",
@@ -494,6 +432,7 @@ OPERATIONS = [
         "Init segment (init.mp4), segment ({msn}.mp4) or part ({msn}.{part}.mp4); immutable",
         content_type=MP4_TYPE,
         errors=(404, 503),
+        held_s=_part_held_s,
     ),
 ]
 
@@ -502,7 +441,8 @@ def setup(app: web.Application) -> None:
     """The /hls/ routes; with ``hls`` on, a channel per live H.264 special (needs media's
     relay registry, so this part comes after ``media``)."""
     app[HLS_ROOT_KEY] = HlsStore(app[SETTINGS_KEY].data_dir / "hls")
-    app.cleanup_ctx.append(_hls_ctx)
+    # The service; with the composition root (web/services) it is one of PART_SERVICES.
+    app.cleanup_ctx.append(hls_service.hls)
     app.on_response_prepare.append(_allow_any_origin)
     operations = app.setdefault(OPERATIONS_KEY, [])
     for operation in OPERATIONS:

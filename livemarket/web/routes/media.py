@@ -252,12 +252,12 @@ async def stream_status(request: web.Request) -> web.Response:
                 "special_id": special_id,
                 "state": "offline",
                 "viewers": 0,
-                "hls": hls_status(request.app, special_id),
+                "hls": await hls_status(request, special_id),
             }
         )
     figures = relay.figures()
     status = {key: figures[key] for key in ("special_id", "state", "viewers", "live_since")}
-    return json_response({**status, "hls": hls_status(request.app, special_id)})
+    return json_response({**status, "hls": await hls_status(request, special_id)})
 
 
 @routes.get(

@@ -69,8 +69,10 @@ async def test_a_stuck_disk_drops_segments_and_the_listing_names_only_kept_ones(
     for frame in h264_frames(180, gop=15):  # six seconds: about six segments
         channel.push(frame.kind, frame.data, frame.timestamp, frame.keyframe)
     assert channel.dropped >= 3
+    closing = asyncio.ensure_future(channel.close())  # the last segment, still stuck
+    await asyncio.sleep(0.05)
     stuck.set()
-    await channel.close()
+    await closing
     runs = store.finished_runs(7)
     assert len(runs) == 1
     listed = [entry.msn for entry in runs[0].segments]
@@ -78,4 +80,26 @@ async def test_a_stuck_disk_drops_segments_and_the_listing_names_only_kept_ones(
     for msn in listed:
         assert (store.run_dir(7, channel.run) / f"{msn}.mp4").stat().st_size > 0
     assert runs[0].dropped == channel.dropped
+    await writer.close()
+
+
+async def test_a_run_cut_short_by_a_crash_is_listed_from_its_journal(tmp_path: Path) -> None:
+    """No run.json (the server died): the replay still lists what reached the disk."""
+    store = HlsStore(tmp_path)
+    writer = DiskWriter()
+    channel = _channel(store, writer)
+    for frame in h264_frames(120, gop=15):
+        channel.push(frame.kind, frame.data, frame.timestamp, frame.keyframe)
+    await writer.run(lambda: None)  # what was queued is on disk; then the "crash"
+    assert not (store.run_dir(7, channel.run) / "run.json").exists()
+    assert store.finished_runs(7, live_run=channel.run) == []  # still live: not replayed
+    (runs,) = store.finished_runs(7)
+    written = sorted(int(p.stem) for p in store.run_dir(7, channel.run).glob("[0-9]*.mp4"))
+    assert [entry.msn for entry in runs.segments] == written
+    assert len(written) >= 2
+    assert runs.segments[0].program_date_time == STARTED
+    with (store.run_dir(7, channel.run) / "segments.jsonl").open("a") as journal:
+        journal.write('{"msn": 9, "dura')  # the line being written when it died
+    (again,) = store.finished_runs(7)
+    assert again.segments == runs.segments
     await writer.close()

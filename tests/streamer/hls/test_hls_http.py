@@ -17,7 +17,7 @@ from sqlalchemy import update
 from livemarket.config import Settings
 from livemarket.scheduler.models import Special
 from livemarket.web.app import create_app
-from livemarket.web.typedefs import HLS_KEY, SESSIONS_KEY
+from livemarket.web.typedefs import HLS_KEY, SESSIONS_KEY, SETTINGS_KEY
 from tests.conftest import UserMaker, build_settings
 from tests.streamer.peers import start_publisher
 from tests.streamer.test_media_http import _key, _special, _whip
@@ -371,3 +371,24 @@ async def test_replay_is_there_only_after_the_end_and_with_media(
     assert empty.status == 404
     assert (await _error(empty))["reason"] == "nothing_kept"
     assert (await client.get(f"/hls/{special_id + 100}/replay.m3u8")).status == 404
+
+
+async def test_a_run_live_at_shutdown_is_kept_for_the_replay(
+    aiohttp_client: MakeClient, client: Client, app: web.Application, make_user: UserMaker
+) -> None:
+    """The server stops mid-show: the run ends with its listing, and a new server replays it."""
+    _short_targets(app)
+    special_id, key = await _live_special(app, make_user)
+    publisher = await start_publisher(_whip(client, special_id, key), codec="video/H264")
+    try:
+        await _until_available(client, special_id)
+        run = _segments(await _until_segments(client, special_id, 2))[0].split("/")[0]
+        await client.close()  # shutdown while live
+    finally:
+        await publisher.close()
+    restarted_app = create_app(app[SETTINGS_KEY])
+    restarted = await aiohttp_client(restarted_app)
+    await _end_special(restarted_app, special_id)
+    replay = await restarted.get(f"/hls/{special_id}/replay.m3u8")
+    assert replay.status == 200
+    assert f'#EXT-X-MAP:URI="{run}/init.mp4"' in await replay.text()

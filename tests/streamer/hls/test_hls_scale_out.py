@@ -12,6 +12,7 @@ from tests.streamer.hls.test_hls_http import (
     SEGMENT_S,
     _error,
     _hint,
+    _hls_field,
     _parts,
     _until_available,
     _until_segments,
@@ -38,6 +39,12 @@ async def test_another_instance_passes_the_owners_hls_through(
         await _until_available(a.client, special_id)
         text = await _until_segments(a.client, special_id, 2)
         assert b.app[HLS_KEY].channel(special_id) is None
+        # B's stream status tells the truth about A's HLS
+        assert await _hls_field(b.client, special_id) == {
+            "available": True,
+            "url": f"/hls/{special_id}/index.m3u8",
+            "reason": None,
+        }
 
         part = _parts(text)[0]
         for path in ("index.m3u8", part, part.split("/")[0] + "/init.mp4"):
@@ -78,5 +85,6 @@ async def test_another_instance_passes_the_owners_hls_through(
         assert unreachable.status == 503
         assert (await _error(unreachable))["code"] == "hls_owner_unreachable"
         assert unreachable.headers["Retry-After"] == "1"
+        assert (await _hls_field(b.client, special_id))["reason"] == "hls_owner_unreachable"
     finally:
         await publisher.close()
