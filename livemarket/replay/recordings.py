@@ -31,13 +31,20 @@ def playlist_path(special_id: int) -> str:
 
 
 class StoreRecordings:
-    """The replay playlist as ``/hls/{id}/replay.m3u8`` serves it, from hls-serve's store."""
+    """The replay playlist as ``/hls/{id}/replay.m3u8`` serves it, from hls-serve's store.
 
-    def __init__(self, store: HlsStore) -> None:
+    ``live_run`` names a run still being published here (left out, as the route does).
+    """
+
+    def __init__(
+        self, store: HlsStore, live_run: Callable[[int], str | None] = lambda _id: None
+    ) -> None:
         self.store = store
+        self.live_run = live_run
 
     async def vod_playlist(self, special_id: int) -> str | None:
-        runs = await asyncio.to_thread(self.store.finished_runs, special_id)
+        live = self.live_run(special_id)
+        runs = await asyncio.to_thread(self.store.finished_runs, special_id, live)
         if not runs:
             return None
         return playlist.replay_playlist([(listing.run, listing.segments) for listing in runs])

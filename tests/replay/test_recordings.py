@@ -13,7 +13,7 @@ from livemarket.streamer.hls.store import HlsStore, RunListing, SegmentEntry, ne
 T0 = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
 
 
-def keep_run(store: HlsStore, special_id: int, first_frame: datetime, segments: int) -> None:
+def keep_run(store: HlsStore, special_id: int, first_frame: datetime, segments: int) -> str:
     entries = tuple(
         SegmentEntry(msn, 2.0, first_frame + timedelta(seconds=2 * msn), 1000)
         for msn in range(segments)
@@ -21,6 +21,7 @@ def keep_run(store: HlsStore, special_id: int, first_frame: datetime, segments: 
     ended = first_frame + timedelta(seconds=2 * segments)
     run = new_run_id(first_frame)
     store.write_listing(special_id, RunListing(run, first_frame, ended, "avc1.42e01f", entries))
+    return run
 
 
 async def test_two_kept_runs_make_one_clock_from_the_first_frame(tmp_path: Path) -> None:
@@ -62,3 +63,12 @@ async def test_a_run_closed_after_the_end_joins_within_the_keep_time(tmp_path: P
     now[0] += 31
     later = await clocks.clock(9, StoreRecordings(store))
     assert later is not None and later.duration_s == pytest.approx(8.0)
+
+
+async def test_a_run_still_published_here_is_left_out(tmp_path: Path) -> None:
+    store = HlsStore(tmp_path)
+    keep_run(store, 5, T0, 3)
+    live = keep_run(store, 5, T0 + timedelta(minutes=1), 2)
+    recordings = StoreRecordings(store, live_run=lambda special_id: live)
+    clock = await ReplayClocks().clock(5, recordings)
+    assert clock is not None and clock.duration_s == pytest.approx(6.0)

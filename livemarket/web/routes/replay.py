@@ -28,7 +28,14 @@ from livemarket.web.fields import path_id
 from livemarket.web.pagination import ListQuery, page
 from livemarket.web.responses import json_response
 from livemarket.web.routes.hls import HLS_ROOT_KEY
-from livemarket.web.typedefs import BUS_KEY, CLOCK_KEY, ENGINE_KEY, SESSIONS_KEY, TASKS_KEY
+from livemarket.web.typedefs import (
+    BUS_KEY,
+    CLOCK_KEY,
+    ENGINE_KEY,
+    HLS_KEY,
+    SESSIONS_KEY,
+    TASKS_KEY,
+)
 
 routes = ApiRoutes()
 TAGS = ("replay",)
@@ -52,7 +59,13 @@ def unavailable(special_id: int) -> ApiError:
 def _recordings(request: web.Request) -> Recordings | None:
     found = request.app.get(RECORDINGS_KEY)
     if found is None and HLS_ROOT_KEY in request.app:  # hls-serve's store, as its routes read it
-        found = StoreRecordings(request.app[HLS_ROOT_KEY])
+        service = request.app.get(HLS_KEY)
+
+        def live_run(special_id: int) -> str | None:
+            channel = service.channel(special_id) if service else None
+            return channel.run if channel else None
+
+        found = StoreRecordings(request.app[HLS_ROOT_KEY], live_run)
     return found
 
 
