@@ -151,7 +151,9 @@ async def replay_page(request: web.Request) -> web.Response:
     )
 
 
-async def _recorder_ctx(app: web.Application) -> AsyncIterator[None]:
+async def recorder_service(app: web.Application) -> AsyncIterator[None]:
+    """The pin recorder's life, for ``app.cleanup_ctx`` (after the bus and the database;
+    with a composition root of services, this is the replay part's one service)."""
     recorder = MomentRecorder(app[ENGINE_KEY], app[BUS_KEY], app[CLOCK_KEY])
     app[_RECORDER_KEY] = recorder
     await recorder.start(app.get(TASKS_KEY))
@@ -164,4 +166,4 @@ def setup(app: web.Application) -> None:
     routes.install(app)
     app[_CLOCKS_KEY] = ReplayClocks()
     app.router.add_get(r"/specials/{special_id:\d+}/replay", replay_page, name="replay")
-    app.cleanup_ctx.append(_recorder_ctx)
+    app.cleanup_ctx.append(recorder_service)
