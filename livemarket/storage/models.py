@@ -4,6 +4,7 @@ from livemarket.accounts.models import User
 from livemarket.chat.models import ChatBan, ChatIdNode, ChatMessage, ChatRoom
 from livemarket.checkout.models import FlashDeal, Order, OrderLine, Product
 from livemarket.figures.models import SpecialMinute
+from livemarket.replay.models import ShowMoment
 from livemarket.scheduler.models import (
     PlannedDeal,
     Platform,
@@ -26,6 +27,7 @@ __all__ = [
     "PlannedDeal",
     "Platform",
     "Product",
+    "ShowMoment",
     "SimulcastDestination",
     "Special",
     "SpecialProduct",

@@ -32,6 +32,7 @@ from livemarket.web.routes import (
     pages,
     people,
     platforms,
+    replay,
     session,
     simulcast,
     specials,
@@ -65,6 +66,7 @@ PART_SETUPS: list[Callable[[web.Application], None]] = [
     figures.setup,
     platforms.setup,
     people.setup,
+    replay.setup,
     pages.setup,
 ]
 

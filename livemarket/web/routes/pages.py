@@ -29,6 +29,7 @@ from livemarket.web.auth import principal
 from livemarket.web.errors import HTML_NOT_FOUND_KEY
 from livemarket.web.fields import path_id
 from livemarket.web.hosts import link_origin
+from livemarket.web.routes import replay
 from livemarket.web.schedule_view import Card, build_schedule, make_card, pick_day
 from livemarket.web.typedefs import CLOCK_KEY, SESSIONS_KEY, SETTINGS_KEY
 
@@ -130,13 +131,16 @@ async def index(request: web.Request) -> web.Response:
     zone = request.app[SETTINGS_KEY].zone
     schedule = build_schedule(cards, now, zone)
     today = now.astimezone(zone).date()
+    shown_day = pick_day(schedule.days, _wanted_day(request), today)
+    ended = [c.id for c in shown_day.cards if c.status == "ended"] if shown_day else []
     who = await principal(request)
     return await templating.render(
         request,
         "index.html",
         {
             "schedule": schedule,
-            "shown_day": pick_day(schedule.days, _wanted_day(request), today),
+            "shown_day": shown_day,
+            "replays": await replay.replays_among(request, ended),
             "now": now,
             "today": today,
             "reminders": reminders_available(request.app),

@@ -33,6 +33,7 @@ from livemarket.web.services import (
     figures,
     hls,
     realtime,
+    replay,
     storage,
     streaming,
 )
@@ -54,7 +55,7 @@ CORE_SERVICES: list[Service] = [
 ]
 
 #: Services of parts added later; they start after every core service, stop before.
-PART_SERVICES: list[Service] = [hls.hls]
+PART_SERVICES: list[Service] = [hls.hls, replay.moments]
 
 
 def install(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from livemarket.web.api import path_int
 from livemarket.web.auth import principal
 from livemarket.web.fields import path_id
 from livemarket.web.hosts import link_origin
+from livemarket.web.routes import replay
 from livemarket.web.typedefs import ENGINE_KEY, SESSIONS_KEY
 
 
@@ -79,8 +80,10 @@ async def product_page(request: web.Request) -> web.Response:
         except NotFound:
             return await not_found_page(request)
         specials = await catalog.specials_of_product(db, product.id)
+    ended = [s.id for s in specials if s.status == "ended"]
+    replays = await replay.replays_among(request, ended)
     return await templating.render(
-        request, "product.html", {"product": product, "specials": specials}
+        request, "product.html", {"product": product, "specials": specials, "replays": replays}
     )
 
 

@@ -4,7 +4,8 @@
  * realtime socket (LM.realtime): hello, product.pinned, deal.started, deal.ended, stock.
  * The countdown runs against the server's clock (LM.realtime.serverNow()), not the
  * viewer's. The client never sends a price: only product ids and quantities.
- * User text is set with textContent only.
+ * User text is set with textContent only. On the replay page (data-replay) orders are
+ * not credited to the ended special and no deal applies: today's list price is charged.
  */
 (function () {
   "use strict";
@@ -15,6 +16,8 @@
     var root = document.getElementById("lm-shop");
     if (!root) return;
     var specialId = Number(root.getAttribute("data-special-id"));
+    /* A replay sells at today's price: its orders are not credited to the ended show. */
+    var credited = !root.hasAttribute("data-replay");
     var products = {};
     var order = [];
     var pinnedId = null;
@@ -266,7 +269,7 @@
         method: "POST",
         headers: { "Idempotency-Key": idemKey },
         body: {
-          special_id: specialId,
+          special_id: credited ? specialId : undefined,
           items: [{ product_id: sheetProduct, quantity: quantity() }],
           buyer: {
             name: form.elements.name.value,
@@ -300,6 +303,7 @@
 
     function setDeals(list) {
       deals = {};
+      if (!credited) return; // a replay: the show's deals are over, whatever is still open
       (list || []).forEach(function (deal) { deals[deal.product_id] = deal; });
     }
 

@@ -1,0 +1,1 @@
+"""Shoppable replay: what happened in a show, kept with its times, laid over its HLS VOD."""
