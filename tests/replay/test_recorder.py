@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from livemarket.bus import catalogue
 from livemarket.bus.events import CALENDAR_TOPIC, special_topic
 from livemarket.bus.memory import InProcessBus
 from livemarket.replay.models import ShowMoment
@@ -43,8 +44,13 @@ async def _settle(recorder: MomentRecorder) -> None:
             return
 
 
-def _pinned(special_id: int, product_id: int | None) -> dict[str, object]:
-    return {"type": "product.pinned", "special_id": special_id, "product_id": product_id}
+def _pinned(special_id: int, product_id: int | None) -> catalogue.ProductPinned:
+    view = None
+    if product_id is not None:
+        view = catalogue.ProductView(id=product_id, name="유자청", price=12_900, category="food")
+    return catalogue.ProductPinned(
+        type=catalogue.PRODUCT_PINNED, special_id=special_id, product_id=product_id, product=view
+    )
 
 
 async def test_pins_of_a_live_special_are_kept_with_their_time(engine: AsyncEngine) -> None:
@@ -59,7 +65,17 @@ async def test_pins_of_a_live_special_are_kept_with_their_time(engine: AsyncEngi
         topic = special_topic(seed.special_id)
         await bus.publish(topic, _pinned(seed.special_id, product))
         clock.advance(seconds=30)
-        await bus.publish(topic, {"type": "chat", "special_id": seed.special_id, "text": "hi"})
+        chat = catalogue.Chat(
+            type=catalogue.CHAT,
+            id=1,
+            special_id=seed.special_id,
+            nickname="viewer",
+            role="viewer",
+            text="hi",
+            pinned=False,
+            created_at=NOW.isoformat(),
+        )
+        await bus.publish(topic, chat)
         await bus.publish(topic, _pinned(seed.special_id, None))
         await bus.publish(topic, _pinned(seed.special_id, product))
         await _settle(recorder)
@@ -94,7 +110,9 @@ async def test_going_live_and_ending_start_and_stop_following(engine: AsyncEngin
             await conn.execute(
                 update(Special).where(Special.id == seed.special_id).values(status="live")
             )
-        changed = {"type": "calendar.changed", "special_id": seed.special_id, "action": "status"}
+        changed = catalogue.CalendarChanged(
+            type=catalogue.CALENDAR_CHANGED, special_id=seed.special_id, action="status"
+        )
         await bus.publish(CALENDAR_TOPIC, changed)
         await _settle(recorder)
         assert recorder.following == {seed.special_id}
