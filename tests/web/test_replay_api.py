@@ -12,13 +12,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select, update
 
-from livemarket.bus.events import CALENDAR_TOPIC, special_topic
+from livemarket.bus import catalogue
+from livemarket.bus.events import CALENDAR_TOPIC
 from livemarket.chat.models import ChatBan, ChatMessage
 from livemarket.checkout.models import FlashDeal, Product
 from livemarket.replay.models import ShowMoment
 from livemarket.scheduler.models import Special
+from livemarket.scheduler.pins import pin_product
 from livemarket.web.routes.replay import RECORDINGS_KEY
-from livemarket.web.typedefs import BUS_KEY, ENGINE_KEY
+from livemarket.web.typedefs import BUS_KEY, ENGINE_KEY, SESSIONS_KEY
 from tests.web.test_checkout_api import Shop, as_user, buy, shop, start, viewer
 
 __all__ = ["shop"]
@@ -68,13 +70,15 @@ async def _wait_for_pins(app: web.Application, special_id: int, count: int) -> N
 
 
 async def _pin(app: web.Application, special_id: int, product_id: int) -> None:
-    """What the gateway publishes when the host pins (the recorder must be following)."""
+    """The host pins, as the gateway does (the recorder must be following: it learns the
+    special went live from the calendar's event)."""
     bus = app[BUS_KEY]
-    event = {"type": "calendar.changed", "special_id": special_id, "action": "status"}
+    event = catalogue.CalendarChanged(
+        type=catalogue.CALENDAR_CHANGED, special_id=special_id, action="status"
+    )
     await bus.publish(CALENDAR_TOPIC, event)
     await asyncio.sleep(0.05)
-    pinned = {"type": "product.pinned", "special_id": special_id, "product_id": product_id}
-    await bus.publish(special_topic(special_id), pinned)
+    await pin_product(app[SESSIONS_KEY], bus, special_id, product_id)
     await _wait_for_pins(app, special_id, 1)
 
 
