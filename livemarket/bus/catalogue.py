@@ -121,7 +121,8 @@ class DealStarted(TypedDict):
 
 @with_config(_STRICT)
 class DealEnded(TypedDict):
-    """``reason``: ``ended`` early, ``expired`` or ``sold_out``."""
+    """``reason``: ``ended`` early, ``expired``, ``sold_out`` or ``show_ended`` (its special
+    ended or was called off while the deal ran)."""
 
     type: Literal["deal.ended"]
     deal_id: int

@@ -22,6 +22,7 @@ from livemarket.checkout.context import CheckoutContext
 from livemarket.checkout.pricing import Deal, SpecialSlot, plan_deal
 from livemarket.checkout.tables import deals, products, special_products, specials
 from livemarket.errors import Conflict, DomainError, NotFound
+from livemarket.scheduler.lifecycle import Status
 
 
 def deal_from_row(row: Row[Any]) -> Deal:
@@ -168,10 +169,21 @@ async def end_deal(
     return ended[0]
 
 
+#: A deal ends with its show: once its special has ended (or was called off), the
+#: deal's price no longer applies (orders are credited only to a selling special).
+FINISHED_SPECIALS = (Status.ENDED.value, Status.CANCELLED.value)
+
+
 async def end_due_deals(ctx: CheckoutContext) -> list[Deal]:
-    """End every deal past its ``ends_at`` (the sweeper calls this about every second)."""
+    """End every deal past its ``ends_at``, and every deal still open in a finished special
+    (reason ``show_ended``), so no page keeps counting down a price nobody can get. The
+    sweeper calls this about every second."""
     async with ctx.backend.writing() as tx:
-        ended = await _end_due(ctx, tx, ctx.clock())
+        now = ctx.clock()
+        ended = await _end_due(ctx, tx, now)
+        finished = select(specials.c.id).where(specials.c.status.in_(FINISHED_SPECIALS))
+        condition = and_(deals.c.ended_at.is_(None), deals.c.special_id.in_(finished))
+        ended += await _close(ctx, tx, condition, now, "show_ended")
     await _announce_ended(ctx, ended)
     return ended
 

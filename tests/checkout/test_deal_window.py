@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from livemarket.bus.events import special_topic
 from livemarket.checkout.context import CheckoutContext
-from livemarket.checkout.deals import start_deal
+from livemarket.checkout.deals import active_deals, end_due_deals, start_deal
 from livemarket.checkout.orders import OrderItem, place_order
 from livemarket.checkout.tables import deals, orders, specials
 from livemarket.errors import DomainError
@@ -105,6 +106,30 @@ async def test_special_ended_early_stops_its_deal_price(
     clock.advance(seconds=1)  # the 1-second price cache (a special's status is not a write it sees)
     placed = await _order(ctx, "ended-early-1", product_id, None)
     assert placed.order["lines"][0]["unit_price"] == 12_900
+
+
+async def test_a_deal_still_running_when_its_special_ends_ends_with_it(
+    ctx: CheckoutContext, seed: Seed, clock: FakeClock
+) -> None:
+    """The sweeper ends it (``show_ended``), tells the viewers, and no page lists it still."""
+    product_id = await seed.product(stock=20)
+    deal = await _start(ctx, seed, product_id)
+    other = await seed_special(seed.engine)
+    running = await start_deal(
+        ctx, special_id=other.special_id, product_id=await other.product(stock=5),
+        discount_pct=20, duration_s=3600, quantity=3,
+    )  # fmt: skip
+    told: list[Any] = []
+    ctx.bus.subscribe(special_topic(seed.special_id), lambda topic, event: told.append(event))
+    await _set_special(seed, status="ended")
+    clock.advance(seconds=1)
+    ended = await end_due_deals(ctx)
+    assert [(d.id, d.ended_reason) for d in ended] == [(deal.id, "show_ended")]
+    assert await active_deals(ctx, seed.special_id) == []
+    assert [d["deal_id"] for d in await active_deals(ctx, other.special_id)] == [running.id]
+    await asyncio.sleep(0)
+    assert [(e["type"], e["reason"]) for e in told] == [("deal.ended", "show_ended")]
+    assert await end_due_deals(ctx) == []  # once
 
 
 @pytest.mark.parametrize("status", ["ended", "cancelled"])

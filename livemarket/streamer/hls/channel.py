@@ -237,8 +237,13 @@ class HlsChannel:
 
     @property
     def ready(self) -> bool:
-        """Playable: the init segment and at least one part exist."""
-        return not self.ended and "init.mp4" in self._media and self.next_position != (0, 0)
+        """Playable: the init segment and a first whole segment exist.
+
+        A playlist of parts only (the first segment still open) is valid LL-HLS, but
+        hls.js takes it for an empty level (``levelEmptyError``) and retries; offering
+        the stream one segment later (about 2 s after go-live) avoids that.
+        """
+        return not self.ended and "init.mp4" in self._media and bool(self._segments)
 
     @property
     def codecs(self) -> str:
