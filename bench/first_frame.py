@@ -32,11 +32,12 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.live_app import start_live_app  # noqa: E402
 
 HOST = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"
@@ -146,47 +147,6 @@ FIRST_FRAME_JS = """() => {
 }"""
 
 
-async def start_app(data_dir: Path) -> tuple[Any, str, int, str]:
-    """The real app on a free port: (runner, base URL, special id, host's stream key)."""
-    from aiohttp import web
-
-    from livemarket.accounts.service import create_user, stream_key_of
-    from livemarket.config import load_settings
-    from livemarket.scheduler.models import Special
-    from livemarket.storage.base import utcnow
-    from livemarket.storage.migrate import upgrade
-    from livemarket.web.app import create_app
-    from livemarket.web.typedefs import SESSIONS_KEY
-
-    database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.sqlite3'}"
-    await asyncio.to_thread(upgrade, database_url)
-    settings = load_settings(
-        {}, data_dir=data_dir, database_url=database_url, ice_host_addresses=(HOST,)
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    sessions = app[SESSIONS_KEY]
-    host = await create_user(sessions, username="host", password="bench password 1", role="host")
-    now = utcnow()
-    async with sessions.begin() as db:
-        special = Special(
-            title="first frame",
-            starts_at=now - timedelta(minutes=5),
-            ends_at=now + timedelta(hours=1),
-            status="live",
-            host_id=host.id,
-        )
-        db.add(special)
-        await db.flush()
-        special_id = special.id
-        key = await stream_key_of(db, host.id)
-    return runner, f"http://{HOST}:{port}", special_id, key
-
-
 async def first_frame(browser: Any, url: str, timeout_s: float) -> dict[str, float]:
     """Seconds from opening ``url`` in a fresh context to its answer, connection, first frame."""
     context = await browser.new_context()
@@ -244,7 +204,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     offsets = sorted(args.offsets)
     samples: dict[float, list[dict[str, float]]] = {offset: [] for offset in offsets}
     with tempfile.TemporaryDirectory() as folder:
-        runner, base, special_id, key = await start_app(Path(folder))
+        live = await start_live_app(Path(folder), "first frame")
+        runner, base, special_id, key = live.runner, live.base, live.special_id, live.key
         try:
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(

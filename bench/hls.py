@@ -96,28 +96,16 @@ PLAY_JS = """async ([url, seconds, warmup]) => {
 async def publish(base: str, special_id: int, key: str) -> Any:
     """An aiortc peer sending H.264 (640×480, 30 fps) with the send time drawn in."""
     import aiohttp
-    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
     from aiortc.mediastreams import AudioStreamTrack
     from aiortc.rtcconfiguration import RTCConfiguration
 
-    from bench.relay import _backgrounds, draw_frame
+    from bench.relay import _backgrounds, drawn_camera
     from livemarket.streamer.ice import host_addresses
-
-    class Camera(VideoStreamTrack):
-        def __init__(self) -> None:
-            super().__init__()
-            self.count = 0
-
-        async def recv(self) -> Any:
-            pts, time_base = await self.next_timestamp()
-            frame = await asyncio.to_thread(draw_frame, self.count, int(time.time() * 1000))
-            frame.pts, frame.time_base = pts, time_base
-            self.count += 1
-            return frame
 
     await asyncio.to_thread(_backgrounds)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    video = pc.addTransceiver(Camera(), direction="sendonly")
+    video = pc.addTransceiver(drawn_camera(), direction="sendonly")
     video.setCodecPreferences(
         [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
     )

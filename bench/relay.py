@@ -229,9 +229,9 @@ async def run_server(port: int) -> None:
 # -- publisher --------------------------------------------------------------------------
 
 
-async def run_publisher(url: str) -> None:
-    from aiortc import RTCPeerConnection, RTCRtpSender, VideoStreamTrack
-    from aiortc.rtcconfiguration import RTCConfiguration
+def drawn_camera() -> Any:
+    """A 30 fps video track of :func:`draw_frame` pictures stamped with their send time."""
+    from aiortc import VideoStreamTrack
 
     class Camera(VideoStreamTrack):
         def __init__(self) -> None:
@@ -245,8 +245,15 @@ async def run_publisher(url: str) -> None:
             self.count += 1
             return frame
 
+    return Camera()
+
+
+async def run_publisher(url: str) -> None:
+    from aiortc import RTCPeerConnection, RTCRtpSender
+    from aiortc.rtcconfiguration import RTCConfiguration
+
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    transceiver = pc.addTransceiver(Camera(), direction="sendonly")
+    transceiver = pc.addTransceiver(drawn_camera(), direction="sendonly")
     vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
     transceiver.setCodecPreferences(vp8)
     await asyncio.to_thread(_backgrounds)  # precomputed before the clock starts

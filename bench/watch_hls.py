@@ -25,59 +25,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.live_app import PASSWORD, start_live_app  # noqa: E402
+
 HOST = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking"]
-PASSWORD = "bench password 1"
 STABLE_JS = "() => localStorage.setItem('lm.player.stable', '1')"
 PLAYING = "#lm-player[data-mode=hls][data-state=playing]"
-
-
-async def start_app(data_dir: Path) -> tuple[Any, Any, str, int, int, str]:
-    """The real app on a free port: (runner, app, base URL, special id, host id, key)."""
-    from aiohttp import web
-
-    from livemarket.accounts.service import create_user, stream_key_of
-    from livemarket.config import load_settings
-    from livemarket.scheduler.models import Special
-    from livemarket.storage.base import utcnow
-    from livemarket.storage.migrate import upgrade
-    from livemarket.web.app import create_app
-    from livemarket.web.typedefs import SESSIONS_KEY
-
-    database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.sqlite3'}"
-    await asyncio.to_thread(upgrade, database_url)
-    settings = load_settings(
-        {}, data_dir=data_dir, database_url=database_url, ice_host_addresses=(HOST,)
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    sessions = app[SESSIONS_KEY]
-    host = await create_user(sessions, username="host", password=PASSWORD, role="host")
-    now = utcnow()
-    async with sessions.begin() as db:
-        special = Special(
-            title="watch hls",
-            starts_at=now - timedelta(minutes=5),
-            ends_at=now + timedelta(hours=1),
-            status="live",
-            host_id=host.id,
-        )
-        db.add(special)
-        await db.flush()
-        special_id = special.id
-        key = await stream_key_of(db, host.id)
-    return runner, app, f"http://{HOST}:{port}", special_id, host.id, key
 
 
 async def one_viewer(
@@ -134,7 +93,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     tries: list[dict[str, float | None]] = []
     with tempfile.TemporaryDirectory() as folder:
-        runner, app, base, special_id, host_id, key = await start_app(Path(folder))
+        live = await start_live_app(Path(folder), "watch hls")
+        runner, app, base = live.runner, live.app, live.base
+        special_id, host_id, key = live.special_id, live.host_id, live.key
         try:
             async with aiohttp.ClientSession() as http:
 
