@@ -102,6 +102,7 @@ async def publish(base: str, special_id: int, key: str) -> Any:
 
     from bench.relay import _backgrounds, drawn_camera
     from livemarket.streamer.ice import host_addresses
+    from tests.streamer.peers import whip_signal
 
     await asyncio.to_thread(_backgrounds)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -112,14 +113,9 @@ async def publish(base: str, special_id: int, key: str) -> Any:
     pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
     with host_addresses((HOST,)):
         await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{base}/whip/{special_id}", data=pc.localDescription.sdp, headers=headers) as r,
-    ):
-        if r.status != 201:
-            raise RuntimeError(f"WHIP {r.status}: {await r.text()}")
-        answer = await r.text()
+    async with aiohttp.ClientSession() as http:
+        whip = whip_signal(http, f"{base}/whip/{special_id}", key)
+        answer = await whip(pc.localDescription.sdp)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     return pc
 

@@ -89,7 +89,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from livemarket.web.typedefs import ENGINE_KEY
     from tests.checkout.checkout_seed import Seed
-    from tests.streamer.peers import start_publisher
+    from tests.streamer.peers import start_publisher, whip_signal
 
     tries: list[dict[str, float | None]] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -98,19 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         special_id, host_id, key = live.special_id, live.host_id, live.key
         try:
             async with aiohttp.ClientSession() as http:
-
-                async def whip(offer: str) -> str:
-                    response = await http.post(
-                        f"{base}/whip/{special_id}",
-                        data=offer,
-                        headers={
-                            "Content-Type": "application/sdp",
-                            "Authorization": f"Bearer {key}",
-                        },
-                    )
-                    assert response.status == 201, await response.text()
-                    return await response.text()
-
+                whip = whip_signal(http, f"{base}/whip/{special_id}", key)
                 publisher = await start_publisher(whip, codec="video/H264")
                 try:
                     async with async_playwright() as playwright:

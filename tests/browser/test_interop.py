@@ -14,7 +14,7 @@ from livemarket.config import Settings, load_settings
 from livemarket.web.typedefs import RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors
 from tests.conftest import PASSWORD
-from tests.streamer.peers import start_high_profile_publisher
+from tests.streamer.peers import start_high_profile_publisher, whip_signal
 from tests.web.realtime.conftest import add_special
 
 #: The codec the page's receiver negotiated, and its decoded frame count.
@@ -60,16 +60,7 @@ async def test_a_high_profile_h264_stream_plays_in_chromium(
         key = await stream_key_of(db, host.id)
 
     async with aiohttp.ClientSession() as http:
-
-        async def whip(offer: str) -> str:
-            response = await http.post(
-                live_server.url(f"/whip/{special_id}"),
-                data=offer,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
-            )
-            assert response.status == 201, await response.text()
-            return await response.text()
-
+        whip = whip_signal(http, live_server.url(f"/whip/{special_id}"), key)
         pc, camera = await start_high_profile_publisher(whip)
         try:
             relay = live_server.app[RELAYS_KEY].get(special_id)

@@ -20,7 +20,7 @@ from livemarket.web.typedefs import ENGINE_KEY, RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.checkout.checkout_seed import Seed
 from tests.conftest import PASSWORD, build_settings
-from tests.streamer.peers import start_publisher
+from tests.streamer.peers import start_publisher, whip_signal
 from tests.web.realtime.conftest import add_special
 
 FRAMES_JS = """() => {
@@ -197,16 +197,7 @@ async def test_watch_page_follows_the_307_to_another_origin(
         key = await stream_key_of(db, host.id)
 
     async with aiohttp.ClientSession() as http:
-
-        async def whip(offer: str) -> str:
-            response = await http.post(
-                f"{urls['a']}/whip/{special_id}",
-                data=offer,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
-            )
-            assert response.status == 201, await response.text()
-            return await response.text()
-
+        whip = whip_signal(http, f"{urls['a']}/whip/{special_id}", key)
         publisher = await start_publisher(whip)
         try:
             viewer = await new_page(locale="en-US")
@@ -261,16 +252,7 @@ async def test_when_the_host_ends_the_viewer_sees_no_live_badge_no_deal_and_what
         )
 
     async with aiohttp.ClientSession() as http:
-
-        async def whip(offer: str) -> str:
-            response = await http.post(
-                live_server.url(f"/whip/{special_id}"),
-                data=offer,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
-            )
-            assert response.status == 201, await response.text()
-            return await response.text()
-
+        whip = whip_signal(http, live_server.url(f"/whip/{special_id}"), key)
         publisher = await start_publisher(whip)
         try:
             viewer = await new_page(locale="en-US")

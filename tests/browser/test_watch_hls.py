@@ -22,7 +22,7 @@ from livemarket.web.typedefs import ENGINE_KEY, RELAYS_KEY, SESSIONS_KEY
 from tests.browser.conftest import LiveServer, NewPage, PageErrors, login_as
 from tests.checkout.checkout_seed import Seed
 from tests.conftest import PASSWORD, build_settings
-from tests.streamer.peers import start_publisher
+from tests.streamer.peers import start_publisher, whip_signal
 from tests.web.realtime.conftest import add_special
 
 #: The video's playback position (s): it advances while HLS plays.
@@ -47,16 +47,7 @@ async def _live_special(server: LiveServer) -> AsyncIterator[tuple[int, int]]:
     async with sessions.begin() as db:
         key = await stream_key_of(db, host.id)
     async with aiohttp.ClientSession() as http:
-
-        async def whip(offer: str) -> str:
-            response = await http.post(
-                server.url(f"/whip/{special_id}"),
-                data=offer,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
-            )
-            assert response.status == 201, await response.text()
-            return await response.text()
-
+        whip = whip_signal(http, server.url(f"/whip/{special_id}"), key)
         publisher = await start_publisher(whip, codec="video/H264")
         try:
             yield special_id, host.id

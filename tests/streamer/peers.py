@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import aiohttp
 import av
 from aiortc import (
     RTCPeerConnection,
@@ -28,6 +29,18 @@ from livemarket.streamer.ingest import tap_receiver
 LOOPBACK = ("127.0.0.1",)
 
 Signal = Callable[[str], Awaitable[str]]
+
+
+def whip_signal(http: aiohttp.ClientSession, url: str, key: str) -> Signal:
+    """A signal posting offers to ``url`` (``…/whip/{id}``) with the host's stream key."""
+
+    async def signal(offer: str) -> str:
+        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"}
+        response = await http.post(url, data=offer, headers=headers)
+        assert response.status == 201, await response.text()
+        return await response.text()
+
+    return signal
 
 
 class SyntheticVideo(VideoStreamTrack):
